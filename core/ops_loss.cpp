@@ -1,0 +1,155 @@
+// Softmax, log-softmax and the losses.
+//
+// log_softmax(x)_j = x_j − m − log Σ_k exp(x_k − m), m = max_k x_k (subtracting
+// the max keeps exp from overflowing). cross_entropy fuses it with the
+// negative log-likelihood:
+//   L = (1/N) Σ_i [ log Σ_k exp(z_ik) − z_i,t_i ],   dL/dz_ik = (softmax(z_i)_k − [k = t_i]) / N
+// which is both cheaper and more accurate than composing the two ops.
+#include <cmath>
+
+#include "core/ops.h"
+#include "core/parallel.h"
+
+namespace minidl {
+
+namespace {
+
+struct DimSplit {
+  int64_t outer, n, inner;
+};
+
+DimSplit split_dim(const Tensor& x, int64_t& dim, const char* op) {
+  MINIDL_CHECK(x.defined() && x.dtype() == DType::Float32, op, ": expected a float32 tensor");
+  const int64_t r = x.dim();
+  MINIDL_CHECK(r >= 1 && dim >= -r && dim < r, op, ": dimension ", dim, " out of range for shape ",
+               to_string(x.shape()));
+  if (dim < 0) dim += r;
+  DimSplit s{1, x.shape()[size_t(dim)], 1};
+  for (int64_t i = 0; i < dim; ++i) s.outer *= x.shape()[size_t(i)];
+  for (int64_t i = dim + 1; i < r; ++i) s.inner *= x.shape()[size_t(i)];
+  return s;
+}
+
+// out = log_softmax (log = true) or softmax of x along the split dimension.
+void softmax_kernel(const float* x, float* out, const DimSplit& s, bool log) {
+#pragma omp parallel for num_threads(threads_for(s.outer * s.n * s.inner)) schedule(static)
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t i = 0; i < s.inner; ++i) {
+      const float* px = x + o * s.n * s.inner + i;
+      float* po = out + o * s.n * s.inner + i;
+      float m = px[0];
+      for (int64_t k = 1; k < s.n; ++k) m = std::max(m, px[k * s.inner]);
+      double z = 0;
+      for (int64_t k = 0; k < s.n; ++k) z += std::exp(double(px[k * s.inner] - m));
+      const float lz = float(std::log(z));
+      for (int64_t k = 0; k < s.n; ++k) {
+        const float v = px[k * s.inner] - m - lz;
+        po[k * s.inner] = log ? v : std::exp(v);
+      }
+    }
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, int64_t dim) {
+  const DimSplit s = split_dim(x, dim, "softmax");
+  Tensor y = Tensor::empty(x.shape());
+  softmax_kernel(x.data<float>(), y.data<float>(), s, false);
+  // dx_j = y_j · (g_j − Σ_k g_k y_k)
+  return record(y, "softmax", {x}, [y = y.detach(), s](const Tensor& g) {
+    Tensor gx = Tensor::empty(y.shape());
+    const float* py = y.data<float>();
+    const float* pg = g.data<float>();
+    float* px = gx.data<float>();
+    for (int64_t o = 0; o < s.outer; ++o)
+      for (int64_t i = 0; i < s.inner; ++i) {
+        const int64_t b = o * s.n * s.inner + i;
+        double dot = 0;
+        for (int64_t k = 0; k < s.n; ++k) dot += double(pg[b + k * s.inner]) * py[b + k * s.inner];
+        for (int64_t k = 0; k < s.n; ++k) px[b + k * s.inner] = py[b + k * s.inner] * (pg[b + k * s.inner] - float(dot));
+      }
+    return std::vector<Tensor>{gx};
+  });
+}
+
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  const DimSplit s = split_dim(x, dim, "log_softmax");
+  Tensor y = Tensor::empty(x.shape());
+  softmax_kernel(x.data<float>(), y.data<float>(), s, true);
+  // dx_j = g_j − softmax_j · Σ_k g_k
+  return record(y, "log_softmax", {x}, [y = y.detach(), s](const Tensor& g) {
+    Tensor gx = Tensor::empty(y.shape());
+    const float* py = y.data<float>();
+    const float* pg = g.data<float>();
+    float* px = gx.data<float>();
+    for (int64_t o = 0; o < s.outer; ++o)
+      for (int64_t i = 0; i < s.inner; ++i) {
+        const int64_t b = o * s.n * s.inner + i;
+        double sg = 0;
+        for (int64_t k = 0; k < s.n; ++k) sg += pg[b + k * s.inner];
+        for (int64_t k = 0; k < s.n; ++k)
+          px[b + k * s.inner] = pg[b + k * s.inner] - std::exp(py[b + k * s.inner]) * float(sg);
+      }
+    return std::vector<Tensor>{gx};
+  });
+}
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
+  MINIDL_CHECK(logits.defined() && logits.dtype() == DType::Float32 && logits.dim() == 2,
+               "cross_entropy: expected float32 logits [N, C], got ",
+               logits.defined() ? to_string(logits.shape()) : std::string("undefined"));
+  MINIDL_CHECK(targets.defined() && targets.dtype() == DType::Int64 && targets.dim() == 1,
+               "cross_entropy: expected int64 targets [N]");
+  const int64_t N = logits.size(0), C = logits.size(1);
+  MINIDL_CHECK(targets.size(0) == N, "cross_entropy: logits ", to_string(logits.shape()), " and targets ",
+               to_string(targets.shape()), " disagree on the batch size");
+  MINIDL_CHECK(N > 0, "cross_entropy: empty batch");
+  const int64_t* pt = targets.data<int64_t>();
+  for (int64_t i = 0; i < N; ++i)
+    MINIDL_CHECK(pt[i] >= 0 && pt[i] < C, "cross_entropy: target ", pt[i], " at index ", i, " is out of range [0, ",
+                 C, ")");
+  Tensor logp = Tensor::empty({N, C});
+  softmax_kernel(logits.data<float>(), logp.data<float>(), DimSplit{N, C, 1}, true);
+  const float* pl = logp.data<float>();
+  double loss = 0;
+  for (int64_t i = 0; i < N; ++i) loss -= pl[i * C + pt[i]];
+  Tensor out = Tensor::scalar(float(loss / double(N)));
+  return record(out, "cross_entropy", {logits}, [logp, targets, N, C](const Tensor& g) {
+    const float scale = g.item() / float(N);
+    Tensor gz = Tensor::empty({N, C});
+    const float* pl = logp.data<float>();
+    const int64_t* pt = targets.data<int64_t>();
+    float* pz = gz.data<float>();
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t k = 0; k < C; ++k)
+        pz[i * C + k] = (std::exp(pl[i * C + k]) - (k == pt[i] ? 1.f : 0.f)) * scale;
+    return std::vector<Tensor>{gz};
+  });
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target) {
+  MINIDL_CHECK(input.defined() && target.defined() && input.dtype() == DType::Float32 &&
+                   target.dtype() == DType::Float32,
+               "mse_loss: expected float32 tensors");
+  MINIDL_CHECK(input.shape() == target.shape(), "mse_loss: input ", to_string(input.shape()), " and target ",
+               to_string(target.shape()), " must have the same shape");
+  const int64_t n = input.numel();
+  MINIDL_CHECK(n > 0, "mse_loss: empty input");
+  const float* a = input.data<float>();
+  const float* b = target.data<float>();
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += double(a[i] - b[i]) * (a[i] - b[i]);
+  Tensor out = Tensor::scalar(float(s / double(n)));
+  // dL/da = 2(a − b)/n, dL/db = −dL/da
+  return record(out, "mse_loss", {input, target}, [a = input.detach(), b = target.detach(), n](const Tensor& g) {
+    Tensor ga = Tensor::empty(a.shape());
+    const float* pa = a.data<float>();
+    const float* pb = b.data<float>();
+    float* pg = ga.data<float>();
+    const float k = 2.f * g.item() / float(n);
+    for (int64_t i = 0; i < n; ++i) pg[i] = k * (pa[i] - pb[i]);
+    return std::vector<Tensor>{ga, neg(ga)};
+  });
+}
+
+}  // namespace minidl

@@ -1,0 +1,131 @@
+// 2-D max and average pooling over NCHW, floor mode.
+//   out[n,c,oh,ow] = max / mean over x[n, c, oh·s − p + i, ow·s − p + j], 0 ≤ i,j < k
+// Max pooling routes the gradient to the (first) arg-max of each window;
+// average pooling spreads it evenly, dividing by k² including padding
+// (PyTorch's default count_include_pad=True).
+#include <limits>
+
+#include "core/ops.h"
+#include "core/parallel.h"
+
+namespace minidl {
+
+namespace {
+
+struct PoolGeom {
+  int64_t N, C, H, W, OH, OW, k, s, p;
+};
+
+PoolGeom pool_geom(const Tensor& x, int kernel, int stride, int padding, const char* op) {
+  MINIDL_CHECK(x.defined() && x.dtype() == DType::Float32, op, ": expected a float32 tensor");
+  MINIDL_CHECK(x.dim() == 4, op, ": expected input [N, C, H, W], got ", to_string(x.shape()));
+  MINIDL_CHECK(kernel >= 1, op, ": kernel size must be >= 1, got ", kernel);
+  if (stride <= 0) stride = kernel;
+  MINIDL_CHECK(padding >= 0 && 2 * padding <= kernel, op, ": padding must be in [0, kernel/2] = [0, ", kernel / 2,
+               "], got ", padding);
+  PoolGeom g{x.size(0), x.size(1), x.size(2), x.size(3), 0, 0, kernel, stride, padding};
+  MINIDL_CHECK(g.H + 2 * padding >= kernel && g.W + 2 * padding >= kernel, op, ": input ", to_string(x.shape()),
+               " is smaller than the kernel size ", kernel);
+  g.OH = (g.H + 2 * padding - kernel) / stride + 1;
+  g.OW = (g.W + 2 * padding - kernel) / stride + 1;
+  return g;
+}
+
+}  // namespace
+
+Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
+  const PoolGeom g = pool_geom(x, kernel, stride, padding, "max_pool2d");
+  Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW});
+  Tensor arg = Tensor::empty({g.N, g.C, g.OH, g.OW}, DType::Int32);  // flat index in the H·W plane
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  int32_t* pa = arg.data<int32_t>();
+  const int64_t planes = g.N * g.C;
+#pragma omp parallel for num_threads(threads_for(x.numel())) schedule(static)
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    const float* xp = px + pl * g.H * g.W;
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        float best = -std::numeric_limits<float>::infinity();
+        int32_t bi = -1;
+        for (int64_t i = 0; i < g.k; ++i) {
+          const int64_t ih = oh * g.s - g.p + i;
+          if (ih < 0 || ih >= g.H) continue;
+          for (int64_t j = 0; j < g.k; ++j) {
+            const int64_t iw = ow * g.s - g.p + j;
+            if (iw < 0 || iw >= g.W) continue;
+            const float v = xp[ih * g.W + iw];
+            if (v > best || bi < 0) {
+              best = v;
+              bi = int32_t(ih * g.W + iw);
+            }
+          }
+        }
+        const int64_t o = (pl * g.OH + oh) * g.OW + ow;
+        py[o] = best;
+        pa[o] = bi;
+      }
+  }
+  return record(y, "max_pool2d", {x}, [arg, g](const Tensor& gy) {
+    Tensor gx = Tensor::zeros({g.N, g.C, g.H, g.W});
+    const float* pg = gy.data<float>();
+    const int32_t* pa = arg.data<int32_t>();
+    float* px = gx.data<float>();
+    const int64_t planes = g.N * g.C, per = g.OH * g.OW;
+#pragma omp parallel for num_threads(threads_for(planes * per)) schedule(static)
+    for (int64_t pl = 0; pl < planes; ++pl)
+      for (int64_t o = 0; o < per; ++o) px[pl * g.H * g.W + pa[pl * per + o]] += pg[pl * per + o];
+    return std::vector<Tensor>{gx};
+  });
+}
+
+Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding) {
+  const PoolGeom g = pool_geom(x, kernel, stride, padding, "avg_pool2d");
+  Tensor y = Tensor::empty({g.N, g.C, g.OH, g.OW});
+  const float* px = x.data<float>();
+  float* py = y.data<float>();
+  const float inv = 1.f / float(g.k * g.k);
+  const int64_t planes = g.N * g.C;
+#pragma omp parallel for num_threads(threads_for(x.numel())) schedule(static)
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    const float* xp = px + pl * g.H * g.W;
+    for (int64_t oh = 0; oh < g.OH; ++oh)
+      for (int64_t ow = 0; ow < g.OW; ++ow) {
+        float s = 0.f;
+        for (int64_t i = 0; i < g.k; ++i) {
+          const int64_t ih = oh * g.s - g.p + i;
+          if (ih < 0 || ih >= g.H) continue;
+          for (int64_t j = 0; j < g.k; ++j) {
+            const int64_t iw = ow * g.s - g.p + j;
+            if (iw >= 0 && iw < g.W) s += xp[ih * g.W + iw];
+          }
+        }
+        py[(pl * g.OH + oh) * g.OW + ow] = s * inv;
+      }
+  }
+  return record(y, "avg_pool2d", {x}, [g, inv](const Tensor& gy) {
+    Tensor gx = Tensor::zeros({g.N, g.C, g.H, g.W});
+    const float* pg = gy.data<float>();
+    float* px = gx.data<float>();
+    const int64_t planes = g.N * g.C;
+#pragma omp parallel for num_threads(threads_for(planes * g.H * g.W)) schedule(static)
+    for (int64_t pl = 0; pl < planes; ++pl) {
+      float* xp = px + pl * g.H * g.W;
+      for (int64_t oh = 0; oh < g.OH; ++oh)
+        for (int64_t ow = 0; ow < g.OW; ++ow) {
+          const float v = pg[(pl * g.OH + oh) * g.OW + ow] * inv;
+          for (int64_t i = 0; i < g.k; ++i) {
+            const int64_t ih = oh * g.s - g.p + i;
+            if (ih < 0 || ih >= g.H) continue;
+            for (int64_t j = 0; j < g.k; ++j) {
+              const int64_t iw = ow * g.s - g.p + j;
+              if (iw >= 0 && iw < g.W) xp[ih * g.W + iw] += v;
+            }
+          }
+        }
+    }
+    return std::vector<Tensor>{gx};
+  });
+}
+
+}  // namespace minidl
