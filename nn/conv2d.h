@@ -1,0 +1,25 @@
+// minidl/nn/conv2d.h — 2-D convolution layer, weight [out, in, k, k], NCHW.
+#pragma once
+
+#include "core/random.h"
+#include "nn/module.h"
+
+namespace minidl::nn {
+
+class Conv2d : public Module {
+ public:
+  Conv2d(int64_t in_channels, int64_t out_channels, int kernel_size, int stride = 1, int padding = 0,
+         bool bias = true, Generator& gen = default_generator());
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Conv2d"; }
+  std::string extra_repr() const override;
+
+  Tensor& weight() { return parameter(has_parameter("weight") ? "weight" : "weight_orig"); }
+  Tensor bias() const { return param("bias"); }
+
+  // Public so that structured pruning can shrink the layer in place.
+  int64_t in_channels, out_channels;
+  int kernel_size, stride, padding;
+};
+
+}  // namespace minidl::nn

@@ -1,0 +1,268 @@
+#include "nn/module.h"
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+#include "core/autograd.h"
+
+namespace minidl::nn {
+
+namespace {
+template <class V>
+auto find_named(V& v, const std::string& name) {
+  return std::find_if(v.begin(), v.end(), [&](const auto& kv) { return kv.first == name; });
+}
+}  // namespace
+
+void Module::check_name(const std::string& name, const char* what) {
+  MINIDL_CHECK(!name.empty() && name.find('.') == std::string::npos, "register_", what, ": name \"", name,
+               "\" must be non-empty and contain no '.'");
+}
+
+Tensor& Module::register_parameter(const std::string& name, Tensor value, bool requires_grad) {
+  check_name(name, "parameter");
+  MINIDL_CHECK(find_named(params_, name) == params_.end() && find_named(buffers_, name) == buffers_.end(),
+               label(), ": \"", name, "\" is already registered");
+  if (value.defined() && requires_grad) value.requires_grad_(true);
+  params_.emplace_back(name, std::move(value));
+  return params_.back().second;
+}
+
+Tensor& Module::register_buffer(const std::string& name, Tensor value) {
+  check_name(name, "buffer");
+  MINIDL_CHECK(find_named(params_, name) == params_.end() && find_named(buffers_, name) == buffers_.end(),
+               label(), ": \"", name, "\" is already registered");
+  buffers_.emplace_back(name, std::move(value));
+  return buffers_.back().second;
+}
+
+void Module::remove_buffer(const std::string& name) {
+  auto it = find_named(buffers_, name);
+  MINIDL_CHECK(it != buffers_.end(), label(), ": no buffer named \"", name, "\"");
+  buffers_.erase(it);
+}
+
+void Module::add_child(const std::string& name, ModulePtr module) {
+  check_name(name, "module");
+  MINIDL_CHECK(module != nullptr, label(), ": submodule \"", name, "\" is null");
+  MINIDL_CHECK(find_named(children_, name) == children_.end(), label(), ": submodule \"", name,
+               "\" is already registered");
+  module->name_ = name;
+  children_.emplace_back(name, std::move(module));
+}
+
+bool Module::has_parameter(const std::string& name) const { return find_named(params_, name) != params_.end(); }
+bool Module::has_buffer(const std::string& name) const { return find_named(buffers_, name) != buffers_.end(); }
+
+Tensor& Module::parameter(const std::string& name) {
+  auto it = find_named(params_, name);
+  MINIDL_CHECK(it != params_.end(), label(), ": no parameter named \"", name, "\"");
+  return it->second;
+}
+
+Tensor& Module::buffer(const std::string& name) {
+  auto it = find_named(buffers_, name);
+  MINIDL_CHECK(it != buffers_.end(), label(), ": no buffer named \"", name, "\"");
+  return it->second;
+}
+
+Tensor Module::param(const std::string& name) const {
+  auto p = find_named(parametrizations_, name);
+  if (p == parametrizations_.end()) {
+    auto it = find_named(params_, name);
+    return it == params_.end() ? Tensor() : it->second;
+  }
+  Tensor t = find_named(params_, name + "_orig")->second;
+  for (const auto& f : p->second) t = f->apply(t);
+  return t;
+}
+
+std::vector<std::pair<std::string, ModulePtr>> Module::named_modules() {
+  std::vector<std::pair<std::string, ModulePtr>> out{{"", shared_from_this()}};
+  for (const auto& [n, c] : children_)
+    for (auto& [sub, m] : c->named_modules()) out.emplace_back(sub.empty() ? n : n + "." + sub, m);
+  return out;
+}
+
+ModulePtr Module::get_submodule(const std::string& path) const {
+  MINIDL_CHECK(!path.empty(), label(), ": get_submodule needs a non-empty path");
+  const Module* m = this;
+  ModulePtr found;
+  std::stringstream ss(path);
+  std::string part;
+  while (std::getline(ss, part, '.')) {
+    auto it = find_named(m->children_, part);
+    MINIDL_CHECK(it != m->children_.end(), "no submodule \"", path, "\" (", m->label(), " has no child \"", part,
+                 "\")");
+    found = it->second;
+    m = found.get();
+  }
+  return found;
+}
+
+void Module::replace_module(const std::string& path, ModulePtr module) {
+  MINIDL_CHECK(module != nullptr, "replace_module(\"", path, "\"): the new module is null");
+  auto dot = path.rfind('.');
+  Module* parent = this;
+  ModulePtr holder;
+  if (dot != std::string::npos) {
+    holder = get_submodule(path.substr(0, dot));
+    parent = holder.get();
+  }
+  const std::string leaf = dot == std::string::npos ? path : path.substr(dot + 1);
+  auto it = find_named(parent->children_, leaf);
+  MINIDL_CHECK(it != parent->children_.end(), "replace_module: no submodule \"", path, "\"");
+  module->name_ = leaf;
+  module->train(parent->training_);
+  it->second = std::move(module);
+}
+
+void Module::collect(const std::string& prefix, bool params, bool buffers, bool recurse,
+                     std::vector<std::pair<std::string, Tensor>>& out) const {
+  if (params)
+    for (const auto& [n, t] : params_)
+      if (t.defined()) out.emplace_back(prefix + n, t);
+  if (buffers)
+    for (const auto& [n, t] : buffers_)
+      if (t.defined()) out.emplace_back(prefix + n, t);
+  if (recurse)
+    for (const auto& [n, c] : children_) c->collect(prefix + n + ".", params, buffers, true, out);
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", true, false, recurse, out);
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers(bool recurse) const {
+  std::vector<std::pair<std::string, Tensor>> out;
+  collect("", false, true, recurse, out);
+  return out;
+}
+
+std::vector<Tensor> Module::parameters(bool recurse) const {
+  std::vector<Tensor> out;
+  for (auto& [n, t] : named_parameters(recurse)) out.push_back(t);
+  return out;
+}
+
+StateDict Module::state_dict() const {
+  StateDict out;
+  // PyTorch order: a module's own parameters, then its buffers, then children.
+  std::function<void(const Module&, const std::string&)> walk = [&](const Module& m, const std::string& prefix) {
+    m.collect(prefix, true, true, false, out);
+    for (const auto& [n, c] : m.children_) walk(*c, prefix + n + ".");
+  };
+  walk(*this, "");
+  for (auto& [n, t] : out) t = t.detach();
+  return out;
+}
+
+void Module::load_state_dict(const StateDict& state, bool strict) {
+  std::map<std::string, const Tensor*> given;
+  for (const auto& [n, t] : state) {
+    MINIDL_CHECK(given.emplace(n, &t).second, "load_state_dict: key \"", n, "\" appears twice");
+  }
+  std::vector<std::pair<std::string, Tensor>> mine;
+  collect("", true, true, true, mine);
+  std::vector<std::string> missing;
+  // Check everything before copying anything: a failed load leaves the model as it was.
+  for (const auto& [n, t] : mine) {
+    auto it = given.find(n);
+    if (it == given.end()) {
+      missing.push_back(n);
+      continue;
+    }
+    const Tensor& src = *it->second;
+    MINIDL_CHECK(src.defined(), "load_state_dict: \"", n, "\" is undefined");
+    MINIDL_CHECK(src.shape() == t.shape(), "load_state_dict: size mismatch for ", n, ": checkpoint has shape ",
+                 to_string(src.shape()), ", the model expects ", to_string(t.shape()));
+    MINIDL_CHECK(src.dtype() == t.dtype(), "load_state_dict: dtype mismatch for ", n, ": checkpoint has ",
+                 dtype_name(src.dtype()), ", the model expects ", dtype_name(t.dtype()));
+  }
+  if (strict) {
+    std::string miss, extra;
+    for (const auto& n : missing) miss += (miss.empty() ? "" : ", ") + n;
+    std::map<std::string, bool> known;
+    for (const auto& [n, t] : mine) known[n] = true;
+    for (const auto& [n, t] : state)
+      if (!known.count(n)) extra += (extra.empty() ? "" : ", ") + n;
+    MINIDL_CHECK(miss.empty() && extra.empty(), "load_state_dict: ", miss.empty() ? "" : "missing keys: " + miss,
+                 (!miss.empty() && !extra.empty()) ? "; " : "", extra.empty() ? "" : "unexpected keys: " + extra);
+  }
+  NoGradGuard ng;
+  for (auto& [n, t] : mine) {
+    auto it = given.find(n);
+    if (it != given.end()) t.copy_(*it->second);
+  }
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [n, c] : children_) c->train(on);
+}
+
+void Module::zero_grad() {
+  for (auto& [n, t] : params_) t.zero_grad();
+  for (auto& [n, c] : children_) c->zero_grad();
+}
+
+void Module::register_parametrization(const std::string& param, std::shared_ptr<Parametrization> p) {
+  MINIDL_CHECK(p != nullptr, label(), ": register_parametrization(\"", param, "\") got a null parametrization");
+  auto it = find_named(parametrizations_, param);
+  if (it == parametrizations_.end()) {
+    auto pit = find_named(params_, param);
+    MINIDL_CHECK(pit != params_.end() && pit->second.defined(), label(), ": no parameter named \"", param,
+                 "\" to parametrize");
+    pit->first = param + "_orig";  // PyTorch's torch.nn.utils.prune naming
+    parametrizations_.emplace_back(param, std::vector<std::shared_ptr<Parametrization>>{});
+    it = parametrizations_.end() - 1;
+  }
+  it->second.push_back(std::move(p));
+}
+
+bool Module::is_parametrized(const std::string& param) const {
+  return find_named(parametrizations_, param) != parametrizations_.end();
+}
+
+const std::vector<std::shared_ptr<Parametrization>>& Module::parametrizations(const std::string& param) const {
+  auto it = find_named(parametrizations_, param);
+  MINIDL_CHECK(it != parametrizations_.end(), label(), ": \"", param, "\" is not parametrized");
+  return it->second;
+}
+
+void Module::remove_parametrizations(const std::string& param, bool bake) {
+  auto it = find_named(parametrizations_, param);
+  MINIDL_CHECK(it != parametrizations_.end(), label(), ": \"", param, "\" is not parametrized");
+  Tensor value;
+  if (bake) {
+    NoGradGuard ng;
+    value = this->param(param).clone();
+  }
+  auto pit = find_named(params_, param + "_orig");
+  pit->first = param;
+  if (bake) {
+    // Keep the same tensor object (optimizers hold it): overwrite its values.
+    pit->second.copy_(value);
+  }
+  parametrizations_.erase(it);
+}
+
+std::string Module::repr() const {
+  std::ostringstream os;
+  os << type_name() << "(" << extra_repr();
+  if (!children_.empty()) {
+    os << "\n";
+    for (const auto& [n, c] : children_) {
+      std::string sub = c->repr(), indented;
+      for (char ch : sub) indented += ch == '\n' ? std::string("\n  ") : std::string(1, ch);
+      os << "  (" << n << "): " << indented << "\n";
+    }
+  }
+  os << ")";
+  return os.str();
+}
+
+}  // namespace minidl::nn

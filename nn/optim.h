@@ -1,0 +1,55 @@
+// minidl/nn/optim.h — optimizers: SGD with momentum, dampening, Nesterov and
+// weight decay, with exactly torch.optim.SGD's update (PyTorch 1.13):
+//
+//   g  = ∇p + λ·p                                   (weight decay λ)
+//   b  = g                          on the first step,
+//   b  = μ·b + (1 − τ)·g            afterwards       (momentum μ, dampening τ)
+//   g  = g + μ·b  if nesterov, else g = b            (only when μ ≠ 0)
+//   p  = p − lr·g
+//
+// Parameters whose .grad is undefined are skipped, as in PyTorch.
+#pragma once
+
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace minidl::nn {
+
+class Optimizer {
+ public:
+  explicit Optimizer(std::vector<Tensor> params, float lr);
+  virtual ~Optimizer() = default;
+  virtual void step() = 0;
+  void zero_grad();  // drops every gradient (set_to_none)
+  float lr() const { return lr_; }
+  void set_lr(float lr);
+  const std::vector<Tensor>& params() const { return params_; }
+
+ protected:
+  std::vector<Tensor> params_;
+  float lr_;
+};
+
+struct SGDOptions {
+  float lr = 0.01f;
+  float momentum = 0.f;
+  float dampening = 0.f;
+  float weight_decay = 0.f;
+  bool nesterov = false;
+};
+
+class SGD : public Optimizer {
+ public:
+  SGD(std::vector<Tensor> params, const SGDOptions& options);
+  void step() override;
+  const SGDOptions& options() const { return opt_; }
+  // The momentum buffer of parameter i (undefined before its first step).
+  const Tensor& momentum_buffer(size_t i) const { return buf_.at(i); }
+
+ private:
+  SGDOptions opt_;
+  std::vector<Tensor> buf_;
+};
+
+}  // namespace minidl::nn
