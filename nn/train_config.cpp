@@ -1,0 +1,82 @@
+#include "nn/train_config.h"
+
+#include <cmath>
+#include <memory>
+#include <sstream>
+
+#include "datasets/loader.h"
+#include "datasets/transforms.h"
+#include "nn/lr_scheduler.h"
+#include "nn/optim.h"
+
+namespace minidl::nn {
+
+void TrainConfig::validate() const {
+  MINIDL_CHECK(epochs >= 0 && epochs <= 100000, "epochs must be in [0, 100000], got ", epochs);
+  MINIDL_CHECK(batch_size >= 1 && batch_size <= (1 << 20), "batch size must be in [1, 1048576], got ", batch_size);
+  MINIDL_CHECK(eval_batch_size >= 1, "eval batch size must be >= 1, got ", eval_batch_size);
+  MINIDL_CHECK(std::isfinite(lr) && lr > 0.f && lr <= 10.f, "learning rate must be in (0, 10], got ", lr);
+  MINIDL_CHECK(momentum >= 0.f && momentum < 1.f, "momentum must be in [0, 1), got ", momentum);
+  MINIDL_CHECK(weight_decay >= 0.f && weight_decay < 1.f, "weight decay must be in [0, 1), got ", weight_decay);
+  MINIDL_CHECK(!nesterov || momentum > 0.f, "nesterov needs momentum > 0");
+  MINIDL_CHECK(schedule == "none" || schedule == "step" || schedule == "cosine",
+               "schedule must be one of none, step, cosine; got \"", schedule, "\"");
+  MINIDL_CHECK(step_size >= 1, "step size must be >= 1, got ", step_size);
+}
+
+std::string TrainConfig::describe() const {
+  std::ostringstream os;
+  os << "SGD(lr=" << lr << ", momentum=" << momentum << (nesterov ? ", nesterov" : "")
+     << ", weight_decay=" << weight_decay << "), "
+     << (schedule == "cosine" ? "cosine schedule"
+         : schedule == "step" ? "step schedule (x0.1 every " + std::to_string(step_size) + " epochs)"
+                              : "constant lr")
+     << ", " << epochs << " epochs, batch " << batch_size << ", " << (shuffle ? "shuffled" : "not shuffled")
+     << ", inputs pixel/255" << (normalize ? " then normalised (train mean/std)" : "")
+     << (augment ? ", augmentation: random crop (pad 2) + horizontal flip" : ", no augmentation");
+  return os.str();
+}
+
+std::vector<datasets::TransformPtr> make_transforms(const TrainConfig& c, const datasets::Dataset& train_data,
+                                                    bool training) {
+  using namespace datasets;
+  std::vector<TransformPtr> t{std::make_shared<ScalePixels>()};
+  if (c.normalize) t.push_back(std::make_shared<Normalize>(channel_stats(train_data, 1.f / 255.f)));
+  const Shape s = train_data.item_shape();
+  if (training && c.augment && s.size() == 3) {
+    t.push_back(std::make_shared<RandomCrop>(s[1], s[2], 2));
+    t.push_back(std::make_shared<RandomHorizontalFlip>());
+  }
+  return t;
+}
+
+History train(Module& model, const datasets::DatasetPtr& train_data, const datasets::DatasetPtr& val,
+              const datasets::DatasetPtr& test, const TrainConfig& c, FitOptions extra) {
+  using namespace datasets;
+  c.validate();
+  MINIDL_CHECK(train_data && train_data->size() > 0, "train: the training set is empty");
+  // Statistics come from the training data only; evaluation uses the same
+  // transforms without augmentation.
+  auto train_t = make_transforms(c, *train_data, true);
+  auto eval_t = make_transforms(c, *train_data, false);
+  DataLoader train_loader(train_data, {.batch_size = c.batch_size, .shuffle = c.shuffle, .seed = c.seed,
+                                       .drop_last = false, .transforms = train_t});
+  std::unique_ptr<DataLoader> val_loader, test_loader;
+  if (val) val_loader = std::make_unique<DataLoader>(val, DataLoaderOptions{.batch_size = c.eval_batch_size, .transforms = eval_t});
+  if (test) test_loader = std::make_unique<DataLoader>(test, DataLoaderOptions{.batch_size = c.eval_batch_size, .transforms = eval_t});
+
+  SGD opt(model.parameters(), {.lr = c.lr, .momentum = c.momentum, .dampening = 0.f,
+                               .weight_decay = c.weight_decay, .nesterov = c.nesterov});
+  std::unique_ptr<LRScheduler> sched;
+  if (c.schedule == "cosine") sched = std::make_unique<CosineAnnealingLR>(opt, std::max(1, c.epochs));
+  else if (c.schedule == "step") sched = std::make_unique<StepLR>(opt, c.step_size, 0.1f);
+
+  FitOptions o = std::move(extra);
+  o.epochs = c.epochs;
+  o.val = val_loader.get();
+  o.test = test_loader.get();
+  o.scheduler = sched.get();
+  return fit(model, opt, train_loader, o);
+}
+
+}  // namespace minidl::nn

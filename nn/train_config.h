@@ -1,0 +1,49 @@
+// minidl/nn/train_config.h — a complete training recipe as one value.
+//
+// Examples, cross-validation and compression studies all train the same way,
+// so the recipe (optimizer, schedule, batching, input scaling, augmentation)
+// lives in one struct and one function instead of being re-assembled in each
+// program. train() builds the loaders and the optimizer, computes any
+// normalisation statistics on the *training* data only, and calls fit().
+#pragma once
+
+#include <string>
+
+#include "datasets/dataset.h"
+#include "nn/trainer.h"
+
+namespace minidl::nn {
+
+struct TrainConfig {
+  int epochs = 10;
+  int64_t batch_size = 64;
+  float lr = 0.05f;
+  float momentum = 0.9f;
+  bool nesterov = false;
+  float weight_decay = 5e-4f;
+  std::string schedule = "cosine";  // "none", "step" (×0.1 every step_size epochs) or "cosine" (to 0 over `epochs`)
+  int step_size = 5;
+  bool shuffle = true;
+  uint64_t seed = 0;       // shuffling and augmentation
+  bool normalize = false;  // standardise inputs with the training set's per-channel mean/std
+  bool augment = false;    // random crop (padding 2) and horizontal flip
+  int64_t eval_batch_size = 256;
+
+  // Throws minidl::Error naming the field and its allowed range.
+  void validate() const;
+  // One line, e.g. "SGD(lr=0.05, momentum=0.9, weight_decay=0.0005), cosine schedule, 10 epochs, batch 64, ..."
+  std::string describe() const;
+};
+
+// Input transforms for this recipe: pixel/255, then optional normalisation
+// with statistics of `train_data`; augmentation only when `training`.
+std::vector<datasets::TransformPtr> make_transforms(const TrainConfig& c, const datasets::Dataset& train_data,
+                                                    bool training);
+
+// Trains `model` on `train_data` with the recipe; `val` (early stopping / best
+// weights) and `test` (reporting) may be null. `extra` supplies logging,
+// callbacks, patience and history files; its loaders and scheduler are ignored.
+History train(Module& model, const datasets::DatasetPtr& train_data, const datasets::DatasetPtr& val,
+              const datasets::DatasetPtr& test, const TrainConfig& c, FitOptions extra = {});
+
+}  // namespace minidl::nn
