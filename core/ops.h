@@ -78,7 +78,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 // x [N, Cin, H, W], weight [Cout, Cin, KH, KW], bias [Cout] or undefined.
 // Output [N, Cout, (H + 2p - KH)/s + 1, (W + 2p - KW)/s + 1]; zero padding.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride = 1, int padding = 0);
-// stride <= 0 means stride = kernel. Padding is -inf for max, zeros counted
+// stride 0 means stride = kernel (negative is an error). Padding is -inf for max, zeros counted
 // in the average for avg (PyTorch's count_include_pad=True); floor mode.
 Tensor max_pool2d(const Tensor& x, int kernel, int stride = 0, int padding = 0);
 Tensor avg_pool2d(const Tensor& x, int kernel, int stride = 0, int padding = 0);

@@ -94,7 +94,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int str
   MINIDL_CHECK(padding >= 0, "conv2d: padding must be >= 0, got ", padding);
   MINIDL_CHECK(weight.dim() == 4, "conv2d: weight must be [Cout, Cin, KH, KW], got ", to_string(weight.shape()));
   MINIDL_CHECK(x.dim() == 4 && x.size(1) == weight.size(1), "conv2d: expected input [N, ", weight.size(1),
-               ", H, W], got ", to_string(x.shape()));
+               ", H, W], got ", to_string(x.shape()), " for weight ", to_string(weight.shape()));
   ConvGeom g{x.size(0), x.size(1), x.size(2), x.size(3), weight.size(0), weight.size(2), weight.size(3), 0, 0,
              stride, padding};
   MINIDL_CHECK(g.H + 2 * padding >= g.KH && g.W + 2 * padding >= g.KW, "conv2d: input ", to_string(x.shape()),

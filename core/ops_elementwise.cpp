@@ -3,6 +3,7 @@
 // Broadcasting aligns shapes at the trailing end; a dimension of size 1 (or a
 // missing one) is stretched. The backward of a stretch is a sum, so every
 // binary op's gradient is reduced back to its input's shape with sum_to().
+#include <array>
 #include <cmath>
 
 #include "core/ops.h"
@@ -61,7 +62,9 @@ Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
   // General case: element strides of a and b in the output's index space
   // (0 where the input is stretched), then an odometer over the outer dims.
   const size_t r = shape.size();
-  std::vector<int64_t> sa(r, 0), sb(r, 0);
+  constexpr size_t kMaxDims = 16;
+  MINIDL_CHECK(r <= kMaxDims, op, ": broadcasting supports up to ", kMaxDims, " dimensions, got ", r);
+  std::array<int64_t, kMaxDims> sa{}, sb{}, idx{};
   for (int64_t i = int64_t(r) - 1, ca = 1, cb = 1; i >= 0; --i) {
     size_t ia = size_t(i) + a.shape().size(), ib = size_t(i) + b.shape().size();
     if (ia >= r) {
@@ -78,7 +81,6 @@ Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
   if (n == 0) return out;
   const int64_t inner = r ? shape[r - 1] : 1;
   const int64_t isa = r ? sa[r - 1] : 0, isb = r ? sb[r - 1] : 0;
-  std::vector<int64_t> idx(r, 0);
   int64_t oa = 0, ob = 0;
   for (int64_t o = 0; o < n; o += inner) {
     for (int64_t j = 0; j < inner; ++j) po[o + j] = f(pa[oa + j * isa], pb[ob + j * isb]);

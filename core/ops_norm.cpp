@@ -83,8 +83,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Ten
     }
 
   return record(y, "batch_norm", {x, weight, bias},
-                [x = x.detach(), w = weight.detach(), mean_t, invstd_t, use_batch, N, C, HW, M,
-                 rw = weight.requires_grad(), rb = bias.requires_grad()](const Tensor& gy) {
+                // weight may be undefined (affine = false); detach() needs a defined tensor
+                [x = x.detach(), w = weight.defined() ? weight.detach() : Tensor(), mean_t, invstd_t, use_batch, N, C,
+                 HW, M, rw = weight.requires_grad(), rb = bias.requires_grad()](const Tensor& gy) {
                   const float* px = x.data<float>();
                   const float* pg = gy.data<float>();
                   const float* mu = mean_t.data<float>();

@@ -20,7 +20,8 @@ PoolGeom pool_geom(const Tensor& x, int kernel, int stride, int padding, const c
   MINIDL_CHECK(x.defined() && x.dtype() == DType::Float32, op, ": expected a float32 tensor");
   MINIDL_CHECK(x.dim() == 4, op, ": expected input [N, C, H, W], got ", to_string(x.shape()));
   MINIDL_CHECK(kernel >= 1, op, ": kernel size must be >= 1, got ", kernel);
-  if (stride <= 0) stride = kernel;
+  MINIDL_CHECK(stride >= 0, op, ": stride must be >= 1 (or 0 for stride = kernel), got ", stride);
+  if (stride == 0) stride = kernel;
   MINIDL_CHECK(padding >= 0 && 2 * padding <= kernel, op, ": padding must be in [0, kernel/2] = [0, ", kernel / 2,
                "], got ", padding);
   PoolGeom g{x.size(0), x.size(1), x.size(2), x.size(3), 0, 0, kernel, stride, padding};

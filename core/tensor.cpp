@@ -155,6 +155,7 @@ const std::shared_ptr<Node>& Tensor::grad_fn() const {
 }
 
 Tensor Tensor::detach() const {
+  if (!defined()) return Tensor();
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = impl_->storage;
   impl->offset = impl_->offset;
@@ -170,11 +171,18 @@ Tensor Tensor::clone() const {
 }
 
 namespace {
+// Float -> integer rounds half to even (as torch.round) and saturates;
+// integer -> narrower integer saturates too; NaN is an error rather than
+// undefined behaviour.
 template <class To, class From>
 void convert(const From* src, To* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    if constexpr (std::is_integral_v<To> && std::is_floating_point_v<From>) {
-      double v = std::nearbyint(double(src[i]));  // round half to even, as torch.round
+    if constexpr (std::is_integral_v<To>) {
+      double v = double(src[i]);
+      if constexpr (std::is_floating_point_v<From>) {
+        MINIDL_CHECK(!std::isnan(v), "to(): cannot convert NaN at element ", i, " to an integer type");
+        v = std::nearbyint(v);
+      }
       v = std::min<double>(std::max<double>(v, double(std::numeric_limits<To>::min())),
                            double(std::numeric_limits<To>::max()));
       dst[i] = To(v);

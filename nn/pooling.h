@@ -16,8 +16,9 @@ class Pool2d : public Module {
   int kernel_size, stride, padding;
 
  protected:
-  Pool2d(const char* what, int k, int s, int p) : kernel_size(k), stride(s <= 0 ? k : s), padding(p) {
+  Pool2d(const char* what, int k, int s, int p) : kernel_size(k), stride(s == 0 ? k : s), padding(p) {
     MINIDL_CHECK(k >= 1, what, ": kernel_size must be >= 1, got ", k);
+    MINIDL_CHECK(s >= 0, what, ": stride must be >= 1 (or 0 for stride = kernel_size), got ", s);
     MINIDL_CHECK(p >= 0 && 2 * p <= k, what, ": padding must be in [0, kernel_size/2] = [0, ", k / 2, "], got ", p);
   }
 };
