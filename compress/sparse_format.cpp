@@ -1,0 +1,469 @@
+#include "compress/sparse_format.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <new>
+
+#include "compress/prune.h"
+#include "nn/checkpoint.h"
+
+namespace minidl::compress {
+
+namespace {
+
+constexpr char kMagic[8] = {'M', 'D', 'L', 'S', 'P', 'A', 'R', 'S'};
+constexpr uint32_t kVersion = 1;
+constexpr size_t kHeader = 28;
+constexpr uint64_t kMaxNumel = uint64_t(1) << 40;
+constexpr uint32_t kOne = 0x3f800000u;  // bits of 1.0f
+enum Encoding : uint8_t { kDense = 0, kCsr = 1, kPattern = 2, kPatternRef = 3 };
+
+uint32_t crc(const void* p, size_t n) {
+  uLong c = crc32(0L, Z_NULL, 0);
+  const auto* b = static_cast<const Bytef*>(p);
+  while (n > 0) {  // zlib takes uInt lengths
+    const uInt chunk = uInt(std::min<size_t>(n, size_t(1) << 30));
+    c = crc32(c, b, chunk);
+    b += chunk;
+    n -= chunk;
+  }
+  return uint32_t(c);
+}
+
+const uint32_t* bits_of(const Tensor& t) { return static_cast<const uint32_t*>(t.raw_data()); }
+
+// ---------------------------------------------------------------- writing
+
+struct Writer {
+  std::string out;
+  void put(uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) out.push_back(char((v >> (8 * i)) & 0xff));
+  }
+  void varint(uint64_t v) {
+    do {
+      const uint8_t b = uint8_t(v & 0x7f);
+      v >>= 7;
+      out.push_back(char(v ? b | 0x80 : b));
+    } while (v);
+  }
+  void raw(const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
+};
+
+size_t varint_len(uint64_t v) {
+  size_t n = 1;
+  while (v >>= 7) ++n;
+  return n;
+}
+
+// The entries of a tensor viewed as rows × cols.
+struct Structure {
+  int64_t rows = 1, cols = 0;
+  std::vector<uint64_t> counts;  // per row
+  std::vector<int64_t> col;      // column of each entry, row-major
+  std::vector<int64_t> flat;     // flat index of each entry
+};
+
+void view_rows(const Shape& s, int64_t numel, int64_t& rows, int64_t& cols) {
+  rows = s.size() >= 2 ? s[0] : 1;
+  cols = rows ? numel / rows : 0;
+}
+
+template <class Pred>
+Structure structure(const Tensor& t, Pred is_entry) {
+  Structure s;
+  view_rows(t.shape(), t.numel(), s.rows, s.cols);
+  s.counts.assign(size_t(s.rows), 0);
+  const uint32_t* v = bits_of(t);
+  for (int64_t r = 0; r < s.rows; ++r)
+    for (int64_t c = 0; c < s.cols; ++c)
+      if (is_entry(v[r * s.cols + c])) {
+        ++s.counts[size_t(r)];
+        s.col.push_back(c);
+        s.flat.push_back(r * s.cols + c);
+      }
+  return s;
+}
+
+// Index codes of a structure with b-bit relative indices.
+std::vector<uint8_t> codes(const Structure& s, int b) {
+  const int64_t esc = (int64_t(1) << b) - 1;
+  std::vector<uint8_t> out;
+  size_t e = 0;
+  for (int64_t r = 0; r < s.rows; ++r) {
+    int64_t prev = -1;
+    for (uint64_t i = 0; i < s.counts[size_t(r)]; ++i, ++e) {
+      const int64_t g = s.col[e] - prev;
+      for (int64_t q = (g - 1) / esc; q > 0; --q) out.push_back(uint8_t(esc));
+      out.push_back(uint8_t((g - 1) % esc));
+      prev = s.col[e];
+    }
+  }
+  return out;
+}
+
+size_t structure_bytes(const Structure& s, int b) {
+  size_t n = 1 + 8 + 8;
+  for (uint64_t c : s.counts) n += varint_len(c);
+  const int64_t esc = (int64_t(1) << b) - 1;
+  uint64_t ncodes = 0;
+  size_t e = 0;
+  for (int64_t r = 0; r < s.rows; ++r) {
+    int64_t prev = -1;
+    for (uint64_t i = 0; i < s.counts[size_t(r)]; ++i, ++e) {
+      ncodes += uint64_t((s.col[e] - prev - 1) / esc) + 1;
+      prev = s.col[e];
+    }
+  }
+  return n + size_t((ncodes * uint64_t(b) + 7) / 8);
+}
+
+void write_structure(Writer& w, const Structure& s, int b) {
+  const auto c = codes(s, b);
+  w.put(uint64_t(b), 1);
+  w.put(s.col.size(), 8);
+  w.put(c.size(), 8);
+  for (uint64_t n : s.counts) w.varint(n);
+  if (b == 8) {
+    w.raw(c.data(), c.size());
+  } else {
+    for (size_t i = 0; i < c.size(); i += 2)
+      w.put(uint64_t(c[i]) | (i + 1 < c.size() ? uint64_t(c[i + 1]) << 4 : 0), 1);
+  }
+}
+
+struct Choice {
+  Encoding enc = kDense;
+  int bits = 0;
+  std::string ref;
+  size_t bytes = 0;
+};
+
+bool is_pattern(const Tensor& t) {
+  const uint32_t* v = bits_of(t);
+  for (int64_t i = 0, n = t.numel(); i < n; ++i)
+    if (v[i] != 0 && v[i] != kOne) return false;
+  return true;
+}
+
+// The cheapest encoding of `t`; `earlier` holds the tensors already written.
+Choice choose(const std::string& name, const Tensor& t, const std::map<std::string, Tensor>& earlier,
+              const SparseEncodeOptions& o) {
+  Choice best{kDense, 0, "", t.nbytes()};
+  if (t.dtype() != DType::Float32) return best;
+  if (o.index_bits != 0) {
+    MINIDL_CHECK(o.index_bits == 4 || o.index_bits == 8, "encode_sparse: index_bits must be 0, 4 or 8, got ",
+                 o.index_bits);
+    return {kCsr, o.index_bits, "", 0};
+  }
+  const Structure nz = structure(t, [](uint32_t v) { return v != 0; });
+  for (int b : {4, 8}) {
+    const size_t n = structure_bytes(nz, b) + 4 * nz.col.size();
+    if (n < best.bytes) best = {kCsr, b, "", n};
+  }
+  if (!is_pattern(t)) return best;
+  for (int b : {4, 8}) {
+    const size_t n = structure_bytes(nz, b);  // for a 0/1 tensor the entries are the 1.0s
+    if (n < best.bytes) best = {kPattern, b, "", n};
+  }
+  if (name.size() > 5 && name.compare(name.size() - 5, 5, "_mask") == 0) {
+    const std::string ref = name.substr(0, name.size() - 5) + "_orig";
+    auto it = earlier.find(ref);
+    if (it != earlier.end() && it->second.shape() == t.shape() && it->second.dtype() == DType::Float32) {
+      const uint32_t *a = bits_of(t), *r = bits_of(it->second);
+      bool same = true;
+      for (int64_t i = 0, n = t.numel(); i < n && same; ++i) same = (a[i] != 0) == (r[i] != 0);
+      if (same && 2 + ref.size() < best.bytes) best = {kPatternRef, 0, ref, 2 + ref.size()};
+    }
+  }
+  return best;
+}
+
+void write_record(Writer& file, const std::string& name, const Tensor& t, const Choice& c) {
+  MINIDL_CHECK(t.defined(), "encode_sparse: tensor \"", name, "\" is undefined");
+  MINIDL_CHECK(!name.empty() && name.size() <= 0xffff, "encode_sparse: tensor name \"", name,
+               "\" must have 1..65535 bytes");
+  MINIDL_CHECK(t.dim() <= 8, "encode_sparse: tensor \"", name, "\" has ", t.dim(), " dims; at most 8 are supported");
+  Writer w;
+  w.put(name.size(), 2);
+  w.raw(name.data(), name.size());
+  w.put(uint64_t(t.dtype()), 1);
+  w.put(c.enc, 1);
+  w.put(uint64_t(t.dim()), 1);
+  for (int64_t d : t.shape()) w.put(uint64_t(d), 8);
+  if (c.enc == kDense) {
+    w.raw(t.raw_data(), t.nbytes());  // minidl runs on little-endian hosts only (as safetensors)
+  } else if (c.enc == kPatternRef) {
+    w.put(c.ref.size(), 2);
+    w.raw(c.ref.data(), c.ref.size());
+  } else {
+    const bool values = c.enc == kCsr;
+    const Structure s = structure(t, [values](uint32_t v) { return values ? v != 0 : v == kOne; });
+    write_structure(w, s, c.bits);
+    if (values) {
+      const uint32_t* v = bits_of(t);
+      for (int64_t f : s.flat) w.put(v[f], 4);
+    }
+  }
+  file.put(w.out.size(), 8);
+  file.raw(w.out.data(), w.out.size());
+  file.put(crc(w.out.data(), w.out.size()), 4);
+}
+
+// ---------------------------------------------------------------- reading
+
+struct Reader {
+  const std::string& source;
+  const unsigned char* base;  // start of the file
+  size_t pos, end;            // current offset and end of the readable range, in file bytes
+  std::string context;        // "record 3 (\"fc1.weight\")"
+
+  template <class... A>
+  [[noreturn]] void fail(size_t at, const A&... a) const {
+    detail::fail(source, ": byte ", at, ": ", context, context.empty() ? "" : ": ", a...);
+  }
+  void need(size_t n, const char* what) const {
+    if (n > end - pos) fail(pos, what, " needs ", n, " bytes, only ", end - pos, " remain (file truncated?)");
+  }
+  uint64_t get(int bytes, const char* what) {
+    need(size_t(bytes), what);
+    uint64_t v = 0;
+    for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | base[pos + size_t(i)];
+    pos += size_t(bytes);
+    return v;
+  }
+  uint64_t varint(const char* what) {
+    const size_t at = pos;
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      const uint64_t b = get(1, what);
+      v |= (b & 0x7f) << shift;
+      if (!(b & 0x80)) return v;
+    }
+    fail(at, what, ": varint longer than 10 bytes");
+  }
+  std::string str(size_t n, const char* what) {
+    need(n, what);
+    std::string s(reinterpret_cast<const char*>(base + pos), n);
+    pos += n;
+    return s;
+  }
+};
+
+Tensor allocate(Reader& r, const Shape& shape, DType dt) {
+  try {
+    return Tensor::zeros(shape, dt);
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    r.fail(r.pos, "cannot allocate a tensor of shape ", to_string(shape), ": ", e.what());
+  }
+}
+
+// Decode a csr/pattern structure into flat indices, checking it against rows × cols.
+std::vector<int64_t> read_structure(Reader& r, int64_t rows, int64_t cols, int64_t numel) {
+  const size_t at_bits = r.pos;
+  const uint64_t b = r.get(1, "index width");
+  if (b != 4 && b != 8) r.fail(at_bits, "index width must be 4 or 8 bits, got ", b);
+  const size_t at_nnz = r.pos;
+  const uint64_t nnz = r.get(8, "entry count");
+  const uint64_t ncodes = r.get(8, "code count");
+  if (nnz > uint64_t(numel) || ncodes < nnz || ncodes > uint64_t(r.end - r.pos) * 8 / b)
+    r.fail(at_nnz, "entry count ", nnz, " / code count ", ncodes, " impossible for ", numel,
+           " elements and the record's length");
+  if (uint64_t(rows) > r.end - r.pos) r.fail(r.pos, rows, " row counts cannot fit in the record");
+  std::vector<uint64_t> counts(static_cast<size_t>(rows));
+  uint64_t sum = 0;
+  for (auto& c : counts) {
+    const size_t at = r.pos;
+    c = r.varint("row count");
+    if (c > uint64_t(cols)) r.fail(at, "row has ", c, " entries, more than its ", cols, " columns");
+    sum += c;
+  }
+  if (sum != nnz) r.fail(at_nnz, "row counts sum to ", sum, ", the entry count is ", nnz);
+  const size_t code_bytes = size_t((ncodes * b + 7) / 8);
+  r.need(code_bytes, "index codes");
+  const unsigned char* cp = r.base + r.pos;
+  const size_t code_at = r.pos;
+  r.pos += code_bytes;
+  auto code = [&](uint64_t i) -> int64_t { return b == 8 ? cp[i] : (cp[i / 2] >> (4 * (i % 2))) & 0xf; };
+  const int64_t esc = (int64_t(1) << b) - 1;
+  std::vector<int64_t> flat;
+  flat.reserve(size_t(nnz));
+  uint64_t ci = 0;
+  for (int64_t row = 0; row < rows; ++row) {
+    int64_t p = -1;
+    for (uint64_t left = counts[size_t(row)]; left > 0;) {
+      if (ci >= ncodes) r.fail(code_at, "index codes end before row ", row, " is complete");
+      const int64_t c = code(ci++);
+      p += c == esc ? esc : c + 1;
+      if (p >= cols) r.fail(code_at + size_t((ci - 1) * b / 8), "index code ", ci - 1, " moves past the end of row ", row, " (", cols, " columns)");
+      if (c != esc) {
+        flat.push_back(row * cols + p);
+        --left;
+      }
+    }
+  }
+  if (ci != ncodes) r.fail(code_at, ncodes - ci, " index codes left over after the last row");
+  if (b == 4 && ncodes % 2 && (cp[code_bytes - 1] >> 4) != 0) r.fail(code_at + code_bytes - 1, "padding bits are not zero");
+  return flat;
+}
+
+nn::StateDict decode(const std::string& bytes, const std::string& src) {
+  const auto* base = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t size = bytes.size();
+  Reader h{src, base, 0, size, ""};
+  if (size < kHeader) h.fail(size, "not a minidl sparse checkpoint: ", size, " bytes, the header needs ", kHeader);
+  if (std::memcmp(base, kMagic, 8) != 0) h.fail(0, "not a minidl sparse checkpoint (bad magic)");
+  h.pos = 24;
+  const uint32_t want = uint32_t(h.get(4, "header checksum"));
+  if (crc(base, 24) != want) h.fail(24, "header checksum mismatch (the header is corrupted)");
+  h.pos = 8;
+  const uint64_t version = h.get(4, "version");
+  if (version != kVersion) h.fail(8, "unsupported version ", version, " (this build reads version ", kVersion, ")");
+  const uint64_t count = h.get(4, "record count");
+  const uint64_t claimed = h.get(8, "file size");
+  if (claimed != size) h.fail(16, "the header says the file has ", claimed, " bytes, it has ", size, " (truncated?)");
+
+  nn::StateDict out;
+  std::map<std::string, size_t> index;  // name -> position in out
+  size_t pos = kHeader;
+  for (uint64_t i = 0; i < count; ++i) {
+    Reader r{src, base, pos, size, "record " + std::to_string(i)};
+    const size_t rec = pos;
+    const uint64_t len = r.get(8, "record length");
+    if (len > size - r.pos || size - r.pos - len < 4)
+      r.fail(rec, "record length ", len, " runs past the end of the file (", size, " bytes)");
+    const size_t body = r.pos;
+    r.end = body + size_t(len);
+    uint32_t stored = 0;
+    for (int k = 3; k >= 0; --k) stored = (stored << 8) | base[r.end + size_t(k)];
+    if (crc(base + body, size_t(len)) != stored) r.fail(r.end, "checksum mismatch (the record is corrupted)");
+    const size_t nlen = size_t(r.get(2, "name length"));
+    if (nlen == 0) r.fail(body, "empty tensor name");
+    const std::string name = r.str(nlen, "name");
+    r.context += " (\"" + name + "\")";
+    if (index.count(name)) r.fail(body, "duplicate tensor name");
+    const size_t at_dtype = r.pos;
+    const uint64_t dt = r.get(1, "dtype");
+    if (dt > uint64_t(DType::Int64)) r.fail(at_dtype, "unknown dtype code ", dt);
+    const DType dtype = DType(dt);
+    const uint64_t enc = r.get(1, "encoding");
+    if (enc > kPatternRef) r.fail(at_dtype + 1, "unknown encoding ", enc);
+    if (enc != kDense && dtype != DType::Float32) r.fail(at_dtype + 1, "encoding ", enc, " needs float32");
+    const uint64_t ndim = r.get(1, "ndim");
+    if (ndim > 8) r.fail(at_dtype + 2, ndim, " dims; at most 8 are supported");
+    Shape shape;
+    uint64_t numel = 1;
+    for (uint64_t d = 0; d < ndim; ++d) {
+      const size_t at = r.pos;
+      const uint64_t v = r.get(8, "dimension");
+      if (v > kMaxNumel || (v && numel > kMaxNumel / v)) r.fail(at, "dimension ", v, " makes the tensor too large");
+      numel *= v;
+      shape.push_back(int64_t(v));
+    }
+    Tensor t;
+    if (enc == kDense) {
+      const uint64_t n = numel * dtype_size(dtype);
+      if (n != r.end - r.pos) r.fail(r.pos, "dense data has ", r.end - r.pos, " bytes, shape ", to_string(shape), " ",
+                                     dtype_name(dtype), " needs ", n);
+      t = allocate(r, shape, dtype);
+      std::memcpy(t.raw_data(), base + r.pos, size_t(n));
+      r.pos += size_t(n);
+    } else if (enc == kPatternRef) {
+      const size_t at = r.pos;
+      const std::string ref = r.str(size_t(r.get(2, "reference length")), "reference name");
+      auto it = index.find(ref);
+      if (it == index.end()) r.fail(at, "refers to \"", ref, "\", which is not an earlier record");
+      const Tensor& src_t = out[it->second].second;
+      if (src_t.shape() != shape || src_t.dtype() != DType::Float32)
+        r.fail(at, "refers to \"", ref, "\" of shape ", to_string(src_t.shape()), ", expected ", to_string(shape));
+      t = allocate(r, shape, dtype);
+      const uint32_t* s = bits_of(src_t);
+      float* v = t.data<float>();
+      for (uint64_t j = 0; j < numel; ++j) v[j] = s[j] != 0 ? 1.f : 0.f;
+    } else {
+      int64_t rows, cols;
+      view_rows(shape, int64_t(numel), rows, cols);
+      const auto flat = read_structure(r, rows, cols, int64_t(numel));
+      t = allocate(r, shape, dtype);
+      uint32_t* v = static_cast<uint32_t*>(t.raw_data());
+      if (enc == kPattern) {
+        for (int64_t f : flat) v[f] = kOne;
+      } else {
+        r.need(4 * flat.size(), "values");
+        if (r.end - r.pos != 4 * flat.size()) r.fail(r.pos, r.end - r.pos - 4 * flat.size(), " bytes after the values");
+        for (int64_t f : flat) v[f] = uint32_t(r.get(4, "value"));
+      }
+    }
+    if (r.pos != r.end) r.fail(r.pos, r.end - r.pos, " unexpected bytes at the end of the record");
+    index[name] = out.size();
+    out.emplace_back(name, std::move(t));
+    pos = r.end + 4;
+  }
+  if (pos != size) h.fail(pos, size - pos, " trailing bytes after the last of ", count, " records");
+  return out;
+}
+
+}  // namespace
+
+std::string encode_sparse(const nn::StateDict& state, const SparseEncodeOptions& o) {
+  MINIDL_CHECK(state.size() <= 0xffffffffu, "encode_sparse: too many tensors");
+  Writer file;
+  file.raw(kMagic, 8);
+  file.put(kVersion, 4);
+  file.put(state.size(), 4);
+  file.put(0, 8);  // file size, patched below
+  file.put(0, 4);  // header checksum, patched below
+  std::map<std::string, Tensor> earlier;
+  for (const auto& [name, t] : state) {
+    MINIDL_CHECK(t.defined(), "encode_sparse: tensor \"", name, "\" is undefined");
+    MINIDL_CHECK(!earlier.count(name), "encode_sparse: tensor name \"", name, "\" appears twice");
+    write_record(file, name, t, choose(name, t, earlier, o));
+    earlier.emplace(name, t);
+  }
+  std::string& out = file.out;
+  for (int i = 0; i < 8; ++i) out[size_t(16 + i)] = char((uint64_t(out.size()) >> (8 * i)) & 0xff);
+  const uint32_t c = crc(out.data(), 24);
+  for (int i = 0; i < 4; ++i) out[size_t(24 + i)] = char((c >> (8 * i)) & 0xff);
+  return out;
+}
+
+nn::StateDict decode_sparse(const std::string& bytes, const std::string& source) { return decode(bytes, source); }
+
+void save_sparse(const nn::StateDict& state, const std::string& path, const SparseEncodeOptions& o) {
+  nn::write_file_atomic(path, encode_sparse(state, o));
+}
+
+void save_sparse(const nn::Module& model, const std::string& path, const SparseEncodeOptions& o) {
+  save_sparse(model.state_dict(), path, o);
+}
+
+nn::StateDict load_sparse(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  MINIDL_CHECK(f.good(), path, ": cannot open file");
+  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  MINIDL_CHECK(!f.bad(), path, ": read error");
+  return decode(bytes, path);
+}
+
+void load_sparse(nn::Module& model, const std::string& path, bool strict) {
+  nn::StateDict sd = load_sparse(path);
+  check_masks(sd, path);
+  prepare_for_state_dict(model, sd);
+  try {
+    model.load_state_dict(sd, strict);
+  } catch (const Error& e) {
+    detail::fail(path, ": ", e.what());
+  }
+}
+
+int64_t sparse_record_bytes(const std::string& name, const Tensor& t) {
+  const Choice c = choose(name, t, {}, {});
+  return int64_t(8 + 2 + name.size() + 3 + 8 * size_t(t.dim()) + c.bytes + 4);
+}
+
+}  // namespace minidl::compress
