@@ -29,9 +29,11 @@ Tensor BatchNorm::forward(const Tensor& x) {
   if (track_running_stats) {
     rm = buffer("running_mean");
     rv = buffer("running_var");
-    if (is_training()) buffer("num_batches_tracked").data<int64_t>()[0] += 1;
   }
-  return batch_norm(x, param("weight"), param("bias"), rm, rv, is_training(), momentum, eps);
+  Tensor y = batch_norm(x, param("weight"), param("bias"), rm, rv, is_training(), momentum, eps);
+  // Counted only once batch_norm has succeeded: a rejected batch is not tracked.
+  if (track_running_stats && is_training()) buffer("num_batches_tracked").data<int64_t>()[0] += 1;
+  return y;
 }
 
 std::string BatchNorm::extra_repr() const {

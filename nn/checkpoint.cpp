@@ -127,11 +127,21 @@ StateDict load_safetensors(const std::string& path, Metadata* metadata) {
     MINIDL_CHECK(v["dtype"].is_string() && parse_dtype(v["dtype"].get<std::string>(), e.dtype), path, ": tensor \"",
                  name, "\" has unsupported dtype ", v["dtype"].dump(), " (supported: F32, I8, U8, I32, I64)");
     MINIDL_CHECK(v["shape"].is_array(), path, ": tensor \"", name, "\": shape must be an array");
+    // Element count without overflow: the product of the non-zero dimensions
+    // is capped at 2^60 (so numel_of and the byte count below cannot overflow).
+    constexpr uint64_t kMaxElements = uint64_t(1) << 60;
+    uint64_t nonzero = 1;
+    bool empty = false;
     for (const auto& d : v["shape"]) {
       MINIDL_CHECK(d.is_number_unsigned() && d.get<uint64_t>() < (uint64_t(1) << 40), path, ": tensor \"", name,
                    "\": bad dimension ", d.dump());
-      e.shape.push_back(int64_t(d.get<uint64_t>()));
+      const uint64_t dim = d.get<uint64_t>();
+      e.shape.push_back(int64_t(dim));
+      if (dim == 0) empty = true;
+      else nonzero = nonzero > kMaxElements / dim ? kMaxElements + 1 : nonzero * dim;
     }
+    MINIDL_CHECK(nonzero <= kMaxElements, path, ": tensor \"", name, "\": shape ", to_string(e.shape),
+                 " has too many elements");
     const auto& o = v["data_offsets"];
     MINIDL_CHECK(o.is_array() && o.size() == 2 && o[0].is_number_unsigned() && o[1].is_number_unsigned(), path,
                  ": tensor \"", name, "\": data_offsets must be two non-negative integers");
@@ -139,12 +149,15 @@ StateDict load_safetensors(const std::string& path, Metadata* metadata) {
     e.end = o[1].get<uint64_t>();
     MINIDL_CHECK(e.begin <= e.end && e.end <= data_size, path, ": tensor \"", name, "\": data_offsets [", e.begin,
                  ", ", e.end, ") fall outside the ", data_size, "-byte data section (file truncated?)");
-    const uint64_t want = uint64_t(numel_of(e.shape)) * dtype_size(e.dtype);
+    const uint64_t want = empty ? 0 : nonzero * dtype_size(e.dtype);
     MINIDL_CHECK(e.end - e.begin == want, path, ": tensor \"", name, "\": shape ", to_string(e.shape), " ",
                  dtype_name(e.dtype), " needs ", want, " bytes, data_offsets give ", e.end - e.begin);
     entries.push_back(std::move(e));
   }
-  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+  // By offset; an empty tensor sharing its offset with the next one sorts first.
+  std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;
+  });
   uint64_t expect = 0;
   for (const auto& e : entries) {
     MINIDL_CHECK(e.begin == expect, path, ": tensor \"", e.name, "\" starts at data byte ", e.begin, ", expected ",
