@@ -1,16 +1,28 @@
-// minidl.h — everything in one include.
+// minidl.h — everything in one include: #include <minidl.h>
 #pragma once
+
+// core/
 #include "core/autograd.h"
+#include "core/dtype.h"
+#include "core/error.h"
 #include "core/ops.h"
 #include "core/parallel.h"
 #include "core/random.h"
 #include "core/tensor.h"
+
+// datasets/
+#include "datasets/cifar10.h"
+#include "datasets/csv.h"
 #include "datasets/dataset.h"
 #include "datasets/idx.h"
+#include "datasets/image_folder.h"
 #include "datasets/loader.h"
 #include "datasets/transforms.h"
+
+// nn/
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
+#include "nn/checkpoint.h"
 #include "nn/conv2d.h"
 #include "nn/dropout.h"
 #include "nn/flatten.h"
@@ -20,8 +32,20 @@
 #include "nn/module.h"
 #include "nn/optim.h"
 #include "nn/pooling.h"
-#include "nn/sequential.h"
 #include "nn/seed_cnn.h"
-#include "nn/checkpoint.h"
-#include "nn/trainer.h"
+#include "nn/sequential.h"
 #include "nn/train_config.h"
+#include "nn/trainer.h"
+
+// compress/
+#include "compress/gradual.h"
+#include "compress/prune.h"
+#include "compress/report.h"
+#include "compress/sparse_format.h"
+#include "compress/structured.h"
+
+// validate/
+#include "validate/cross_validate.h"
+#include "validate/metrics.h"
+#include "validate/split.h"
+

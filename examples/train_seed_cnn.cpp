@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "common_flags.h"
 #include "minidl.h"
 
 using namespace minidl;
@@ -21,17 +22,8 @@ int main(int argc, char** argv) {
   int threads = 0;
   int64_t train_limit = 0;
   app.add_option("--data", data, "directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]")->check(CLI::ExistingDirectory);
-  app.add_option("--epochs", c.epochs, "training epochs")->check(CLI::Range(0, 100000));
-  app.add_option("--batch-size", c.batch_size, "training batch size")->check(CLI::Range(1, 1 << 20));
-  app.add_option("--lr", c.lr, "learning rate (initial, for schedules)")->check(CLI::Range(1e-8, 10.0));
-  app.add_option("--momentum", c.momentum, "SGD momentum")->check(CLI::Range(0.0, 0.999));
-  app.add_flag("--nesterov", c.nesterov, "Nesterov momentum");
-  app.add_option("--weight-decay", c.weight_decay, "L2 weight decay")->check(CLI::Range(0.0, 0.5));
-  app.add_option("--schedule", c.schedule, "learning-rate schedule")->check(CLI::IsMember({"none", "step", "cosine"}));
-  app.add_option("--step-size", c.step_size, "epochs between x0.1 steps (--schedule step)")->check(CLI::Range(1, 100000));
+  examples::add_recipe_flags(app, c);
   app.add_flag("--bn", bn, "BatchNorm after each convolution");
-  app.add_flag("--normalize", c.normalize, "standardise inputs with the training set's mean/std (default: pixel/255 only)");
-  app.add_flag("--augment", c.augment, "random crop (padding 2) and horizontal flip");
   app.add_option("--seed", c.seed, "seed for initialisation, shuffling and augmentation");
   app.add_option("--threads", threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
   app.add_option("--train-limit", train_limit, "use only the first N training images")->check(CLI::Range(1, 1 << 30));

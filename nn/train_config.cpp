@@ -31,7 +31,7 @@ std::string TrainConfig::describe() const {
      << (schedule == "cosine" ? "cosine schedule"
          : schedule == "step" ? "step schedule (x0.1 every " + std::to_string(step_size) + " epochs)"
                               : "constant lr")
-     << ", " << epochs << " epochs, batch " << batch_size << ", " << (shuffle ? "shuffled" : "not shuffled")
+     << ", " << epochs << (epochs == 1 ? " epoch" : " epochs") << ", batch " << batch_size << ", " << (shuffle ? "shuffled" : "not shuffled")
      << ", inputs pixel/255" << (normalize ? " then normalised (train mean/std)" : "")
      << (augment ? ", augmentation: random crop (pad 2) + horizontal flip" : ", no augmentation");
   return os.str();

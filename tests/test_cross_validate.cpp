@@ -316,7 +316,13 @@ TEST_CASE("fold seeds, repeats, determinism and parallel/sequential parity") {
   const CVResult seq = validate::cross_validate(mlp_factory(6, 3), data, splitter, o);
   const CVResult again = validate::cross_validate(mlp_factory(6, 3), data, splitter, o);
   o.jobs = 2;
+  std::ostringstream train_log;  // written from two threads: buffered per fold
+  o.train_log = &train_log;
   const CVResult par = validate::cross_validate(mlp_factory(6, 3), data, splitter, o);
+  o.train_log = nullptr;
+  size_t epoch_lines = 0;
+  for (size_t pos = 0; (pos = train_log.str().find("epoch 1/1", pos)) != std::string::npos; ++pos) ++epoch_lines;
+  CHECK(epoch_lines == 4);
   o.jobs = 8;  // more jobs than folds: clamped
   const CVResult par8 = validate::cross_validate(mlp_factory(6, 3), data, splitter, o);
   CHECK(par.jobs == 2);
@@ -386,7 +392,7 @@ TEST_CASE("errors") {
   }
   auto null_factory = [](uint64_t) { return nn::ModulePtr(); };
   CHECK(throws_with([&] { validate::cross_validate(null_factory, data, kf, o); },
-                    "cross_validate: fold 0 of repeat 0 (index 0): the model factory returned a null model"));
+                    "cross_validate: fold 1/3 (index 0): the model factory returned a null model"));
   // a model with more outputs than the data set has classes
   CHECK(throws_with([&] { validate::cross_validate(mlp_factory(4, 5), data, kf, o); },
                     "but the data set has 2 classes"));
@@ -398,7 +404,7 @@ TEST_CASE("errors") {
   CVOptions par = o;
   par.jobs = 2;
   par.threads = 1;
-  CHECK(throws_with([&] { validate::cross_validate(failing, data, kf, par); }, "(index 2): factory failed"));
+  CHECK(throws_with([&] { validate::cross_validate(failing, data, kf, par); }, "cross_validate: fold 3/3 (index 2): factory failed"));
   // splitter errors pass through unchanged
   CHECK(throws_with([&] { validate::cross_validate(ok, data, validate::KFold(61), o); }, "61"));
 }

@@ -56,6 +56,11 @@ class Splitter {
   virtual std::vector<Fold> split(const std::vector<int64_t>& labels) const = 0;
   virtual int n_splits() const = 0;
   virtual std::string name() const = 0;
+  // How many complete passes over the data split() makes: the Repeated*
+  // splitters return `repeats` (their Folds come in n_repeats() groups of
+  // n_splits() / n_repeats()), every other splitter 1. cross_validate uses it
+  // to number folds as (repeat, fold).
+  virtual int n_repeats() const { return 1; }
 };
 
 // ---------------------------------------------------------------------------
@@ -137,6 +142,7 @@ class RepeatedKFold : public Splitter {
   std::vector<Fold> split(int64_t n_samples) const;
   std::vector<Fold> split(const std::vector<int64_t>& labels) const override;
   int n_splits() const override { return k_ * repeats_; }
+  int n_repeats() const override { return repeats_; }
   std::string name() const override;
 
  private:
@@ -154,6 +160,7 @@ class RepeatedStratifiedKFold : public Splitter {
   RepeatedStratifiedKFold(int k, int repeats, uint64_t seed = 0);
   std::vector<Fold> split(const std::vector<int64_t>& labels) const override;
   int n_splits() const override { return k_ * repeats_; }
+  int n_repeats() const override { return repeats_; }
   std::string name() const override;
 
  private:

@@ -1,0 +1,378 @@
+#include "validate/cross_validate.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <iomanip>
+#include <limits>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <ostream>
+#include <sstream>
+#include <thread>
+
+#include "core/error.h"
+#include "core/parallel.h"
+#include "core/random.h"
+#include "datasets/loader.h"
+#include "nn/checkpoint.h"
+#include "nn/trainer.h"
+
+namespace minidl::validate {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+uint64_t mix64(uint64_t z) {  // splitmix64's finaliser
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+std::string fixed(double v, int prec) {
+  if (std::isnan(v)) return "-";
+  std::ostringstream os;
+  os << std::fixed << std::setprecision(prec) << v;
+  return os.str();
+}
+
+std::string join_names(const std::vector<datasets::TransformPtr>& t) {
+  std::string s;
+  for (const auto& x : t) s += (s.empty() ? "" : " -> ") + x->name();
+  return s;
+}
+
+struct FoldTask {
+  int index, repeat, fold;
+  const Fold* split;
+};
+
+// `train_log`: where fit() writes its epoch lines (o.train_log, or a private
+// buffer when folds run in parallel).
+FoldResult run_fold(const ModelFactory& factory, const datasets::DatasetPtr& data, const std::vector<int64_t>& labels,
+                    const FoldTask& task, const CVOptions& o, std::ostream* train_log) {
+  using namespace datasets;
+  const auto t0 = Clock::now();
+  FoldResult r;
+  r.index = task.index;
+  r.repeat = task.repeat;
+  r.fold = task.fold;
+  r.seed = fold_seed(o.seed, task.repeat, task.fold);
+  r.threads = get_num_threads();
+  const Fold& f = *task.split;
+  MINIDL_CHECK(!f.train.empty() && !f.test.empty(), "the splitter gave an empty ", f.train.empty() ? "train" : "test",
+               " part");
+
+  // Training part -> fit part (+ validation carve-out), by positions within f.train.
+  std::vector<int64_t> fit_idx = f.train, val_idx;
+  if (o.val_fraction > 0) {
+    std::vector<int64_t> part_labels;
+    part_labels.reserve(f.train.size());
+    for (int64_t i : f.train) part_labels.push_back(labels[size_t(i)]);
+    const Fold h = Holdout(o.val_fraction, /*stratify=*/true, r.seed).split_once(part_labels);
+    fit_idx.clear();
+    for (int64_t p : h.train) fit_idx.push_back(f.train[size_t(p)]);
+    for (int64_t p : h.test) val_idx.push_back(f.train[size_t(p)]);
+    std::sort(val_idx.begin(), val_idx.end());
+  }
+  auto fit_part = std::make_shared<Subset>(data, fit_idx);
+  DatasetPtr val_part = val_idx.empty() ? nullptr : std::make_shared<Subset>(data, val_idx);
+  auto test_part = std::make_shared<Subset>(data, f.test);
+  r.train_size = fit_part->size();
+  r.val_size = val_part ? val_part->size() : 0;
+  r.test_size = test_part->size();
+  r.val_indices = std::move(val_idx);
+
+  // The thread's default generator follows the fold seed during the fold.
+  const Generator saved = default_generator();
+  struct Restore {
+    const Generator& g;
+    ~Restore() { default_generator() = g; }
+  } restore{saved};
+  manual_seed(mix64(r.seed ^ 0x5eedf01dULL));
+
+  nn::ModulePtr model = factory(r.seed);
+  MINIDL_CHECK(model, "the model factory returned a null model");
+  nn::TrainConfig c = o.train;
+  c.seed = r.seed;
+  nn::FitOptions fo;
+  fo.log = train_log;
+  fo.progress_bar = o.jobs <= 1;
+  fo.early_stopping_patience = o.patience;
+  fo.restore_best = true;
+  const nn::History h = nn::train(*model, fit_part, val_part, nullptr, c, fo);
+  r.epochs_run = int(h.epochs.size());
+  r.best_epoch = h.best_epoch;
+  r.stopped_early = h.stopped_early;
+  r.best_val_accuracy = h.best_val_accuracy;
+
+  // Evaluation with the transforms training used, i.e. statistics of the fit part.
+  const auto eval_t = nn::make_transforms(c, *fit_part, false);
+  r.preprocessing = join_names(eval_t);
+  DataLoader test_loader(test_part, {.batch_size = c.eval_batch_size, .transforms = eval_t});
+  const nn::EvalResult e = nn::evaluate(*model, test_loader);
+  const int64_t k = data->num_classes();
+  for (int64_t p : e.predictions)
+    MINIDL_CHECK(p >= 0 && p < k, "the model predicted class ", p, " but the data set has ", k, " classes");
+  r.confusion = ConfusionMatrix(e.predictions, e.targets, k);
+  r.accuracy = r.confusion.accuracy();
+  r.macro_f1 = r.confusion.macro_f1();
+  r.loss = e.loss;
+  r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return r;
+}
+
+// "fold 2/5" or "repeat 1/3 fold 2/5" (numbered from 1, for people).
+std::string fold_name(const CVResult& r, int repeat, int fold) {
+  std::string s = "fold " + std::to_string(fold + 1) + "/" + std::to_string(r.folds_per_repeat);
+  if (r.repeats > 1) s = "repeat " + std::to_string(repeat + 1) + "/" + std::to_string(r.repeats) + " " + s;
+  return s;
+}
+
+nlohmann::json num(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
+
+nlohmann::json summary_json(const Summary& s) {
+  return {{"n", s.n}, {"mean", num(s.mean)}, {"std", num(s.std)}, {"ci95_half_width", num(s.ci95)},
+          {"ci95_low", num(s.lo())}, {"ci95_high", num(s.hi())}, {"min", num(s.min)}, {"max", num(s.max)}};
+}
+
+nlohmann::json confusion_json(const ConfusionMatrix& m) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (int64_t i = 0; i < m.num_classes(); ++i) {
+    nlohmann::json row = nlohmann::json::array();
+    for (int64_t j = 0; j < m.num_classes(); ++j) row.push_back(m.at(i, j));
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+}  // namespace
+
+uint64_t fold_seed(uint64_t seed, int repeat, int fold) {
+  return mix64(mix64(mix64(seed) ^ uint64_t(uint32_t(repeat))) ^ uint64_t(uint32_t(fold)));
+}
+
+CVResult cross_validate(const ModelFactory& factory, const datasets::DatasetPtr& data, const Splitter& splitter,
+                        const CVOptions& o) {
+  MINIDL_CHECK(factory, "cross_validate: the model factory is empty");
+  MINIDL_CHECK(data && data->size() > 0, "cross_validate: the data set is empty");
+  MINIDL_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, "cross_validate: val_fraction must be in [0, 1), got ",
+               o.val_fraction);
+  MINIDL_CHECK(o.patience >= 0, "cross_validate: patience must be >= 0, got ", o.patience);
+  MINIDL_CHECK(o.patience == 0 || o.val_fraction > 0,
+               "cross_validate: early stopping (patience ", o.patience,
+               ") needs a validation carve-out (val_fraction > 0)");
+  MINIDL_CHECK(o.jobs >= 1 && o.jobs <= 1024, "cross_validate: jobs must be in [1, 1024], got ", o.jobs);
+  MINIDL_CHECK(o.threads >= 0 && o.threads <= 1024, "cross_validate: threads must be in [0, 1024], got ", o.threads);
+  o.train.validate();
+
+  const auto t0 = Clock::now();
+  const std::vector<int64_t> labels = data->labels();
+  const std::vector<Fold> splits = splitter.split(labels);
+  const int n = int(splits.size());
+  MINIDL_CHECK(n >= 1, "cross_validate: ", splitter.name(), " gave no folds");
+  const int repeats = std::max(1, splitter.n_repeats());
+  MINIDL_CHECK(n % repeats == 0, "cross_validate: ", splitter.name(), " gave ", n, " folds, not a multiple of its ",
+               repeats, " repeats");
+
+  CVResult res;
+  res.splitter = splitter.name();
+  res.recipe = o.train.describe();
+  res.dataset = data->name();
+  res.class_names = data->class_names();
+  res.seed = o.seed;
+  res.val_fraction = o.val_fraction;
+  res.patience = o.patience;
+  res.repeats = repeats;
+  res.folds_per_repeat = n / repeats;
+  // Never more concurrent folds than folds, nor than threads in the budget:
+  // jobs x threads stays at the machine's thread count.
+  const int budget = get_num_threads();
+  res.jobs = std::min({o.jobs, n, o.threads > 0 ? std::max(1, budget / o.threads) : budget});
+  if (res.jobs < o.jobs && o.log)
+    *o.log << "cross-validation: running " << res.jobs << " jobs at a time (" << n << " folds, " << budget
+           << " threads)" << std::endl;
+  res.threads = o.threads > 0 ? o.threads : std::max(1, budget / res.jobs);
+  res.folds.resize(size_t(n));
+
+  std::vector<FoldTask> tasks;
+  for (int i = 0; i < n; ++i)
+    tasks.push_back({i, i / res.folds_per_repeat, i % res.folds_per_repeat, &splits[size_t(i)]});
+
+  if (o.log)
+    *o.log << "cross-validation: " << res.splitter << " on " << res.dataset << ", " << n << " folds, " << res.jobs
+           << (res.jobs == 1 ? " job" : " jobs") << " x " << res.threads << " thread" << (res.threads == 1 ? "" : "s")
+           << "\nrecipe: " << res.recipe
+           << (o.val_fraction > 0 ? "; validation carve-out " + fixed(o.val_fraction, 3) + " of each training part" : "")
+           << (o.patience > 0 ? ", patience " + std::to_string(o.patience) : "") << std::endl;
+
+  CVOptions fold_opts = o;
+  fold_opts.jobs = res.jobs;
+  std::atomic<int> next{0};
+  std::atomic<bool> failed{false};
+  std::mutex mu;  // guards first_error, done and the log
+  std::exception_ptr first_error;
+  int done = 0;
+  auto worker = [&](bool set_threads) {
+    if (set_threads) set_num_threads(res.threads);
+    for (;;) {
+      if (failed.load()) return;
+      const int i = next.fetch_add(1);
+      if (i >= n) return;
+      const FoldTask& t = tasks[size_t(i)];
+      try {
+        FoldResult fr;
+        // In parallel, each fold's epoch lines are buffered and printed in one piece.
+        std::ostringstream buffer;
+        std::ostream* tlog = o.train_log && res.jobs > 1 ? &buffer : o.train_log;
+        try {
+          fr = run_fold(factory, data, labels, t, fold_opts, tlog);
+        } catch (const Error& e) {
+          throw Error("cross_validate: " + fold_name(res, t.repeat, t.fold) + " (index " + std::to_string(i) +
+                      "): " + e.what());
+        }
+        std::lock_guard<std::mutex> lock(mu);
+        res.folds[size_t(i)] = std::move(fr);
+        ++done;
+        if (tlog == &buffer) *o.train_log << buffer.str() << std::flush;
+        if (o.log) {
+          const FoldResult& f = res.folds[size_t(i)];
+          *o.log << "[" << done << "/" << n << "] " << fold_name(res, f.repeat, f.fold) << ": accuracy "
+                 << fixed(f.accuracy, 4) << "  macro-F1 " << fixed(f.macro_f1, 4) << "  loss " << fixed(f.loss, 4)
+                 << "  (train " << f.train_size;
+          if (f.val_size) *o.log << ", val " << f.val_size;
+          *o.log << ", test " << f.test_size << "; " << f.epochs_run << (f.epochs_run == 1 ? " epoch" : " epochs")
+                 << (f.stopped_early ? ", stopped early" : "") << "; " << fixed(f.seconds, 1) << " s)" << std::endl;
+        }
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!first_error) first_error = std::current_exception();
+        failed = true;
+        return;
+      }
+    }
+  };
+
+  if (res.jobs == 1) {
+    const bool change = o.threads > 0 && o.threads != budget;
+    if (change) set_num_threads(res.threads);
+    worker(false);  // catches everything into first_error
+    if (change) set_num_threads(budget);
+  } else {
+    // Set any process-wide part of the thread setting once, before the
+    // workers start; each worker then sets its own (per-thread OpenMP) count.
+    set_num_threads(res.threads);
+    std::vector<std::thread> pool;
+    for (int j = 0; j < res.jobs; ++j) pool.emplace_back(worker, true);
+    for (auto& t : pool) t.join();
+    set_num_threads(budget);
+  }
+  if (first_error) std::rethrow_exception(first_error);
+
+  std::vector<double> acc, f1;
+  for (const FoldResult& f : res.folds) {
+    acc.push_back(f.accuracy);
+    f1.push_back(f.macro_f1);
+    res.confusion += f.confusion;
+  }
+  res.accuracy = summarize(acc);
+  res.macro_f1 = summarize(f1);
+  res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  return res;
+}
+
+std::string fold_table(const CVResult& r) {
+  std::ostringstream os;
+  const bool rep = r.repeats > 1;
+  const bool val = r.val_fraction > 0;
+  os << std::right;
+  if (rep) os << std::setw(6) << "repeat";
+  os << std::setw(6) << "fold" << std::setw(8) << "train";
+  if (val) os << std::setw(7) << "val";
+  os << std::setw(7) << "test" << std::setw(8) << "epochs" << std::setw(10) << "accuracy" << std::setw(10) << "macro-F1"
+     << std::setw(9) << "loss" << std::setw(9) << "seconds" << "\n";
+  for (const FoldResult& f : r.folds) {
+    if (rep) os << std::setw(6) << f.repeat + 1;
+    os << std::setw(6) << f.fold + 1 << std::setw(8) << f.train_size;
+    if (val) os << std::setw(7) << f.val_size;
+    os << std::setw(7) << f.test_size << std::setw(8) << f.epochs_run << std::setw(10) << fixed(f.accuracy, 4)
+       << std::setw(10) << fixed(f.macro_f1, 4) << std::setw(9) << fixed(f.loss, 4) << std::setw(9)
+       << fixed(f.seconds, 1) << "\n";
+  }
+  return os.str();
+}
+
+std::string summary_text(const CVResult& r) {
+  return "accuracy: " + r.accuracy.to_string() + "\nmacro-F1: " + r.macro_f1.to_string() + "\n";
+}
+
+std::string results_json(const CVResult& r) {
+  using nlohmann::json;
+  json folds = json::array();
+  for (const FoldResult& f : r.folds)
+    folds.push_back({{"index", f.index},
+                     {"repeat", f.repeat},
+                     {"fold", f.fold},
+                     {"seed", f.seed},
+                     {"train_size", f.train_size},
+                     {"val_size", f.val_size},
+                     {"test_size", f.test_size},
+                     {"accuracy", num(f.accuracy)},
+                     {"macro_f1", num(f.macro_f1)},
+                     {"loss", num(f.loss)},
+                     {"epochs_run", f.epochs_run},
+                     {"best_epoch", f.best_epoch},
+                     {"stopped_early", f.stopped_early},
+                     {"best_val_accuracy", num(f.best_val_accuracy)},
+                     {"precision", f.confusion.precisions()},
+                     {"recall", f.confusion.recalls()},
+                     {"f1", f.confusion.f1s()},
+                     {"confusion_matrix", confusion_json(f.confusion)},
+                     {"preprocessing", f.preprocessing},
+                     {"threads", f.threads},
+                     {"seconds", f.seconds}});
+  json j = {{"splitter", r.splitter},
+            {"dataset", r.dataset},
+            {"recipe", r.recipe},
+            {"class_names", r.class_names},
+            {"seed", r.seed},
+            {"val_fraction", r.val_fraction},
+            {"patience", r.patience},
+            {"repeats", r.repeats},
+            {"folds_per_repeat", r.folds_per_repeat},
+            {"jobs", r.jobs},
+            {"threads_per_job", r.threads},
+            {"seconds", r.seconds},
+            {"summary", {{"accuracy", summary_json(r.accuracy)}, {"macro_f1", summary_json(r.macro_f1)}}},
+            {"confusion_matrix", confusion_json(r.confusion)},
+            {"folds", folds}};
+  return j.dump(2) + "\n";
+}
+
+std::string results_csv(const CVResult& r) {
+  std::ostringstream os;
+  os << "index,repeat,fold,seed,train_size,val_size,test_size,epochs_run,best_epoch,accuracy,macro_f1,loss,seconds\n";
+  auto v = [](double x) {
+    if (std::isnan(x)) return std::string();
+    std::ostringstream s;
+    s << std::setprecision(10) << x;
+    return s.str();
+  };
+  for (const FoldResult& f : r.folds)
+    os << f.index << "," << f.repeat << "," << f.fold << "," << f.seed << "," << f.train_size << "," << f.val_size
+       << "," << f.test_size << "," << f.epochs_run << "," << f.best_epoch << "," << v(f.accuracy) << ","
+       << v(f.macro_f1) << "," << v(f.loss) << "," << fixed(f.seconds, 3) << "\n";
+  return os.str();
+}
+
+void write_results(const CVResult& r, const std::string& prefix) {
+  MINIDL_CHECK(!prefix.empty(), "write_results: empty file prefix");
+  nn::write_file_atomic(prefix + ".json", results_json(r));
+  nn::write_file_atomic(prefix + ".csv", results_csv(r));
+}
+
+}  // namespace minidl::validate
