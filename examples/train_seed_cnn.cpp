@@ -60,7 +60,9 @@ int main(int argc, char** argv) {
     std::cout << "final test accuracy: " << r.accuracy << " (" << int64_t(r.accuracy * double(r.count) + 0.5) << "/"
               << r.count << ")" << std::endl;
     if (!out.empty()) {
-      nn::save(*net, out, {{"model", bn ? "seed_cnn_bn" : "seed_cnn"}, {"recipe", c.describe()}});
+      nn::Metadata meta = nn::recipe_metadata(c, *train);
+      meta["model"] = bn ? "seed_cnn_bn" : "seed_cnn";
+      nn::save(*net, out, meta);
       std::cout << "saved " << out << std::endl;
     }
   } catch (const std::exception& e) {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <memory>
+#include <cstdlib>
 #include <sstream>
 
 #include "datasets/loader.h"
@@ -47,6 +48,46 @@ std::vector<datasets::TransformPtr> make_transforms(const TrainConfig& c, const 
     t.push_back(std::make_shared<RandomCrop>(s[1], s[2], 2));
     t.push_back(std::make_shared<RandomHorizontalFlip>());
   }
+  return t;
+}
+
+std::map<std::string, std::string> recipe_metadata(const TrainConfig& c, const datasets::Dataset& train_data) {
+  std::map<std::string, std::string> m{{"recipe", c.describe()}};
+  if (c.normalize) {
+    datasets::ChannelStats s = datasets::channel_stats(train_data, 1.f / 255.f);
+    auto join = [](const std::vector<float>& v) {
+      std::ostringstream os;
+      os.precision(9);
+      for (size_t i = 0; i < v.size(); ++i) os << (i ? "," : "") << v[i];
+      return os.str();
+    };
+    m["normalize_mean"] = join(s.mean);
+    m["normalize_std"] = join(s.std);
+  }
+  return m;
+}
+
+std::vector<datasets::TransformPtr> transforms_from_metadata(const std::map<std::string, std::string>& metadata) {
+  std::vector<datasets::TransformPtr> t{std::make_shared<datasets::ScalePixels>()};
+  auto mean = metadata.find("normalize_mean"), std = metadata.find("normalize_std");
+  if (mean == metadata.end() && std == metadata.end()) return t;
+  MINIDL_CHECK(mean != metadata.end() && std != metadata.end(),
+               "checkpoint metadata has only one of normalize_mean / normalize_std");
+  auto parse = [](const std::string& key, const std::string& text) {
+    std::vector<float> v;
+    std::stringstream ss(text);
+    std::string item;
+    while (std::getline(ss, item, ',')) {
+      char* end = nullptr;
+      float f = std::strtof(item.c_str(), &end);
+      MINIDL_CHECK(!item.empty() && end && *end == '\0' && std::isfinite(f), "checkpoint metadata ", key,
+                   ": \"", item, "\" is not a number");
+      v.push_back(f);
+    }
+    return v;
+  };
+  t.push_back(std::make_shared<datasets::Normalize>(parse("normalize_mean", mean->second),
+                                                    parse("normalize_std", std->second)));
   return t;
 }
 

@@ -7,6 +7,7 @@
 // normalisation statistics on the *training* data only, and calls fit().
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "datasets/dataset.h"
@@ -39,6 +40,14 @@ struct TrainConfig {
 // with statistics of `train_data`; augmentation only when `training`.
 std::vector<datasets::TransformPtr> make_transforms(const TrainConfig& c, const datasets::Dataset& train_data,
                                                     bool training);
+
+// What a checkpoint should record about the recipe so that the model can be
+// used later: "recipe" (describe()) and, with normalize, the per-channel
+// "normalize_mean" / "normalize_std" of the training data (comma-separated).
+std::map<std::string, std::string> recipe_metadata(const TrainConfig& c, const datasets::Dataset& train_data);
+// The evaluation transforms a checkpoint's metadata asks for: pixel/255, then
+// Normalize if the metadata has normalize_mean/normalize_std.
+std::vector<datasets::TransformPtr> transforms_from_metadata(const std::map<std::string, std::string>& metadata);
 
 // Trains `model` on `train_data` with the recipe; `val` (early stopping / best
 // weights) and `test` (reporting) may be null. `extra` supplies logging,
