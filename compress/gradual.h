@@ -56,7 +56,12 @@ class GradualPruner : public nn::Callback {
   // acted on; returns whether it pruned.
   bool on_step(int64_t step);
   void on_batch_end(int64_t global_step) { on_step(global_step); }
-  void on_batch_end(nn::Module&, const nn::BatchInfo& b) override { on_step(b.global_step); }
+  // As an nn::fit callback it also uses fit's optimizer (if it is SGD and
+  // none was given) to keep pruned entries exactly 0 in weight_orig.
+  void on_batch_end(nn::Module&, const nn::BatchInfo& b) override {
+    if (!optimizer_) optimizer_ = dynamic_cast<nn::SGD*>(b.optimizer);
+    on_step(b.global_step);
+  }
 
   void set_optimizer(nn::SGD* optimizer) { optimizer_ = optimizer; }
   const GradualSchedule& schedule() const { return schedule_; }

@@ -111,7 +111,7 @@ History fit(Module& model, Optimizer& opt, datasets::DataLoader& train, const Fi
       loss_sum += double(lv) * double(n);
       correct += count_correct(logits, b.y);
       seen += n;
-      BatchInfo bi{epoch, it.index(), step, lv, n};
+      BatchInfo bi{epoch, it.index(), step, lv, n, &opt};
       for (Callback* c : o.callbacks) c->on_batch_end(model, bi);
       if (bar && (seconds_since(last_draw) > 0.2 || it.index() + 1 == nb)) {
         last_draw = Clock::now();

@@ -35,6 +35,7 @@ struct BatchInfo {
   int64_t global_step = 0;  // optimizer steps taken so far, this one included
   float loss = 0.f;
   int64_t batch_size = 0;
+  Optimizer* optimizer = nullptr;  // the optimizer that just stepped (e.g. to clear pruned momentum)
 };
 
 struct EpochStats {
