@@ -8,6 +8,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 
 #include "nn/train_config.h"
 
@@ -27,6 +28,22 @@ inline void add_recipe_flags(CLI::App& app, nn::TrainConfig& c) {
   app.add_option("--step-size", c.step_size, "epochs between x0.1 steps (--schedule step)")->check(CLI::Range(1, 100000));
   app.add_flag("--normalize", c.normalize, "standardise inputs with the training set's mean/std (default: pixel/255 only)");
   app.add_flag("--augment", c.augment, "random crop (padding 2) and horizontal flip");
+}
+
+// An output path must be creatable before hours of training are spent:
+// its directory has to exist. (The file itself is written atomically later.)
+inline void check_output_path(const std::string& flag, const std::string& path) {
+  if (path.empty()) return;
+  const std::filesystem::path dir = std::filesystem::absolute(path).parent_path();
+  MINIDL_CHECK(std::filesystem::is_directory(dir), flag, ": directory ", dir.string(), " of ", path, " does not exist");
+}
+
+// Command-line mistakes print one line, "<program>: error: <what> (see --help)",
+// and exit non-zero, like every other error of the examples.
+inline void one_line_errors(CLI::App& app, const std::string& program) {
+  app.failure_message([program](const CLI::App*, const CLI::Error& e) {
+    return program + ": error: " + e.what() + " (see --help)\n";
+  });
 }
 
 }  // namespace minidl::examples

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "common_flags.h"
 #include "minidl.h"
 
 using namespace minidl;
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
       ->required()->check(CLI::ExistingFile);
   app.add_option("--data", data, "directory with t10k-{images-idx3,labels-idx1}-ubyte[.gz]")->check(CLI::ExistingDirectory);
   app.add_option("--batch-size", batch_size, "evaluation batch size")->check(CLI::Range(1, 1 << 20));
+  examples::one_line_errors(app, "evaluate");
   CLI11_PARSE(app, argc, argv);
   try {
     nn::Metadata meta;

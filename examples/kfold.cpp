@@ -40,9 +40,11 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "total threads (default: all cores), split between --jobs")->check(CLI::Range(1, 1024));
   app.add_option("--train-limit", train_limit, "use only the first N training images")->check(CLI::Range(1, 1 << 30));
   app.add_option("--out", out, "write the results to PREFIX.json and PREFIX.csv");
+  examples::one_line_errors(app, "kfold");
   CLI11_PARSE(app, argc, argv);
 
   try {
+    examples::check_output_path("--out", out + ".json");
     o.train = c;
     if (threads) set_num_threads(threads);
     auto data = std::make_shared<datasets::TensorDataset>(

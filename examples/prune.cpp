@@ -63,8 +63,10 @@ int main(int argc, char** argv) {
   app.add_option("--seed", c.seed, "seed");
   app.add_option("--threads", threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
   app.add_option("--out", out, "pruned checkpoint (safetensors, with masks); a sparse copy goes to OUT.sparse");
+  examples::one_line_errors(app, "prune");
   CLI11_PARSE(app, argc, argv);
   try {
+    examples::check_output_path("--out", out);
     MINIDL_CHECK(sparsity > 0 || structured > 0, "give --sparsity and/or --structured");
     if (threads) set_num_threads(threads);
     manual_seed(c.seed);

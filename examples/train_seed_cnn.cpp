@@ -31,9 +31,11 @@ int main(int argc, char** argv) {
   app.add_flag("--no-shuffle", no_shuffle, "visit training images in file order");
   app.add_option("--out", out, "save the trained weights here (safetensors)");
   app.add_option("--history", history, "write per-epoch history to FILE.csv and FILE.json");
+  examples::one_line_errors(app, "train_seed_cnn");
   CLI11_PARSE(app, argc, argv);
 
   try {
+    examples::check_output_path("--out", out);
     c.shuffle = !no_shuffle;
     c.validate();
     if (threads) set_num_threads(threads);
