@@ -7,7 +7,10 @@
 // every platform.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace minidl {
 
@@ -29,6 +32,13 @@ class Generator {
   bool has_spare_ = false;
   double spare_ = 0;
 };
+
+// Fisher–Yates shuffle with gen.randint: every permutation equally likely,
+// the same one for the same generator state on every platform.
+template <class T>
+void shuffle(std::vector<T>& v, Generator& gen) {
+  for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[gen.randint(i)]);
+}
 
 // The generator used when a layer or loader is not given one. One per thread,
 // so cross-validation folds running in parallel do not race; each starts from

@@ -44,9 +44,9 @@ std::vector<int64_t> DataLoader::order(int64_t epoch) const {
   const int64_t n = dataset_->size();
   std::vector<int64_t> idx(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) idx[size_t(i)] = i;
-  if (options_.shuffle) {  // Fisher–Yates, from the back
+  if (options_.shuffle) {
     Generator gen(epoch_seed(options_.seed, epoch, 0));
-    for (int64_t i = n - 1; i > 0; --i) std::swap(idx[size_t(i)], idx[gen.randint(uint64_t(i) + 1)]);
+    shuffle(idx, gen);  // Fisher–Yates
   }
   return idx;
 }

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "minidl.h"
+#include "test_util.h"
 
 using namespace minidl;
 namespace fs = std::filesystem;
@@ -71,15 +72,7 @@ std::string floats(std::initializer_list<float> v) {
   return s;
 }
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const minidl::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using minidl::test::error_of;
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 bool bit_equal(const Tensor& a, const Tensor& b) {

@@ -32,6 +32,7 @@
 #include "datasets/image_folder.h"
 #include "datasets/loader.h"
 #include "datasets/transforms.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using namespace minidl;
@@ -41,15 +42,7 @@ using Idx = std::vector<int64_t>;
 
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const minidl::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using minidl::test::error_of;
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // A fresh directory, removed with everything in it at the end of the test.

@@ -16,20 +16,13 @@
 #include <vector>
 
 #include "minidl.h"
+#include "test_util.h"
 
 using namespace minidl;
 
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const minidl::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using minidl::test::error_of;
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 std::vector<std::string> keys_of(const std::vector<std::pair<std::string, Tensor>>& v) {

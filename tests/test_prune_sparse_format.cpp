@@ -15,6 +15,7 @@
 #include "compress/prune.h"
 #include "compress/sparse_format.h"
 #include "minidl.h"
+#include "test_util.h"
 
 using namespace minidl;
 namespace cp = minidl::compress;
@@ -22,15 +23,7 @@ using cp::Amount;
 
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const minidl::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using minidl::test::error_of;
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 std::string tmp_path(const std::string& name) {

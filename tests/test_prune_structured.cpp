@@ -10,6 +10,7 @@
 #include "compress/report.h"
 #include "compress/structured.h"
 #include "minidl.h"
+#include "test_util.h"
 
 using namespace minidl;
 namespace cp = minidl::compress;
@@ -17,15 +18,7 @@ using cp::Amount;
 
 namespace {
 
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const minidl::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using minidl::test::error_of;
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 std::vector<float> vals(const Tensor& t) { return t.to_vector<float>(); }
 

@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "validate/split.h"
+#include "test_util.h"
 
 using minidl::validate::Fold;
 using minidl::validate::Holdout;
@@ -25,16 +26,7 @@ using Idx = std::vector<int64_t>;
 
 namespace {
 
-// Message of the minidl::Error thrown by f, or "<no error>".
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const minidl::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using minidl::test::error_of;
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 std::vector<std::string> g_warnings;

@@ -18,6 +18,7 @@
 #include "core/parallel.h"
 #include "core/random.h"
 #include "core/tensor.h"
+#include "test_util.h"
 
 using minidl::DType;
 using minidl::Generator;
@@ -27,16 +28,7 @@ using minidl::Tensor;
 
 namespace {
 
-// Message of the minidl::Error thrown by f, or "<no error>".
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const minidl::Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
+using minidl::test::error_of;
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 Tensor vec(std::vector<float> v, const Shape& s) { return Tensor::from_vector(v, s); }

@@ -9,55 +9,14 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/random.h"
 
 namespace minidl::validate {
 namespace {
 
-// ---- seeded generator: identical output on every platform and standard library.
-
-uint64_t splitmix64(uint64_t& state) {
-  uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-  return z ^ (z >> 31);
-}
-
-// xoshiro256** (Blackman & Vigna), its 256-bit state filled by splitmix64.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) {
-    for (auto& w : s_) w = splitmix64(seed);
-  }
-  uint64_t next() {
-    const uint64_t result = rotl(s_[1] * 5, 7) * 9;
-    const uint64_t t = s_[1] << 17;
-    s_[2] ^= s_[0];
-    s_[3] ^= s_[1];
-    s_[1] ^= s_[2];
-    s_[0] ^= s_[3];
-    s_[2] ^= t;
-    s_[3] = rotl(s_[3], 45);
-    return result;
-  }
-  // Uniform integer in [0, bound), bound >= 1, without modulo bias: reject the
-  // lowest (2^64 mod bound) raw values so every residue is equally likely.
-  uint64_t below(uint64_t bound) {
-    const uint64_t threshold = (0 - bound) % bound;
-    for (;;) {
-      const uint64_t r = next();
-      if (r >= threshold) return r % bound;
-    }
-  }
-  // Fisher–Yates: every permutation equally likely.
-  template <class T>
-  void shuffle(std::vector<T>& v) {
-    for (size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[below(i)]);
-  }
-
- private:
-  static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-  uint64_t s_[4];
-};
+// Shuffling uses minidl's own seeded Generator and shuffle() (core/random.h:
+// xoshiro256**, Lemire's unbiased bounded integers, Fisher–Yates), identical
+// on every platform and standard library.
 
 // ---- argument checks shared by the k-fold family.
 
@@ -122,11 +81,11 @@ std::vector<Fold> folds_from_assignment(const std::vector<int>& test_fold, int k
 
 // KFold: consecutive blocks of (optionally shuffled) 0..n-1; the first n % k
 // blocks get one extra sample.
-std::vector<Fold> kfold(const char* who, int k, int64_t n, Rng* rng) {
+std::vector<Fold> kfold(const char* who, int k, int64_t n, Generator* rng) {
   check_n(who, k, n);
   std::vector<int64_t> order(static_cast<size_t>(n));
   for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
-  if (rng) rng->shuffle(order);
+  if (rng) shuffle(order, *rng);
   std::vector<int> test_fold(static_cast<size_t>(n));
   int64_t pos = 0;
   for (int i = 0; i < k; ++i) {
@@ -138,7 +97,7 @@ std::vector<Fold> kfold(const char* who, int k, int64_t n, Rng* rng) {
 }
 
 // StratifiedKFold: sklearn 1.2's _make_test_folds, step by step (see split.h).
-std::vector<Fold> stratified_kfold(const char* who, int k, const std::vector<int64_t>& labels, Rng* rng) {
+std::vector<Fold> stratified_kfold(const char* who, int k, const std::vector<int64_t>& labels, Generator* rng) {
   const int64_t n = static_cast<int64_t>(labels.size());
   check_n(who, k, n);
 
@@ -187,7 +146,7 @@ std::vector<Fold> stratified_kfold(const char* who, int k, const std::vector<int
     for (int64_t p = start[c]; p < start[c + 1]; ++p) ++alloc[static_cast<size_t>(p % k)];
     blocks.clear();
     for (int i = 0; i < k; ++i) blocks.insert(blocks.end(), static_cast<size_t>(alloc[static_cast<size_t>(i)]), i);
-    if (rng) rng->shuffle(blocks);
+    if (rng) shuffle(blocks, *rng);
     for (int64_t p = start[c]; p < start[c + 1]; ++p)
       test_fold[static_cast<size_t>(members[static_cast<size_t>(p)])] = blocks[static_cast<size_t>(p - start[c])];
   }
@@ -198,7 +157,7 @@ std::vector<Fold> stratified_kfold(const char* who, int k, const std::vector<int
 // sklearn.utils._approximate_mode: floor(count * n_draws / total) per class,
 // then one extra draw each to the largest fractional remainders (exact ties in
 // random order) until n_draws is reached.
-std::vector<int64_t> approximate_mode(const std::vector<int64_t>& counts, int64_t n_draws, Rng& rng) {
+std::vector<int64_t> approximate_mode(const std::vector<int64_t>& counts, int64_t n_draws, Generator& rng) {
   int64_t total = 0;
   for (int64_t c : counts) total += c;
   std::vector<int64_t> floored(counts.size());
@@ -220,7 +179,7 @@ std::vector<int64_t> approximate_mode(const std::vector<int64_t>& counts, int64_
       if (remainder[i] == values[v]) inds.push_back(i);
     const size_t add_now = std::min(inds.size(), static_cast<size_t>(need));
     for (size_t a = 0; a < add_now; ++a) {  // partial Fisher–Yates: a random add_now-subset
-      std::swap(inds[a], inds[a + rng.below(inds.size() - a)]);
+      std::swap(inds[a], inds[a + rng.randint(inds.size() - a)]);
       ++floored[inds[a]];
     }
     need -= static_cast<int64_t>(add_now);
@@ -237,7 +196,7 @@ KFold::KFold(int k, bool shuffle, uint64_t seed) : k_(k), shuffle_(shuffle), see
 }
 
 std::vector<Fold> KFold::split(int64_t n_samples) const {
-  Rng rng(seed_);
+  Generator rng(seed_);
   return kfold("KFold", k_, n_samples, shuffle_ ? &rng : nullptr);
 }
 
@@ -254,7 +213,7 @@ StratifiedKFold::StratifiedKFold(int k, bool shuffle, uint64_t seed) : k_(k), sh
 }
 
 std::vector<Fold> StratifiedKFold::split(const std::vector<int64_t>& labels) const {
-  Rng rng(seed_);
+  Generator rng(seed_);
   return stratified_kfold("StratifiedKFold", k_, labels, shuffle_ ? &rng : nullptr);
 }
 
@@ -266,11 +225,11 @@ RepeatedKFold::RepeatedKFold(int k, int repeats, uint64_t seed) : k_(k), repeats
 }
 
 std::vector<Fold> RepeatedKFold::split(int64_t n_samples) const {
-  Rng seeds(seed_);
+  Generator seeds(seed_);
   std::vector<Fold> all;
   all.reserve(static_cast<size_t>(n_splits()));
   for (int r = 0; r < repeats_; ++r) {
-    Rng rng(seeds.next());
+    Generator rng(seeds.next_u64());
     for (auto& f : kfold("RepeatedKFold", k_, n_samples, &rng)) all.push_back(std::move(f));
   }
   return all;
@@ -289,11 +248,11 @@ RepeatedStratifiedKFold::RepeatedStratifiedKFold(int k, int repeats, uint64_t se
 }
 
 std::vector<Fold> RepeatedStratifiedKFold::split(const std::vector<int64_t>& labels) const {
-  Rng seeds(seed_);
+  Generator seeds(seed_);
   std::vector<Fold> all;
   all.reserve(static_cast<size_t>(n_splits()));
   for (int r = 0; r < repeats_; ++r) {
-    Rng rng(seeds.next());
+    Generator rng(seeds.next_u64());
     // Like sklearn, each repeat re-validates (and re-warns about) the labels.
     for (auto& f : stratified_kfold("RepeatedStratifiedKFold", k_, labels, &rng)) all.push_back(std::move(f));
   }
@@ -326,12 +285,12 @@ Fold Holdout::split_once(const std::vector<int64_t>& labels) const {
   MINIDL_CHECK(n_train > 0, "Holdout: with n_samples=", n, " and test_fraction=", test_fraction_,
                ", n_test=ceil(test_fraction*n_samples)=", n_test,
                " leaves the train set empty; use more samples or a smaller test_fraction");
-  Rng rng(seed_);
+  Generator rng(seed_);
   Fold fold;
   if (!stratify_) {
     std::vector<int64_t> perm(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) perm[static_cast<size_t>(i)] = i;
-    rng.shuffle(perm);
+    shuffle(perm, rng);
     fold.test.assign(perm.begin(), perm.begin() + n_test);
     fold.train.assign(perm.begin() + n_test, perm.end());
     std::sort(fold.train.begin(), fold.train.end());
@@ -365,12 +324,12 @@ Fold Holdout::split_once(const std::vector<int64_t>& labels) const {
   const std::vector<int64_t> n_i = approximate_mode(counts, n_train, rng);
   for (size_t c = 0; c < classes.size(); ++c) {
     std::vector<int64_t>& m = members[c];
-    rng.shuffle(m);
+    shuffle(m, rng);
     fold.train.insert(fold.train.end(), m.begin(), m.begin() + n_i[c]);
     fold.test.insert(fold.test.end(), m.begin() + n_i[c], m.end());
   }
   std::sort(fold.train.begin(), fold.train.end());
-  rng.shuffle(fold.test);
+  shuffle(fold.test, rng);
   return fold;
 }
 
