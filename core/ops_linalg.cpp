@@ -58,6 +58,7 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
           bias.defined() ? 1.f : 0.f, py, out_f);
   else if (!bias.defined())
     y.zero_();
+  if (!needs_grad({&x, &weight, &bias})) return y;  // inference: no closure to build
   return record(y, "linear", {x, weight, bias},
                 [x = x.detach(), w = weight.detach(), rx = x.requires_grad(), rw = weight.requires_grad(),
                  rb = bias.requires_grad(), N, in, out_f](const Tensor& g) {

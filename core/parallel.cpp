@@ -6,8 +6,6 @@
 
 #include "core/error.h"
 
-extern "C" void openblas_set_num_threads(int);
-
 namespace minidl {
 
 namespace {
@@ -15,12 +13,12 @@ std::atomic<int> g_threads{0};  // 0: not set, use OpenMP's default (the core co
 thread_local int t_threads = 0;  // a worker thread's own setting (parallel folds)
 }  // namespace
 
+// OpenBLAS stays single-threaded (core/blas.cpp): minidl splits GEMMs itself.
 void set_num_threads(int n) {
   MINIDL_CHECK(n >= 1 && n <= 1024, "set_num_threads: thread count must be in [1, 1024], got ", n);
   g_threads = n;
   t_threads = n;
-  openblas_set_num_threads(n);  // process-wide
-  omp_set_num_threads(n);       // this thread's OpenMP teams
+  omp_set_num_threads(n);  // this thread's OpenMP teams
 }
 
 int get_num_threads() {
