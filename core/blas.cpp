@@ -4,6 +4,8 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <string>
 #include <mutex>
 
 #include "core/error.h"
@@ -13,39 +15,80 @@ namespace minidl {
 
 // ---- OpenBLAS's kernel choice
 //
-// OpenBLAS built with DYNAMIC_ARCH (Debian's is) picks its kernel family once,
-// when the library is loaded, from the CPU, unless OPENBLAS_CORETYPE names
-// one. On this project's machines (AMD Zen 5, family 0x1A, with AVX-512)
-// OpenBLAS 0.3.21 does not know the family by name, but its fallback then
-// chooses by CPU features and picks "Cooperlake" — its AVX-512 kernels — with
-// no help: the "Haswell" (AVX2) kernels seen there came from
-// OPENBLAS_CORETYPE=Haswell set in the session environment, not from a
-// misdetection (bench/README.md has the measurements: sgemm runs about twice
-// as fast with the AVX-512 kernels). An explicit OPENBLAS_CORETYPE is the
-// user's choice and minidl leaves it alone; blas_core_name() reports what
-// OpenBLAS uses, and the benchmark prints it.
+// Debian's OpenBLAS is built with DYNAMIC_ARCH: when the library loads it
+// picks one kernel family for the process, from the CPU, or from
+// OPENBLAS_CORETYPE if that is set. On the AMD Zen 5 machines this project
+// runs on, OpenBLAS 0.3.21 ends up on its AVX2 "Haswell" kernels (there, the
+// environment pins OPENBLAS_CORETYPE=Haswell; releases that do not know a CPU
+// also fall back to an older family), although the CPU runs OpenBLAS's
+// AVX-512 kernels about twice as fast (bench/README.md).
 //
-// Two ways to override OpenBLAS's choice from inside the program were tried
-// and rejected: setting the variable from an ELF .preinit_array function
-// (which runs before library constructors) has no effect with glibc, whose
-// own initialiser resets `environ` after the preinit functions ran, and the
-// linker refuses .preinit_array in shared objects; re-running OpenBLAS's
-// selection through its exported `gotoblas` pointer and
-// `gotoblas_dynamic_init()` works but relies on OpenBLAS internals and would
-// override a choice the user made on purpose.
-const char* blas_core_name() { return openblas_get_corename(); }
+// So, once, before minidl's first GEMM: on a CPU with AVX-512 F/BW/DQ/VL
+// whose OpenBLAS kernels are not AVX-512 ones, minidl asks OpenBLAS to select
+// again with "SkylakeX" — through OpenBLAS's own exported selection entry
+// points, gotoblas_dynamic_quit() and gotoblas_dynamic_init(), which read
+// OPENBLAS_CORETYPE afresh (the variable is restored right after). CPUs
+// without AVX-512 are never touched. MINIDL_OPENBLAS_CORETYPE overrides the
+// policy: "keep" leaves OpenBLAS's choice alone, any other value is the
+// kernel family to use. (An ELF .preinit_array hook setting the variable
+// before OpenBLAS loads was tried first: glibc ignores changes made there.)
+extern "C" {
+void gotoblas_dynamic_init(void);
+void gotoblas_dynamic_quit(void);
+}
+
+namespace {
+
+bool is_avx512_family(const std::string& core) {
+  for (const char* k : {"SkylakeX", "Cooperlake", "SapphireRapids"})
+    if (core == k) return true;
+  return false;
+}
+
+void select_openblas_kernels() {
+  const char* policy = std::getenv("MINIDL_OPENBLAS_CORETYPE");
+  std::string want;
+  if (policy && *policy) {
+    if (std::string(policy) == "keep") return;
+    want = policy;
+  } else {
+    __builtin_cpu_init();
+    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    if (!avx512 || is_avx512_family(openblas_get_corename())) return;
+    want = "SkylakeX";
+  }
+  if (want == openblas_get_corename()) return;
+  const char* old = std::getenv("OPENBLAS_CORETYPE");
+  const std::string saved = old ? old : "";
+  ::setenv("OPENBLAS_CORETYPE", want.c_str(), 1);
+  gotoblas_dynamic_quit();
+  gotoblas_dynamic_init();
+  if (old) ::setenv("OPENBLAS_CORETYPE", saved.c_str(), 1);
+  else ::unsetenv("OPENBLAS_CORETYPE");
+}
+
+void ensure_openblas_setup() {
+  // OpenBLAS's own threads would fight minidl's OpenMP threads for the same
+  // cores (OpenBLAS's pthread build cannot tell it is called from inside an
+  // OpenMP team), so it is pinned to one thread; and its kernels are chosen.
+  static std::once_flag once;
+  std::call_once(once, [] {
+    select_openblas_kernels();
+    openblas_set_num_threads(1);
+  });
+}
+
+}  // namespace
+
+const char* blas_core_name() {
+  ensure_openblas_setup();
+  return openblas_get_corename();
+}
 
 // ---- GEMM
 
 namespace {
-
-// OpenBLAS's own threads would fight minidl's OpenMP threads for the same
-// cores (OpenBLAS's pthread build cannot tell it is called from inside an
-// OpenMP team), so it is pinned to one thread on first use.
-void pin_openblas_to_one_thread() {
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
-}
 
 // Below this many flops one thread is faster than starting a team (4e6
 // flops is ~20 microseconds of sgemm) — unless the operands are large enough
@@ -72,7 +115,7 @@ void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, f
                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   check_dims(M, N, K, lda, ldb, ldc);
-  pin_openblas_to_one_thread();
+  ensure_openblas_setup();
   call(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
@@ -80,7 +123,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
            int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   check_dims(M, N, K, lda, ldb, ldc);
-  pin_openblas_to_one_thread();
+  ensure_openblas_setup();
   int T = omp_in_parallel() ? 1 : get_num_threads();
   const double flops = 2.0 * double(M) * double(N) * double(K), bytes = 4.0 * double(M * K + K * N);
   if (flops < kParallelFlops && bytes < kParallelBytes) T = 1;

@@ -24,7 +24,9 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
 void sgemm_serial(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                   int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
-// The kernel family OpenBLAS uses on this CPU ("Cooperlake", "Haswell", ...).
+// The kernel family OpenBLAS uses ("SkylakeX", "Haswell", ...), after minidl's
+// selection (see blas.cpp: AVX-512 kernels on AVX-512 CPUs unless
+// MINIDL_OPENBLAS_CORETYPE=keep).
 const char* blas_core_name();
 
 }  // namespace minidl

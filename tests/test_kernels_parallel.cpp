@@ -9,7 +9,9 @@
 
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "core/blas.h"
@@ -174,4 +176,23 @@ TEST_CASE("avg_pool2d with stride = kernel (tiled path) matches the general path
         worst = std::max(worst, std::fabs(py[(pl * 6 + oh) * 6 + ow] - s / 16.0));
       }
   CHECK(worst < 1e-6);
+}
+
+// minidl's OpenBLAS kernel selection (core/blas.cpp). ctest runs this suite a
+// second time with OPENBLAS_CORETYPE=Haswell MINIDL_OPENBLAS_CORETYPE=keep
+// and MINIDL_EXPECT_BLAS_CORE=Haswell: "keep" must leave OpenBLAS's choice.
+TEST_CASE("OpenBLAS runs its AVX-512 kernels on AVX-512 CPUs unless told to keep its choice") {
+  const std::string core = minidl::blas_core_name();
+  if (const char* expect = std::getenv("MINIDL_EXPECT_BLAS_CORE")) {
+    CHECK(core == expect);
+    return;
+  }
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  INFO("OpenBLAS core: ", core);
+  if (avx512 && !std::getenv("MINIDL_OPENBLAS_CORETYPE"))
+    CHECK((core == "SkylakeX" || core == "Cooperlake" || core == "SapphireRapids"));
+  else
+    CHECK(!core.empty());
 }
