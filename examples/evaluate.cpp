@@ -53,7 +53,8 @@ int main(int argc, char** argv) {
     const auto& labels = test->num_classes() == 10 ? names : std::vector<std::string>{};
     std::cout << "model: seed CNN" << (o.batchnorm ? " with BatchNorm" : "") << " (conv1 " << o.conv1_channels
               << ", conv2 " << o.conv2_channels << ", fc1 " << o.hidden << ")"
-              << (meta.count("recipe") ? "\ntrained with: " + meta["recipe"] : "") << "\n"
+              << (meta.count("recipe") ? "\ntrained with: " + meta["recipe"] : "")
+              << (meta.count("pruning") ? "\npruned: " + meta["pruning"] : "") << "\n"
               << "test accuracy: " << r.accuracy << " (" << r.count << " images), loss " << r.loss << "\n\n"
               << "confusion matrix (rows: true class, columns: predicted)\n"
               << cm.to_string(labels) << "\n" << cm.report(labels);

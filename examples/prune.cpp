@@ -117,12 +117,15 @@ int main(int argc, char** argv) {
               << " images/s (speedup " << speed / dense_speed << "x)\n";
     if (!out.empty()) {
       const auto size = [](const std::string& p) { return int64_t(std::filesystem::file_size(p)); };
-      const nn::Metadata meta = nn::recipe_metadata(c, *train);
+      nn::Metadata meta = nn::recipe_metadata(c, *train);
+      meta["pruning"] = (structured > 0 ? "conv2 filters removed: " + std::to_string(structured) + "; " : std::string()) +
+                        (sparsity > 0 ? "global magnitude sparsity " + std::to_string(sparsity) + "; " : std::string()) +
+                        "fine-tuned: " + ft.describe();
       nn::save(*net, out, meta);                // masks included (PyTorch prune's names)
       cp::save_sparse(*net, out + ".sparse");   // compressed sparse rows
       cp::remove_all(*net);                     // bake the masks: a plain dense model
       nn::save(*net, out + ".dense", meta);
-      std::cout << "saved " << out << " (with masks), " << out << ".dense (" << size(out + ".dense") << " bytes) and "
+      std::cout << "saved " << out << (sparsity > 0 ? " (with masks), " : ", ") << out << ".dense (" << size(out + ".dense") << " bytes) and "
                 << out << ".sparse (" << size(out + ".sparse") << " bytes, "
                 << 100.0 * double(size(out + ".sparse")) / double(size(out + ".dense")) << "% of dense)\n";
     }
