@@ -78,6 +78,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias);
 // x [N, Cin, H, W], weight [Cout, Cin, KH, KW], bias [Cout] or undefined.
 // Output [N, Cout, (H + 2p - KH)/s + 1, (W + 2p - KW)/s + 1]; zero padding.
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride = 1, int padding = 0);
+// relu(conv2d(...)) as one op, the same values: the ReLU is applied as the
+// product is stored and its mask as the backward reads dy, saving two passes
+// over the output (nn::Sequential uses it for a Conv2d followed by a ReLU).
+Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride = 1, int padding = 0);
 // stride 0 means stride = kernel (negative is an error). Padding is -inf for max, zeros counted
 // in the average for avg (PyTorch's count_include_pad=True); floor mode.
 Tensor max_pool2d(const Tensor& x, int kernel, int stride = 0, int padding = 0);
@@ -92,6 +96,10 @@ Tensor avg_pool2d(const Tensor& x, int kernel, int stride = 0, int padding = 0);
 // running stats may be undefined (track_running_stats = false: always batch stats).
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
                   Tensor running_var, bool training, float momentum, float eps);
+// relu(batch_norm(...)) as one op, the same values, in batch_norm's passes
+// (nn::Sequential uses it for a BatchNorm followed by a ReLU).
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, Tensor running_mean,
+                       Tensor running_var, bool training, float momentum, float eps);
 // Inverted dropout: zero with probability p, scale survivors by 1/(1-p).
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
 

@@ -1,5 +1,5 @@
-// 2-D convolution as im2col + GEMM, one sample (or one block of output rows
-// of a sample) at a time.
+// 2-D convolution as GEMMs, one sample (or one block of output rows of a
+// sample) at a time; and conv2d_relu, the same with the ReLU fused in.
 //
 // For one sample, im2col unrolls every receptive field into a column:
 //   cols[(c, kh, kw), (oh, ow)] = x[c, oh·s + kh − p, ow·s + kw − p]   (0 outside)
@@ -7,11 +7,10 @@
 // already the sample's slice of the NCHW output:
 //   y[n] [Cout, OH·OW] = W [Cout, Cin·KH·KW] · cols  (+ b)
 // Backward, per sample:
-//   dW += dy[n] · colsᵀ      (summed as dWᵀ += cols · dy[n]ᵀ, see below)
-//   dcols = Wᵀ · dy[n],   dx[n] = col2im(dcols),   db += Σ dy[n]
+//   dW += dy[n] · colsᵀ,   db += Σ dy[n]
+//   dx[n] = col2im(Wᵀ · dy[n])
 // (col2im scatters each column entry back to the input pixel it came from,
-// summing overlaps). cols is recomputed in backward from the saved input
-// rather than kept alive between the passes (it is K times larger than x).
+// summing overlaps).
 //
 // Why per sample rather than one GEMM over the whole batch:
 //  - cache: cols of one sample of the seed CNN's conv2 is 288 × 576 floats
@@ -28,20 +27,33 @@
 //    given thread count always gives the same bits. When there are fewer
 //    samples than threads (batch-1 inference) the output rows of a sample are
 //    split between threads instead.
-//  - the products use gemm_unpacked (core/gemm_unpacked.h), which reads cols,
-//    W and dy where they lie instead of first copying them into packed
-//    buffers as sgemm does, and adds each output row's bias itself (no
-//    separate bias pass, no zero-fill). The weight gradient is summed
-//    transposed, dWᵀ += cols · dyᵀ, so that cols is again read in place and
-//    only dy (Cout × OH·OW, 4.5x smaller for conv2) is copied: measured, this
-//    beat OpenBLAS's dy · colsᵀ, which packs both, by 4% of a training step.
-//    (Not when K < Cout, see backward().)
+//
+// The products use gemm_unpacked (core/gemm_unpacked.h), which reads and
+// writes its operands in place. That lets backward skip most of im2col's
+// data movement (measured on the seed CNN's conv2, one thread):
+//  - dW without cols: the weight gradient is summed transposed, dWᵀ += cols ·
+//    dyᵀ, with the rows of cols taken (kh, kw) by (kh, kw): for a fixed
+//    (kh, kw), row c of cols is image channel c shifted by (kh, kw), i.e.
+//    cols is read straight from x (rows HW apart, K walking the OH × OW
+//    window). Recomputing cols (648 KiB) per sample was 5% of a training
+//    step. Only dy is copied (transposed; 4.5x smaller). With few rows
+//    (K < Cout: conv1's K = 9) sgemm's dy · colsᵀ is faster, on real cols.
+//  - dx without dcols: with stride 1 and no padding, row (kh, kw, c) of
+//    Wᵀ · dy is added to dx's channel c shifted by (kh, kw) — col2im done by
+//    the product's store, which adds each 8 × 32 tile into dx while it is in
+//    registers (rows of Wᵀ first packed in that order, 72 KiB once per
+//    call). Writing dcols and reading it back in col2im took 1.2x the time.
+//  - conv2d_relu applies max(·, 0) in the product's store (no separate pass
+//    over the output; 2.6% of a training step) and the ReLU's mask while
+//    copying dy for the products above (no separate backward pass over dy
+//    from memory; 3.8%).
 #include <omp.h>
 
 #include <algorithm>
-#include <cstring>
+#include <vector>
 
 #include "core/blas.h"
+#include "core/conv_util.h"
 #include "core/gemm_unpacked.h"
 #include "core/ops.h"
 #include "core/parallel.h"
@@ -50,11 +62,7 @@ namespace minidl {
 
 namespace {
 
-struct ConvGeom {
-  int64_t N, C, H, W, Cout, KH, KW, OH, OW, stride, pad;
-  int64_t K() const { return C * KH * KW; }
-  int64_t P() const { return OH * OW; }
-};
+using conv::Geom;
 
 // Upper bound on one thread's cols block. A whole sample of the seed CNN's
 // conv2 (648 KiB) fits: measured (with sgemm), larger products beat smaller
@@ -68,118 +76,19 @@ constexpr double kParallelFlops = 2e6;
 struct RowBlocks {
   int64_t rows, count;
 };
-RowBlocks row_blocks(const ConvGeom& g, int64_t min_blocks) {
+RowBlocks row_blocks(const Geom& g, int64_t min_blocks) {
   int64_t rows = std::clamp<int64_t>(kColsBytes / std::max<int64_t>(1, g.K() * g.OW * int64_t(sizeof(float))), 1, g.OH);
   rows = std::min(rows, (g.OH + min_blocks - 1) / min_blocks);
   rows = std::max<int64_t>(rows, 1);
   return {rows, (g.OH + rows - 1) / rows};
 }
 
-// d[0, n) = s[0, n), or += with Add. Rows are short (24 floats in the seed
-// CNN), and both memcpy and a vectorised loop with a runtime trip count spend
-// more on setup and remainder handling than on the copy; fixed 16- and
-// 8-float steps compile to single vector moves.
-template <bool Add>
-inline void copy_row(float* __restrict d, const float* __restrict s, int64_t n) {
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16)
-    for (int j = 0; j < 16; ++j) d[i + j] = Add ? d[i + j] + s[i + j] : s[i + j];
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) d[i + j] = Add ? d[i + j] + s[i + j] : s[i + j];
-  for (; i < n; ++i) d[i] = Add ? d[i] + s[i] : s[i];
-}
-
-// cols [K, (oh1 − oh0)·OW] for output rows [oh0, oh1) of one sample x [C, H, W].
-void im2col(const float* x, float* cols, const ConvGeom& g, int64_t oh0, int64_t oh1) {
-  const int64_t np = (oh1 - oh0) * g.OW;
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t kh = 0; kh < g.KH; ++kh)
-      for (int64_t kw = 0; kw < g.KW; ++kw) {
-        const float* xc = x + c * g.H * g.W;
-        float* row = cols + ((c * g.KH + kh) * g.KW + kw) * np;
-        // Output columns whose input column iw = ow·s + kw − p falls inside [0, W).
-        const int64_t lo = std::min(g.OW, std::max<int64_t>(0, (g.pad - kw + g.stride - 1) / g.stride));
-        const int64_t hi = std::max(lo, std::min(g.OW, (g.W + g.pad - kw + g.stride - 1) / g.stride));
-        for (int64_t oh = oh0; oh < oh1; ++oh) {
-          float* dst = row + (oh - oh0) * g.OW;
-          const int64_t ih = oh * g.stride + kh - g.pad;
-          if (ih < 0 || ih >= g.H) {
-            std::fill_n(dst, g.OW, 0.f);
-            continue;
-          }
-          const float* src = xc + ih * g.W;
-          const int64_t off = kw - g.pad;  // iw = ow·s + off
-          std::fill(dst, dst + lo, 0.f);
-          if (g.stride == 1) {
-            copy_row<false>(dst + lo, src + lo + off, hi - lo);
-          } else {
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * g.stride + off];
-          }
-          std::fill(dst + hi, dst + g.OW, 0.f);
-        }
-      }
-}
-
-// dx[C, H, W] += col2im(dcols) for output rows [oh0, oh1) of one sample.
-void col2im_add(const float* dcols, float* dx, const ConvGeom& g, int64_t oh0, int64_t oh1) {
-  const int64_t np = (oh1 - oh0) * g.OW;
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t kh = 0; kh < g.KH; ++kh)
-      for (int64_t kw = 0; kw < g.KW; ++kw) {
-        float* xc = dx + c * g.H * g.W;
-        const float* row = dcols + ((c * g.KH + kh) * g.KW + kw) * np;
-        const int64_t lo = std::min(g.OW, std::max<int64_t>(0, (g.pad - kw + g.stride - 1) / g.stride));
-        const int64_t hi = std::max(lo, std::min(g.OW, (g.W + g.pad - kw + g.stride - 1) / g.stride));
-        for (int64_t oh = oh0; oh < oh1; ++oh) {
-          const int64_t ih = oh * g.stride + kh - g.pad;
-          if (ih < 0 || ih >= g.H) continue;
-          const float* src = row + (oh - oh0) * g.OW;
-          float* dst = xc + ih * g.W;
-          const int64_t off = kw - g.pad;
-          if (g.stride == 1) {
-            copy_row<true>(dst + lo + off, src + lo, hi - lo);
-          } else {
-            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.stride + off] += src[ow];
-          }
-        }
-      }
-}
-
-// Σ p[0, n) in double, in 8 interleaved partial sums added in a fixed order:
-// the same bits every time, and 8 independent additions per step instead of
-// one long chain (a plain `s += p[i]` loop waits on every add's latency and
-// cannot be vectorised, since reordering float sums changes the result).
-double sum_lanes(const float* p, int64_t n) {
-  double acc[8] = {};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) acc[j] += double(p[i + j]);
-  for (; i < n; ++i) acc[i % 8] += double(p[i]);
-  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-}
-
-// dst [cols, rows] = src [rows, cols]ᵀ, src with row stride lds; in 16×16
-// blocks so both sides touch few cache lines at a time.
-void transpose(const float* __restrict src, int64_t lds, float* __restrict dst, int64_t rows, int64_t cols) {
-  const int64_t r16 = rows / 16 * 16, c16 = cols / 16 * 16;
-  for (int64_t c0 = 0; c0 < c16; c0 += 16)
-    for (int64_t r0 = 0; r0 < r16; r0 += 16) {  // full blocks: fixed trip counts, unrolled
-      float blk[16][16];
-      for (int r = 0; r < 16; ++r)
-        for (int c = 0; c < 16; ++c) blk[c][r] = src[(r0 + r) * lds + c0 + c];
-      for (int c = 0; c < 16; ++c)
-        for (int r = 0; r < 16; ++r) dst[(c0 + c) * rows + r0 + r] = blk[c][r];
-    }
-  for (int64_t r = 0; r < rows; ++r)  // the ragged right and bottom edges
-    for (int64_t c = (r < r16 ? c16 : 0); c < cols; ++c) dst[c * rows + r] = src[r * lds + c];
-}
-
-int conv_threads(const ConvGeom& g) {
+int conv_threads(const Geom& g) {
   const double flops = 2.0 * double(g.N) * double(g.Cout) * double(g.P()) * double(g.K());
   return flops < kParallelFlops ? 1 : get_num_threads();
 }
 
-void forward(const float* x, const float* w, const float* b, float* y, const ConvGeom& g) {
+void forward(const float* x, const float* w, const float* b, float* y, const Geom& g, bool relu) {
   const int64_t K = g.K(), P = g.P();
   const int T = conv_threads(g);
   // Fewer samples than threads: cut each sample's rows so every thread has work.
@@ -193,119 +102,163 @@ void forward(const float* x, const float* w, const float* b, float* y, const Con
       const int64_t n = it / rb.count, oh0 = (it % rb.count) * rb.rows, oh1 = std::min(g.OH, oh0 + rb.rows);
       const int64_t np = (oh1 - oh0) * g.OW;
       float* yb = y + n * g.Cout * P + oh0 * g.OW;  // [Cout, np] with row stride P
-      im2col(x + n * g.C * g.H * g.W, cols, g, oh0, oh1);
-      gemm_unpacked(g.Cout, np, K, w, K, 1, cols, np, yb, P, b, false);  // yb = b + W · cols
+      conv::im2col(x + n * g.C * g.H * g.W, cols, g, oh0, oh1);
+      // yb = (relu of) b + W · cols
+      gemm_unpacked(g.Cout, np, K, GemmA{w, K, 1}, cols, np, GemmC{yb, P}, b, false, relu);
     }
   });
 }
 
-// Gradients of one batch; gx / gw / gb may be null (not needed).
-void backward(const float* x, const float* w, const float* gy, float* gx, float* gw, float* gb, const ConvGeom& g) {
-  const int64_t K = g.K(), P = g.P();
+// Gradients of one batch; gx / gw / gb may be null (not needed). ym: the
+// output of conv2d_relu (dy is masked where it is not > 0), or null.
+void backward(const float* x, const float* w, const float* ym, const float* gy, float* gx, float* gw, float* gb,
+              const Geom& g) {
+  const int64_t K = g.K(), P = g.P(), S = g.KH * g.KW, C = g.C, Cout = g.Cout;
+  const int64_t Hp = g.H + 2 * g.pad, Wp = g.W + 2 * g.pad;
   const int T = int(std::min<int64_t>(conv_threads(g), std::max<int64_t>(g.N, 1)));
   const RowBlocks rb = row_blocks(g, 1);
-  // Per part: cols, dcols, dyᵀ, a partial dWᵀ and a partial db (doubles),
-  // each segment rounded up to 16 floats (64 bytes) so every one stays aligned.
+  const int64_t np_max = rb.rows * g.OW;
+  // The paths (see the top of the file): dW read from x (a zero-padded copy
+  // of it if p > 0) unless K < Cout; dx added by the product's store if
+  // stride 1, no padding and rows of at least one vector (OW >= 16).
+  const bool dw_implicit = K >= Cout;
+  const bool dx_scatter = g.stride == 1 && g.pad == 0 && g.OW >= 16;
+  const bool need_cols = gw && !dw_implicit, need_dcols = gx && !dx_scatter;
+  const bool need_xpad = gw && dw_implicit && g.pad > 0, need_dyt = gw && dw_implicit, need_dym = ym != nullptr;
+  // Per part: its buffers, then a partial dW (dWᵀ in (kh, kw, c) row order
+  // if dw_implicit) and a partial db (doubles); each segment rounded up to 16
+  // floats (64 bytes) so every one stays aligned.
   auto round16 = [](int64_t n) { return (n + 15) & ~int64_t(15); };
-  const int64_t cols_len = round16(K * rb.rows * g.OW), wlen = g.Cout * K, wseg = round16(wlen);
-  const int64_t dyt_len = round16(rb.rows * g.OW * g.Cout);
-  const int64_t per_thread = 2 * cols_len + dyt_len + wseg + round16(2 * g.Cout);
-  const int64_t dw_at = 2 * cols_len + dyt_len;  // offset of the partial dW(ᵀ) in a part
-  // With few im2col rows (K < Cout: conv1's K = 9) the transposed product
-  // would run on 9-row tiles; OpenBLAS's dy · colsᵀ is faster there.
-  const bool dw_transposed = K >= g.Cout;
+  const int64_t cols_len = need_cols ? round16(K * np_max) : 0, dcols_len = need_dcols ? round16(K * np_max) : 0;
+  const int64_t dyt_len = need_dyt ? round16(np_max * Cout) : 0, dym_len = need_dym ? round16(Cout * np_max) : 0;
+  const int64_t xpad_len = need_xpad ? round16(C * Hp * Wp) : 0, wlen = Cout * K, wseg = round16(wlen);
+  const int64_t dw_at = cols_len + dcols_len + dyt_len + dym_len + xpad_len;  // offset of the partial dW in a part
+  const int64_t per_thread = dw_at + wseg + round16(2 * Cout);
   Tensor scratch = Tensor::empty({T, per_thread});
   float* base = scratch.data<float>();
+  // For dx_scatter: Wᵀ with rows in (kh, kw, c) order, and where each row's
+  // shifted image starts in dx[n].
+  Tensor wt_t = dx_scatter && gx ? Tensor::empty({K, Cout}) : Tensor();
+  std::vector<int64_t> rows(dx_scatter && gx ? size_t(K) : 0);
+  if (wt_t.defined()) {
+    float* wt = wt_t.data<float>();
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t c = 0; c < C; ++c) {
+        rows[size_t(s * C + c)] = c * g.H * g.W + (s / g.KW) * g.W + s % g.KW;
+        for (int64_t co = 0; co < Cout; ++co) wt[(s * C + c) * Cout + co] = w[co * K + c * S + s];
+      }
+  }
   // Part t of T takes samples split_range(N, T, t) and sums into its own
   // partial dW and db; parts map to threads one to one (or several to one
   // thread if OpenMP gives fewer), and the partial sums do not depend on which.
   auto part = [&](int64_t t) {
     float* cols = base + t * per_thread;
     float* dcols = cols + cols_len;
-    float* dyt = dcols + cols_len;
+    float* dyt = dcols + dcols_len;
+    float* dym = dyt + dyt_len;
+    float* xpad = dym + dym_len;
     float* dwt = cols + dw_at;
     double* db = reinterpret_cast<double*>(dwt + wseg);
-    std::fill_n(db, g.Cout, 0.0);
-    bool first = true;  // the first product of a part overwrites its dWᵀ
+    std::fill_n(db, Cout, 0.0);
+    bool first = true;  // the first product of a part overwrites its dW
     const auto [n0, n1] = split_range(g.N, T, t);
     for (int64_t n = n0; n < n1; ++n) {
-      const float* xn = x + n * g.C * g.H * g.W;
-      const float* gyn = gy + n * g.Cout * P;
-      float* gxn = gx ? gx + n * g.C * g.H * g.W : nullptr;
-      if (gxn) std::fill_n(gxn, g.C * g.H * g.W, 0.f);
+      const float* xn = x + n * C * g.H * g.W;
+      const float* gyn = gy + n * Cout * P;
+      const float* ymn = ym ? ym + n * Cout * P : nullptr;
+      float* gxn = gx ? gx + n * C * g.H * g.W : nullptr;
+      if (need_xpad) conv::pad_image(xn, xpad, C, g.H, g.W, g.pad);
+      const float* xs = need_xpad ? xpad : xn;  // [C, Hp, Wp]
+      if (gxn) std::fill_n(gxn, C * g.H * g.W, 0.f);
       for (int64_t blk = 0; blk < rb.count; ++blk) {
         const int64_t oh0 = blk * rb.rows, oh1 = std::min(g.OH, oh0 + rb.rows), np = (oh1 - oh0) * g.OW;
-        const float* gyb = gyn + oh0 * g.OW;  // [Cout, np] with row stride P
+        // This block's dy [Cout, np] (masked by the ReLU if fused), row stride lds.
+        const float* dsrc = gyn + oh0 * g.OW;
+        int64_t lds = P;
+        if (need_dym || need_dyt)
+          conv::mask_transpose(dsrc, ymn ? ymn + oh0 * g.OW : nullptr, P, need_dym ? dym : nullptr,
+                               need_dyt ? dyt : nullptr, Cout, np);
+        if (need_dym) dsrc = dym, lds = np;
         if (gw) {
-          im2col(xn, cols, g, oh0, oh1);
-          if (dw_transposed) {  // dWᵀ += cols · dyᵀ
-            transpose(gyb, P, dyt, g.Cout, np);
-            gemm_unpacked(K, g.Cout, np, cols, np, 1, dyt, g.Cout, dwt, g.Cout, nullptr, !first);
+          if (dw_implicit) {  // dWᵀ[(kh, kw, c), co] += Σ_(oh, ow) x[c, oh·s + kh, ow·s + kw] · dyᵀ[(oh, ow), co]
+            for (int64_t s = 0; s < S; ++s) {
+              const GemmA a{xs + (oh0 * g.stride + s / g.KW) * Wp + s % g.KW, Hp * Wp, g.stride, g.OW, g.stride * Wp};
+              gemm_unpacked(C, Cout, np, a, dyt, Cout, GemmC{dwt + s * C * Cout, Cout}, nullptr, !first);
+            }
           } else {  // dW += dy · colsᵀ
-            sgemm_serial(false, true, g.Cout, K, np, 1.f, gyb, P, cols, np, first ? 0.f : 1.f, dwt, K);
+            conv::im2col(xn, cols, g, oh0, oh1);
+            sgemm_serial(false, true, Cout, K, np, 1.f, dsrc, lds, cols, np, first ? 0.f : 1.f, dwt, K);
           }
           first = false;
         }
-        if (gxn) {  // dcols = Wᵀ · dy, dx += col2im(dcols)
-          gemm_unpacked(K, np, g.Cout, w, 1, K, gyb, P, dcols, np, nullptr, false);  // A = Wᵀ, read in place
-          col2im_add(dcols, gxn, g, oh0, oh1);
+        if (gxn && dx_scatter) {  // dx[c, oh + kh, ow + kw] += (Wᵀ · dy)[(kh, kw, c), (oh, ow)]
+          // One call when every 8-row tile stays within one (kh, kw) (its rows
+          // then write distinct channels), else one call per (kh, kw).
+          const int64_t calls = C % 8 == 0 ? 1 : S, m = K / calls;
+          for (int64_t s = 0; s < calls; ++s)
+            gemm_unpacked(m, np, Cout, GemmA{wt_t.data<float>() + s * m * Cout, Cout, 1}, dsrc, lds,
+                          GemmC{gxn + oh0 * g.W, 0, rows.data() + s * m, g.OW, g.W}, nullptr, true);
+        } else if (gxn) {  // dcols = Wᵀ · dy (Wᵀ read in place), dx += col2im(dcols)
+          gemm_unpacked(K, np, Cout, GemmA{w, 1, K}, dsrc, lds, GemmC{dcols, np}, nullptr, false);
+          conv::col2im_add(dcols, gxn, g, oh0, oh1);
         }
+        if (gb)
+          for (int64_t co = 0; co < Cout; ++co) db[co] += conv::sum_lanes(dsrc + co * lds, np);
       }
-      if (gb)
-        for (int64_t co = 0; co < g.Cout; ++co) db[co] += sum_lanes(gyn + co * P, P);
     }
     if (gw && first) std::fill_n(dwt, wlen, 0.f);  // this part had no samples
   };
   parallel_range(T, T, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) part(t);
   });
-  // Add the partial sums in part order (deterministic), transposing dWᵀ.
+  // Add the partial sums in part order (deterministic), back in W's layout.
   if (gw)
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t co = 0; co < g.Cout; ++co) {
-        const int64_t i = dw_transposed ? k * g.Cout + co : co * K + k;
-        float s = base[dw_at + i];
-        for (int t = 1; t < T; ++t) s += base[t * per_thread + dw_at + i];
-        gw[co * K + k] = s;
-      }
+    for (int64_t co = 0; co < Cout; ++co)
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t s = 0; s < S; ++s) {
+          const int64_t i = dw_implicit ? (s * C + c) * Cout + co : co * K + c * S + s;
+          float v = base[dw_at + i];
+          for (int t = 1; t < T; ++t) v += base[t * per_thread + dw_at + i];
+          gw[co * K + c * S + s] = v;
+        }
   if (gb)
-    for (int64_t co = 0; co < g.Cout; ++co) {
-      double s = 0;
-      for (int t = 0; t < T; ++t) s += reinterpret_cast<const double*>(base + t * per_thread + dw_at + wseg)[co];
-      gb[co] = float(s);
+    for (int64_t co = 0; co < Cout; ++co) {
+      double v = 0;
+      for (int t = 0; t < T; ++t) v += reinterpret_cast<const double*>(base + t * per_thread + dw_at + wseg)[co];
+      gb[co] = float(v);
     }
 }
 
-}  // namespace
-
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride, int padding) {
-  MINIDL_CHECK(x.defined() && weight.defined(), "conv2d: input and weight must be defined");
-  MINIDL_CHECK(x.dtype() == DType::Float32 && weight.dtype() == DType::Float32, "conv2d: expected float32 tensors");
-  MINIDL_CHECK(stride >= 1, "conv2d: stride must be >= 1, got ", stride);
-  MINIDL_CHECK(padding >= 0, "conv2d: padding must be >= 0, got ", padding);
-  MINIDL_CHECK(weight.dim() == 4, "conv2d: weight must be [Cout, Cin, KH, KW], got ", to_string(weight.shape()));
-  MINIDL_CHECK(x.dim() == 4 && x.size(1) == weight.size(1), "conv2d: expected input [N, ", weight.size(1),
+Tensor conv2d_op(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride, int padding, bool relu) {
+  const char* op = relu ? "conv2d_relu" : "conv2d";
+  MINIDL_CHECK(x.defined() && weight.defined(), op, ": input and weight must be defined");
+  MINIDL_CHECK(x.dtype() == DType::Float32 && weight.dtype() == DType::Float32, op, ": expected float32 tensors");
+  MINIDL_CHECK(stride >= 1, op, ": stride must be >= 1, got ", stride);
+  MINIDL_CHECK(padding >= 0, op, ": padding must be >= 0, got ", padding);
+  MINIDL_CHECK(weight.dim() == 4, op, ": weight must be [Cout, Cin, KH, KW], got ", to_string(weight.shape()));
+  MINIDL_CHECK(x.dim() == 4 && x.size(1) == weight.size(1), op, ": expected input [N, ", weight.size(1),
                ", H, W], got ", to_string(x.shape()), " for weight ", to_string(weight.shape()));
-  ConvGeom g{x.size(0), x.size(1), x.size(2), x.size(3), weight.size(0), weight.size(2), weight.size(3), 0, 0,
-             stride, padding};
-  MINIDL_CHECK(g.H + 2 * padding >= g.KH && g.W + 2 * padding >= g.KW, "conv2d: input ", to_string(x.shape()),
+  Geom g{x.size(0), x.size(1), x.size(2), x.size(3), weight.size(0), weight.size(2), weight.size(3), 0, 0,
+         stride, padding};
+  MINIDL_CHECK(g.H + 2 * padding >= g.KH && g.W + 2 * padding >= g.KW, op, ": input ", to_string(x.shape()),
                " (padded by ", padding, ") is smaller than the kernel ", to_string(weight.shape()));
   g.OH = (g.H + 2 * padding - g.KH) / stride + 1;
   g.OW = (g.W + 2 * padding - g.KW) / stride + 1;
   if (bias.defined()) {
-    MINIDL_CHECK(bias.dtype() == DType::Float32, "conv2d: expected a float32 bias");
-    MINIDL_CHECK(bias.dim() == 1 && bias.size(0) == g.Cout, "conv2d: bias must be [", g.Cout, "], got ",
+    MINIDL_CHECK(bias.dtype() == DType::Float32, op, ": expected a float32 bias");
+    MINIDL_CHECK(bias.dim() == 1 && bias.size(0) == g.Cout, op, ": bias must be [", g.Cout, "], got ",
                  to_string(bias.shape()));
   }
 
   Tensor y = Tensor::empty({g.N, g.Cout, g.OH, g.OW});
   if (y.numel() > 0)
-    forward(x.data<float>(), weight.data<float>(), bias.defined() ? bias.data<float>() : nullptr, y.data<float>(), g);
+    forward(x.data<float>(), weight.data<float>(), bias.defined() ? bias.data<float>() : nullptr, y.data<float>(), g,
+            relu);
   if (!needs_grad({&x, &weight, &bias})) return y;  // inference: no closure to build
 
-  return record(y, "conv2d", {x, weight, bias},
-                [x = x.detach(), w = weight.detach(), g, rx = x.requires_grad(), rw = weight.requires_grad(),
-                 rb = bias.requires_grad()](const Tensor& gy) {
+  return record(y, op, {x, weight, bias},
+                [x = x.detach(), w = weight.detach(), ym = relu ? y.detach() : Tensor(), g, rx = x.requires_grad(),
+                 rw = weight.requires_grad(), rb = bias.requires_grad()](const Tensor& gy) {
                   Tensor gx = rx ? Tensor::empty(x.shape()) : Tensor();
                   Tensor gw = rw ? Tensor::empty(w.shape()) : Tensor();
                   Tensor gb = rb ? Tensor::empty({g.Cout}) : Tensor();
@@ -313,11 +266,22 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int str
                     for (Tensor* t : {&gx, &gw, &gb})
                       if (t->defined()) t->zero_();
                   } else {
-                    backward(x.data<float>(), w.data<float>(), gy.data<float>(), rx ? gx.data<float>() : nullptr,
-                             rw ? gw.data<float>() : nullptr, rb ? gb.data<float>() : nullptr, g);
+                    backward(x.data<float>(), w.data<float>(), ym.defined() ? ym.data<float>() : nullptr,
+                             gy.data<float>(), rx ? gx.data<float>() : nullptr, rw ? gw.data<float>() : nullptr,
+                             rb ? gb.data<float>() : nullptr, g);
                   }
                   return std::vector<Tensor>{gx, gw, gb};
                 });
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride, int padding) {
+  return conv2d_op(x, weight, bias, stride, padding, false);
+}
+
+Tensor conv2d_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, int stride, int padding) {
+  return conv2d_op(x, weight, bias, stride, padding, true);
 }
 
 }  // namespace minidl

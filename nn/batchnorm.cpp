@@ -21,7 +21,7 @@ BatchNorm::BatchNorm(int64_t n, float eps_, float momentum_, bool affine_, bool 
   }
 }
 
-Tensor BatchNorm::forward(const Tensor& x) {
+Tensor BatchNorm::run(const Tensor& x, bool relu) {
   MINIDL_CHECK(x.defined() && x.dim() == input_dim_ && x.size(1) == num_features, label(), ": expected input ",
                input_dim_ == 2 ? "[N, " : "[N, ", num_features, input_dim_ == 2 ? "]" : ", H, W]", ", got ",
                x.defined() ? to_string(x.shape()) : std::string("undefined"));
@@ -30,7 +30,8 @@ Tensor BatchNorm::forward(const Tensor& x) {
     rm = buffer("running_mean");
     rv = buffer("running_var");
   }
-  Tensor y = batch_norm(x, param("weight"), param("bias"), rm, rv, is_training(), momentum, eps);
+  Tensor y = (relu ? batch_norm_relu : batch_norm)(x, param("weight"), param("bias"), rm, rv, is_training(),
+                                                    momentum, eps);
   // Counted only once batch_norm has succeeded: a rejected batch is not tracked.
   if (track_running_stats && is_training()) buffer("num_batches_tracked").data<int64_t>()[0] += 1;
   return y;

@@ -12,7 +12,8 @@ namespace minidl::nn {
 
 class BatchNorm : public Module {
  public:
-  Tensor forward(const Tensor& x) override;
+  Tensor forward(const Tensor& x) override { return run(x, false); }
+  Tensor forward_relu(const Tensor& x) override { return run(x, true); }  // batch_norm_relu: one set of passes
   std::string extra_repr() const override;
 
   int64_t num_features;
@@ -22,6 +23,9 @@ class BatchNorm : public Module {
  protected:
   BatchNorm(int64_t num_features, float eps, float momentum, bool affine, bool track_running_stats, int input_dim);
   int input_dim_;  // 2 or 4
+
+ private:
+  Tensor run(const Tensor& x, bool relu);
 };
 
 class BatchNorm1d : public BatchNorm {

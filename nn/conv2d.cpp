@@ -18,10 +18,19 @@ Conv2d::Conv2d(int64_t in, int64_t out, int k, int s, int p, bool bias, Generato
   if (bias) register_parameter("bias", b);
 }
 
-Tensor Conv2d::forward(const Tensor& x) {
+void Conv2d::check_input(const Tensor& x) const {
   MINIDL_CHECK(x.defined() && x.dim() == 4 && x.size(1) == in_channels, label(), ": expected input [N, ",
                in_channels, ", H, W], got ", x.defined() ? to_string(x.shape()) : std::string("undefined"));
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  check_input(x);
   return conv2d(x, param("weight"), param("bias"), stride, padding);
+}
+
+Tensor Conv2d::forward_relu(const Tensor& x) {
+  check_input(x);
+  return conv2d_relu(x, param("weight"), param("bias"), stride, padding);
 }
 
 std::string Conv2d::extra_repr() const {

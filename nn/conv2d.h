@@ -11,6 +11,7 @@ class Conv2d : public Module {
   Conv2d(int64_t in_channels, int64_t out_channels, int kernel_size, int stride = 1, int padding = 0,
          bool bias = true, Generator& gen = default_generator());
   Tensor forward(const Tensor& x) override;
+  Tensor forward_relu(const Tensor& x) override;  // conv2d_relu: the ReLU in the product's store
   std::string type_name() const override { return "Conv2d"; }
   std::string extra_repr() const override;
 
@@ -20,6 +21,9 @@ class Conv2d : public Module {
   // Public so that structured pruning can shrink the layer in place.
   int64_t in_channels, out_channels;
   int kernel_size, stride, padding;
+
+ private:
+  void check_input(const Tensor& x) const;
 };
 
 }  // namespace minidl::nn

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/ops.h"
 
 namespace minidl::nn {
 
@@ -14,6 +15,8 @@ auto find_named(V& v, const std::string& name) {
   return std::find_if(v.begin(), v.end(), [&](const auto& kv) { return kv.first == name; });
 }
 }  // namespace
+
+Tensor Module::forward_relu(const Tensor& x) { return relu(forward(x)); }
 
 void Module::check_name(const std::string& name, const char* what) {
   MINIDL_CHECK(!name.empty() && name.find('.') == std::string::npos, "register_", what, ": name \"", name,

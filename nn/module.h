@@ -47,6 +47,10 @@ class Module : public std::enable_shared_from_this<Module> {
 
   virtual Tensor forward(const Tensor& x) = 0;
   Tensor operator()(const Tensor& x) { return forward(x); }
+  // relu(forward(x)). Sequential calls it for a module followed by a ReLU, so
+  // that a layer able to apply the ReLU as it stores its output (Conv2d,
+  // BatchNorm) saves two passes over that output; the values are the same.
+  virtual Tensor forward_relu(const Tensor& x);
 
   // "Linear", "Conv2d", ... and the constructor arguments for printing.
   virtual std::string type_name() const = 0;

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <initializer_list>
+#include <typeinfo>
 
+#include "nn/activation.h"
 #include "nn/module.h"
 
 namespace minidl::nn {
@@ -29,9 +31,16 @@ class Sequential : public Module {
   size_t size() const { return named_children().size(); }
   ModulePtr operator[](size_t i) const { return named_children().at(i).second; }
 
+  // A child followed by a ReLU (exactly nn::ReLU, not a subclass) runs as
+  // child->forward_relu: the ReLU fused into the layer's output pass where
+  // the layer can, with the same values.
   Tensor forward(const Tensor& x) override {
+    const auto& children = named_children();
     Tensor h = x;
-    for (const auto& [n, m] : named_children()) h = m->forward(h);
+    for (size_t i = 0; i < children.size(); ++i) {
+      const bool relu_next = i + 1 < children.size() && typeid(*children[i + 1].second) == typeid(ReLU);
+      h = relu_next ? children[i++].second->forward_relu(h) : children[i].second->forward(h);
+    }
     return h;
   }
   std::string type_name() const override { return "Sequential"; }

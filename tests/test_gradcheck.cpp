@@ -454,6 +454,57 @@ std::vector<Case> build_table() {
         });
   }
 
+  // ---- fused op + ReLU (conv2d_relu, batch_norm_relu): relu(op(...)), with
+  // the ReLU's kink kept out of reach like relu's own inputs: the inputs are
+  // redrawn (from the same generator, so still deterministic) until every
+  // pre-activation is at least 0.1 from 0. A ±h step moves a pre-activation
+  // by at most h·(|w| or |x| or γ/σ) ≲ 0.04 in these cases.
+  auto away_from_kink = [&](auto draw, auto preact) {
+    for (int tries = 0;; ++tries) {
+      std::vector<Tensor> in = draw();
+      std::vector<Ref> r;
+      for (const Tensor& t : in) r.push_back(to_ref(t));
+      const Ref y = preact(r);
+      if (std::all_of(y.v.begin(), y.v.end(), [](double v) { return std::abs(v) >= 0.1; })) return in;
+      REQUIRE_MESSAGE(tries < 10000, "no kink-free inputs found");
+    }
+  };
+  const std::vector<Conv> fused_convs = {
+      {{1, 2, 5, 5}, {3, 2, 3, 3}, 1, 1, true, {}, "p1 (dW from a padded copy of x)"},
+      {{1, 2, 3, 18}, {2, 2, 3, 3}, 1, 0, true, {}, "OW = 16 (dx added by the product's store)"},
+      {{2, 1, 4, 4}, {10, 1, 2, 2}, 1, 0, true, {}, "K < Cout (dW by sgemm on im2col)"},
+  };
+  for (const Conv& c : fused_convs) {
+    const int s = c.s, p = c.p;
+    auto ref = [s, p](const auto& r) { return ref_conv2d(r[0], r[1], &r[2], s, p); };
+    std::vector<Tensor> in = away_from_kink([&] { return std::vector<Tensor>{randn(c.x, g), randn(c.w, g, 0.5f), randn({c.w[0]}, g)}; }, ref);
+    add(
+        "conv2d", c.name, in, {true, true, true}, [s, p](const auto& x) { return minidl::conv2d(x[0], x[1], x[2], s, p); },
+        ref);
+    add(
+        "conv2d_relu", c.name, in, {true, true, true},
+        [s, p](const auto& x) { return minidl::conv2d_relu(x[0], x[1], x[2], s, p); },
+        [ref](const auto& r) { return ref_unary(ref(r), [](double v) { return v > 0 ? v : 0; }); });
+  }
+  for (const BN& b : {BN{{6, 3}, true, true, true, "2-D training"}, BN{{2, 3, 3, 2}, true, true, true, "4-D training"},
+                      BN{{2, 3, 3, 2}, false, true, true, "4-D eval"}}) {
+    const int64_t C = b.x[1];
+    Tensor rm = randn({C}, g, 0.5f), rv = uniform({C}, 0.5f, 2.f, g);
+    const bool training = b.training;
+    auto ref = [rm, rv, training](const auto& r) {
+      const Ref rmr = to_ref(rm), rvr = to_ref(rv);
+      return ref_batch_norm(r[0], &r[1], &r[2], &rmr, &rvr, training, 1e-5);
+    };
+    std::vector<Tensor> in = away_from_kink(
+        [&] { return std::vector<Tensor>{randn(b.x, g), uniform({C}, 0.5f, 1.5f, g), randn({C}, g)}; }, ref);
+    add(
+        "batch_norm_relu", b.name, in, {true, true, true},
+        [rm, rv, training](const auto& x) {
+          return minidl::batch_norm_relu(x[0], x[1], x[2], rm.clone(), rv.clone(), training, 0.1f, 1e-5f);
+        },
+        [ref](const auto& r) { return ref_unary(ref(r), [](double v) { return v > 0 ? v : 0; }); });
+  }
+
   // ---- dropout: a fixed generator seed per forward gives the same mask every time.
   for (float p : {0.3f, 0.5f}) {
     const uint64_t seed = 77;
@@ -662,7 +713,7 @@ TEST_CASE("gradcheck: every differentiable op against a double reference and fin
       "exp",           "log",     "relu",        "sigmoid",       "tanh",       "pow",        "sqrt",
       "sum",           "mean",    "sum_to",      "reshape",       "flatten",    "transpose",  "permute",
       "index_select0", "matmul",  "linear",      "conv2d",        "max_pool2d", "avg_pool2d", "batch_norm",
-      "dropout",       "softmax", "log_softmax", "cross_entropy", "mse_loss"};
+      "dropout",       "softmax", "log_softmax", "cross_entropy", "mse_loss",   "conv2d_relu", "batch_norm_relu"};
   std::map<std::string, int> rows;
   for (const Case& c : table) ++rows[c.op];
   for (const std::string& op : required) CHECK_MESSAGE(rows[op] > 0, "no gradcheck row for op " << op);

@@ -28,9 +28,12 @@ struct Grads {
   std::vector<float> y, gx, gw, gb;
 };
 
-Grads conv_step(const Tensor& x0, const Tensor& w0, const Tensor& b0, const Tensor& gy, int s, int p) {
+// fused: conv2d_relu; relu_after: relu(conv2d(...)) as two ops.
+Grads conv_step(const Tensor& x0, const Tensor& w0, const Tensor& b0, const Tensor& gy, int s, int p,
+                bool fused = false, bool relu_after = false) {
   Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
-  Tensor y = minidl::conv2d(x, w, b, s, p);
+  Tensor y = fused ? minidl::conv2d_relu(x, w, b, s, p) : minidl::conv2d(x, w, b, s, p);
+  if (relu_after) y = minidl::relu(y);
   y.backward(gy);
   return {y.to_vector<float>(), x.grad().to_vector<float>(), w.grad().to_vector<float>(), b.grad().to_vector<float>()};
 }
@@ -94,6 +97,8 @@ TEST_CASE("conv2d: threaded paths match the direct reference and reproduce their
       {1, 32, 20, 20, 16, 3, 1, 0, "batch 1: a sample's rows split between threads"},
       {2, 32, 21, 21, 16, 3, 2, 1, "batch 2 < 3 threads, s2 p1"},
       {3, 1, 40, 40, 32, 5, 1, 2, "Cin = 1 (like the seed CNN's conv1), 5x5 p2"},
+      {4, 12, 20, 26, 24, 3, 1, 0, "Cin % 8 != 0, OW = 24: dx added by the store, one product per (kh, kw)"},
+      {3, 32, 26, 26, 64, 3, 1, 0, "the seed CNN's conv2"},
   };
   const int saved = minidl::get_num_threads();
   for (const Case& c : cases) {
@@ -120,6 +125,59 @@ TEST_CASE("conv2d: threaded paths match the direct reference and reproduce their
     }
   }
   minidl::set_num_threads(saved);
+}
+
+TEST_CASE("conv2d_relu gives relu(conv2d(...))'s values and gradients, bit for bit") {
+  struct Case {
+    int64_t N, C, H, W, CO, K;
+    int p;
+  };
+  // The seed CNN's conv1 (K < Cout: dW by sgemm) and conv2 (dx by the store),
+  // and a padded one (dW from a padded copy).
+  const Case cases[] = {{4, 1, 28, 28, 32, 3, 0}, {3, 32, 26, 26, 64, 3, 0}, {3, 12, 15, 15, 16, 3, 1}};
+  const int saved = minidl::get_num_threads();
+  for (const Case& c : cases) {
+    CAPTURE(c.C);
+    Generator g(11);
+    Tensor x = Tensor::normal({c.N, c.C, c.H, c.W}, 0.f, 1.f, g);
+    Tensor w = Tensor::normal({c.CO, c.C, c.K, c.K}, 0.f, 0.2f, g);
+    Tensor b = Tensor::normal({c.CO}, 0.f, 0.5f, g);
+    const int64_t OH = c.H + 2 * c.p - c.K + 1, OW = c.W + 2 * c.p - c.K + 1;
+    Tensor gy = Tensor::normal({c.N, c.CO, OH, OW}, 0.f, 1.f, g);
+    for (int t : {1, 2}) {
+      CAPTURE(t);
+      minidl::set_num_threads(t);
+      const Grads fused = conv_step(x, w, b, gy, 1, c.p, true), two = conv_step(x, w, b, gy, 1, c.p, false, true);
+      int64_t zeros = 0;
+      for (float v : fused.y) zeros += v == 0.f;
+      CHECK(zeros > 0);  // the ReLU did clamp something
+      CHECK(zeros < int64_t(fused.y.size()));
+      CHECK(same_bits(fused.y, two.y));
+      CHECK(same_bits(fused.gx, two.gx));
+      CHECK(same_bits(fused.gw, two.gw));
+      CHECK(same_bits(fused.gb, two.gb));
+    }
+  }
+  minidl::set_num_threads(saved);
+}
+
+TEST_CASE("batch_norm_relu gives relu(batch_norm(...))'s values, gradients and running stats, bit for bit") {
+  Generator g(5);
+  Tensor x0 = Tensor::normal({8, 16, 12, 12}, 0.5f, 2.f, g), gy = Tensor::normal({8, 16, 12, 12}, 0.f, 1.f, g);
+  Tensor w0 = Tensor::uniform({16}, 0.5f, 1.5f, g), b0 = Tensor::normal({16}, 0.f, 0.5f, g);
+  for (bool training : {true, false}) {
+    CAPTURE(training);
+    std::vector<std::vector<float>> out[2];
+    for (int fused = 0; fused < 2; ++fused) {
+      Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(), b = b0.clone().requires_grad_();
+      Tensor rm = Tensor::zeros({16}), rv = Tensor::ones({16});
+      Tensor y = fused ? minidl::batch_norm_relu(x, w, b, rm, rv, training, 0.1f, 1e-5f)
+                       : minidl::relu(minidl::batch_norm(x, w, b, rm, rv, training, 0.1f, 1e-5f));
+      y.backward(gy);
+      for (const Tensor& t : {y, x.grad(), w.grad(), b.grad(), rm, rv}) out[fused].push_back(t.to_vector<float>());
+    }
+    for (size_t i = 0; i < out[0].size(); ++i) CHECK(same_bits(out[0][i], out[1][i]));
+  }
 }
 
 TEST_CASE("sgemm: the threaded row/column split equals one call, for every transpose") {

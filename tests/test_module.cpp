@@ -2,7 +2,7 @@
 // and state_dict keys; parameter counts; state_dict round trips and load
 // errors; replace_module / get_submodule; train/eval; repr; layer error
 // messages and constructor checks; default initialisation; Dropout;
-// Sequential::named; parametrizations (pruning masks).
+// parametrizations (pruning masks). Sequential: tests/test_sequential.cpp.
 //
 // The live comparison with PyTorch's own state_dict (keys, shapes, values
 // loaded strictly into torch) is tests/torch_checkpoint_interop.py.
@@ -427,24 +427,6 @@ TEST_CASE("repr names every child") {
   // nested children are indented one more level
   auto outer = nn::Sequential::named({{"block", nn::Sequential::named({{"lin", nn::make<nn::Linear>(2, 2, false)}})}});
   CHECK(has(outer->repr(), "\n  (block): Sequential(\n    (lin): Linear(in_features=2, out_features=2, bias=False)\n  )"));
-}
-
-TEST_CASE("Sequential::named keeps names and order, forward chains") {
-  Generator g(3);
-  auto l1 = nn::make<nn::Linear>(4, 3, true, g);
-  auto l2 = nn::make<nn::Linear>(3, 2, true, g);
-  auto s = nn::Sequential::named({{"first", l1}, {"act", nn::make<nn::Tanh>()}, {"second", l2}});
-  REQUIRE(s->size() == 3);
-  CHECK(s->named_children()[0].first == "first");
-  CHECK(s->named_children()[2].first == "second");
-  CHECK(l1->name() == "first");
-  CHECK(l1->label() == "Linear first");
-  CHECK(keys_of(s->named_parameters()) ==
-        std::vector<std::string>{"first.weight", "first.bias", "second.weight", "second.bias"});
-  Tensor x = Tensor::uniform({5, 4}, -1.f, 1.f, g);
-  Tensor want = l2->forward(tanh(l1->forward(x)));
-  CHECK(bit_equal(s->forward(x), want));
-  CHECK(bit_equal((*s)(x), want));
 }
 
 // ---------------------------------------------------------------- layer errors

@@ -1,0 +1,197 @@
+#include "core/conv_util.h"
+
+#include <algorithm>
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
+
+namespace minidl::conv {
+
+namespace {
+
+// d[0, n) = s[0, n), or += with Add. Rows are short (24 floats in the seed
+// CNN), and both memcpy and a vectorised loop with a runtime trip count spend
+// more on setup and remainder handling than on the copy; fixed 16- and
+// 8-float steps compile to single vector moves.
+template <bool Add>
+inline void copy_row(float* __restrict d, const float* __restrict s, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 16; ++j) d[i + j] = Add ? d[i + j] + s[i + j] : s[i + j];
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) d[i + j] = Add ? d[i + j] + s[i + j] : s[i + j];
+  for (; i < n; ++i) d[i] = Add ? d[i] + s[i] : s[i];
+}
+
+// Output columns [lo, hi) whose input column ow·s + kw − p falls inside [0, W).
+std::pair<int64_t, int64_t> valid_cols(const Geom& g, int64_t kw) {
+  const int64_t lo = std::min(g.OW, std::max<int64_t>(0, (g.pad - kw + g.stride - 1) / g.stride));
+  const int64_t hi = std::max(lo, std::min(g.OW, (g.W + g.pad - kw + g.stride - 1) / g.stride));
+  return {lo, hi};
+}
+
+}  // namespace
+
+void im2col(const float* x, float* cols, const Geom& g, int64_t oh0, int64_t oh1) {
+  const int64_t np = (oh1 - oh0) * g.OW;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        const float* xc = x + c * g.H * g.W;
+        float* row = cols + ((c * g.KH + kh) * g.KW + kw) * np;
+        const auto [lo, hi] = valid_cols(g, kw);
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
+          float* dst = row + (oh - oh0) * g.OW;
+          const int64_t ih = oh * g.stride + kh - g.pad;
+          if (ih < 0 || ih >= g.H) {
+            std::fill_n(dst, g.OW, 0.f);
+            continue;
+          }
+          const float* src = xc + ih * g.W;
+          const int64_t off = kw - g.pad;  // iw = ow·s + off
+          std::fill(dst, dst + lo, 0.f);
+          if (g.stride == 1) {
+            copy_row<false>(dst + lo, src + lo + off, hi - lo);
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * g.stride + off];
+          }
+          std::fill(dst + hi, dst + g.OW, 0.f);
+        }
+      }
+}
+
+void col2im_add(const float* dcols, float* dx, const Geom& g, int64_t oh0, int64_t oh1) {
+  const int64_t np = (oh1 - oh0) * g.OW;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        float* xc = dx + c * g.H * g.W;
+        const float* row = dcols + ((c * g.KH + kh) * g.KW + kw) * np;
+        const auto [lo, hi] = valid_cols(g, kw);
+        for (int64_t oh = oh0; oh < oh1; ++oh) {
+          const int64_t ih = oh * g.stride + kh - g.pad;
+          if (ih < 0 || ih >= g.H) continue;
+          const float* src = row + (oh - oh0) * g.OW;
+          float* dst = xc + ih * g.W;
+          const int64_t off = kw - g.pad;
+          if (g.stride == 1) {
+            copy_row<true>(dst + lo + off, src + lo, hi - lo);
+          } else {
+            for (int64_t ow = lo; ow < hi; ++ow) dst[ow * g.stride + off] += src[ow];
+          }
+        }
+      }
+}
+
+void pad_image(const float* x, float* xp, int64_t C, int64_t H, int64_t W, int64_t p) {
+  const int64_t Hp = H + 2 * p, Wp = W + 2 * p;
+  for (int64_t c = 0; c < C; ++c) {
+    float* dc = xp + c * Hp * Wp;
+    std::fill_n(dc, p * Wp, 0.f);
+    for (int64_t h = 0; h < H; ++h) {
+      float* row = dc + (h + p) * Wp;
+      std::fill_n(row, p, 0.f);
+      std::copy_n(x + (c * H + h) * W, W, row + p);
+      std::fill_n(row + p + W, p, 0.f);
+    }
+    std::fill_n(dc + (H + p) * Wp, p * Wp, 0.f);
+  }
+}
+
+// 8 independent additions per step instead of one long chain (a plain
+// `s += p[i]` loop waits on every add's latency and cannot be vectorised,
+// since reordering float sums changes the result), combined in a fixed
+// order: the same bits every time.
+double sum_lanes(const float* p, int64_t n) {
+  double acc[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) acc[j] += double(p[i + j]);
+  for (; i < n; ++i) acc[i % 8] += double(p[i]);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+namespace {
+
+inline float masked(const float* gy, const float* y, int64_t i) { return !y || y[i] > 0.f ? gy[i] : 0.f; }
+
+#ifdef __AVX512F__
+// GCC 12's unmasked unpack intrinsics start from _mm512_undefined_ps(), which
+// -Wmaybe-uninitialized reports once inlined (a known false positive).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// v[i][j] → v[j][i] for a 16 × 16 block held in 16 registers: 32-bit, then
+// 64-bit interleaves within 128-bit lanes, then two rounds of 128-bit lane
+// shuffles (64 shuffles, no memory round trip; the scalar 16 × 16 loop it
+// replaces moved each float through the stack).
+inline void transpose16(__m512 v[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(v[2 * i], v[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(v[2 * i], v[2 * i + 1]);
+  }
+  __m512 u[16];
+  for (int i = 0; i < 4; ++i) {  // u[4i + m], lane L: column 4L + m of rows 4i … 4i + 3
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 1]), d = _mm512_castps_pd(t[4 * i + 3]);
+    u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+    u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, d));
+    u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, d));
+  }
+  for (int m = 0; m < 4; ++m) {
+    const __m512 e0 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88), e1 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xdd);
+    const __m512 f0 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88);
+    const __m512 f1 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xdd);
+    v[m] = _mm512_shuffle_f32x4(e0, f0, 0x88);
+    v[8 + m] = _mm512_shuffle_f32x4(e0, f0, 0xdd);
+    v[4 + m] = _mm512_shuffle_f32x4(e1, f1, 0x88);
+    v[12 + m] = _mm512_shuffle_f32x4(e1, f1, 0xdd);
+  }
+}
+#pragma GCC diagnostic pop
+#endif
+
+}  // namespace
+
+void mask_transpose(const float* gy, const float* y, int64_t ld, float* dm, float* dt, int64_t rows, int64_t cols) {
+  if (!dt) {  // the mask alone
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t c = 0; c < cols; ++c) dm[r * cols + c] = masked(gy, y, r * ld + c);
+    return;
+  }
+  const int64_t r16 = rows / 16 * 16, c16 = cols / 16 * 16;
+  for (int64_t c0 = 0; c0 < c16; c0 += 16)
+    for (int64_t r0 = 0; r0 < r16; r0 += 16) {  // full blocks
+#ifdef __AVX512F__
+      __m512 v[16];
+      for (int i = 0; i < 16; ++i) {
+        const int64_t o = (r0 + i) * ld + c0;
+        v[i] = _mm512_loadu_ps(gy + o);
+        if (y) v[i] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(_mm512_loadu_ps(y + o), _mm512_setzero_ps(), _CMP_GT_OQ), v[i]);
+        if (dm) _mm512_storeu_ps(dm + (r0 + i) * cols + c0, v[i]);
+      }
+      transpose16(v);
+      for (int i = 0; i < 16; ++i) _mm512_storeu_ps(dt + (c0 + i) * rows + r0, v[i]);
+#else
+      float blk[16][16];  // fixed trip counts, unrolled; few cache lines touched at a time
+      for (int r = 0; r < 16; ++r)
+        for (int c = 0; c < 16; ++c) {
+          const float v = masked(gy, y, (r0 + r) * ld + c0 + c);
+          blk[c][r] = v;
+          if (dm) dm[(r0 + r) * cols + c0 + c] = v;
+        }
+      for (int c = 0; c < 16; ++c)
+        for (int r = 0; r < 16; ++r) dt[(c0 + c) * rows + r0 + r] = blk[c][r];
+#endif
+    }
+  for (int64_t r = 0; r < rows; ++r)  // the ragged right and bottom edges
+    for (int64_t c = (r < r16 ? c16 : 0); c < cols; ++c) {
+      const float v = masked(gy, y, r * ld + c);
+      dt[c * rows + r] = v;
+      if (dm) dm[r * cols + c] = v;
+    }
+}
+
+}  // namespace minidl::conv
