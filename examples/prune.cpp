@@ -85,9 +85,10 @@ int main(int argc, char** argv) {
     std::cout << "dense: test accuracy " << dense_acc << ", " << int64_t(dense_speed) << " images/s (batch 256, "
               << get_num_threads() << " threads)\n";
 
-    nn::TrainConfig ft = c;  // fine-tuning: same recipe, its own length and learning rate
+    nn::TrainConfig ft = c;  // fine-tuning: the recipe's batches and inputs, its own length and annealed lr
     ft.epochs = finetune_epochs;
     ft.lr = finetune_lr;
+    ft.schedule = "cosine";
     if (structured > 0) {
       auto r = cp::prune_conv_filters(*net, "conv2", cp::Amount::fraction(structured), 1);
       std::cout << "structured: removed " << r.removed.size() << " of " << r.removed.size() + r.kept.size()

@@ -75,6 +75,8 @@ TEST_CASE("fit: callbacks, history files and the cosine schedule") {
   nn::TrainConfig c;
   c.epochs = 3;
   c.batch_size = 64;
+  c.lr = 0.05f;
+  c.schedule = "cosine";
   Counter counter;
   fs::path dir = scratch();
   nn::FitOptions fo;
