@@ -1,6 +1,7 @@
 #include "core/conv_util.h"
 
 #include <algorithm>
+#include <cstring>
 
 #ifdef __AVX512F__
 #include <immintrin.h>
@@ -59,6 +60,15 @@ void im2col(const float* x, float* cols, const Geom& g, int64_t oh0, int64_t oh1
           std::fill(dst + hi, dst + g.OW, 0.f);
         }
       }
+}
+
+void im2col_runs(const float* x, float* cols, const Geom& g, int64_t oh0, int64_t oh1) {
+  const int64_t run = (oh1 - oh0 - 1) * g.W + g.OW;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw)
+        std::memcpy(cols + ((c * g.KH + kh) * g.KW + kw) * run, x + (c * g.H + oh0 + kh) * g.W + kw,
+                    size_t(run) * sizeof(float));
 }
 
 void col2im_add(const float* dcols, float* dx, const Geom& g, int64_t oh0, int64_t oh1) {
