@@ -16,14 +16,6 @@ struct Geom {
 //   cols[(c, kh, kw), (oh, ow)] = x[c, oh·s + kh − p, ow·s + kw − p]   (0 outside)
 void im2col(const float* x, float* cols, const Geom& g, int64_t oh0, int64_t oh1);
 
-// The same matrix for stride 1 and no padding, with each row copied whole
-// from the image: cols [K, run], run = (oh1 − oh0 − 1)·W + OW, row (c, kh, kw)
-// = the run of x[c] starting at (oh0 + kh, kw). Column (oh − oh0)·W + ow
-// holds cols[(c, kh, kw), (oh, ow)] for ow < OW; the W − OW columns between
-// output rows are spare (the product drops them). One memcpy per row instead
-// of one short copy per output row.
-void im2col_runs(const float* x, float* cols, const Geom& g, int64_t oh0, int64_t oh1);
-
 // dx[C, H, W] += col2im(dcols) for output rows [oh0, oh1) of one sample.
 void col2im_add(const float* dcols, float* dx, const Geom& g, int64_t oh0, int64_t oh1);
 

@@ -20,13 +20,10 @@ namespace {
 [[maybe_unused]] int64_t c_offset(const GemmC& C, int64_t i, int64_t j) {
   return (C.rows ? C.rows[i] : i * C.ldc) + (C.nb > 0 ? (j / C.nb) * C.nbs + j % C.nb : j);
 }
-// Whether column j of the product is stored at all (GemmC::keep).
-[[maybe_unused]] bool c_kept(const GemmC& C, int64_t j) { return C.nb <= 0 || C.keep <= 0 || j % C.nb < C.keep; }
 
 void check_args(int64_t K, const GemmA& A, const GemmC& C) {
   MINIDL_CHECK(A.kb <= 0 || K % A.kb == 0, "gemm_unpacked: K = ", K, " is not a multiple of the A block ", A.kb);
   MINIDL_CHECK(C.nb <= 0 || C.nb >= 16, "gemm_unpacked: C column blocks must be >= 16 wide, got ", C.nb);
-  MINIDL_CHECK(C.keep <= C.nb, "gemm_unpacked: C keeps ", C.keep, " columns of blocks of ", C.nb);
 }
 
 }  // namespace
@@ -40,8 +37,7 @@ namespace {
 
 // Where the 16 lanes of one C vector live: lanes `lo` at row + off + l, and
 // lanes `hi` (those past the end of a column block, see GemmC) at
-// row + off + jump + l; lanes in neither (past `keep`) are not stored. A
-// plain C has hi = 0: one masked load or store.
+// row + off + jump + l. A plain C has hi = 0: one masked load or store.
 struct Lanes {
   int64_t off;
   __mmask16 lo, hi;
@@ -55,11 +51,9 @@ Lanes lanes_of(const GemmC& C, int64_t j, int64_t n) {
   if (n <= 0) return {0, 0, 0};
   n = std::min<int64_t>(n, 16);
   if (C.nb <= 0) return {j, first_lanes(n), 0};
-  const int64_t pos = j % C.nb, keep = C.keep > 0 ? C.keep : C.nb;
-  const int64_t off = (j / C.nb) * C.nbs + pos, left = C.nb - pos;  // columns left in this block
-  const __mmask16 lo = first_lanes(std::min(n, left)) & first_lanes(keep - pos);
-  const __mmask16 hi = first_lanes(n) & ~first_lanes(left) & first_lanes(left + keep);  // in the next block
-  return {off, lo, hi};
+  const int64_t off = (j / C.nb) * C.nbs + j % C.nb, left = C.nb - j % C.nb;  // columns left in this block
+  if (left >= n) return {off, first_lanes(n), 0};
+  return {off, first_lanes(left), __mmask16(first_lanes(n) & ~first_lanes(left))};
 }
 
 inline __m512 load_lanes(const float* row, const Lanes& m, int64_t jump) {
@@ -244,7 +238,7 @@ void gemm_unpacked(int64_t M, int64_t N, int64_t K, const GemmA& A, const float*
   // C likewise: in place if plain; else the product goes to a dense buffer
   // and each element is then added (or written) to its address — added one
   // by one, so addresses shared by several elements (col2im) get them all.
-  const bool c_plain = !C.rows && (C.nb <= 0 || (C.nb >= N && (C.keep <= 0 || C.keep >= N))) && C.ldc >= N;
+  const bool c_plain = !C.rows && (C.nb <= 0 || C.nb >= N) && C.ldc >= N;
   const bool load_c = accumulate && !row_init;
   float* c = C.p;
   int64_t ldc = C.ldc;
@@ -256,7 +250,6 @@ void gemm_unpacked(int64_t M, int64_t N, int64_t K, const GemmA& A, const float*
   sgemm_serial(trans_a, false, M, N, K, 1.f, a, lda, B, ldb, load_c && c_plain ? 1.f : 0.f, c, ldc);
   for (int64_t i = 0; i < M; ++i)
     for (int64_t j = 0; j < N; ++j) {
-      if (!c_kept(C, j)) continue;
       float* dst = c_plain ? c + i * ldc + j : C.p + c_offset(C, i, j);
       float v = c_plain ? *dst : c[i * ldc + j] + (load_c ? *dst : 0.f);
       if (row_init) v += row_init[i];  // added last, as in the AVX-512 kernel

@@ -11,10 +11,6 @@
 //    col(j) = j, or, with nb > 0, (j / nb)·nbs + j % nb: the columns are an
 //    image's pixels in rows of nb with row stride nbs — col2im's scatter, when
 //    each C row is one shifted copy of the image (conv2d's input gradient).
-//    With keep > 0 only the first `keep` columns of each block are stored:
-//    conv2d's forward multiplies im2col rows copied whole from the image
-//    (OW valid columns every W, core/ops_conv.cpp) and drops the W − OW
-//    columns between output rows as it stores (nb = W, nbs = keep = OW).
 //    Needs nb >= 16. Elements may share an address (col2im's overlapping
 //    windows) only with `accumulate`, and only if no two rows of one 8-row
 //    block (rows 8t … 8t + 7) do: each block reads, adds to and writes back
@@ -53,7 +49,6 @@ struct GemmC {
   int64_t ldc;
   const int64_t* rows = nullptr;  // row offsets (instead of i·ldc)
   int64_t nb = 0, nbs = 0;        // nb > 0: columns in blocks of nb, block stride nbs
-  int64_t keep = 0;               // nb > 0: store only the first keep columns of each block (0: all)
 };
 
 void gemm_unpacked(int64_t M, int64_t N, int64_t K, const GemmA& A, const float* B, int64_t ldb, const GemmC& C,

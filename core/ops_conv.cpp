@@ -43,9 +43,6 @@
 //    the product's store, which adds each 8 × 32 tile into dx while it is in
 //    registers (rows of Wᵀ first packed in that order, 72 KiB once per
 //    call). Writing dcols and reading it back in col2im took 1.2x the time.
-//  - forward with few output channels (kRunsMaxCout): im2col copies each
-//    cols row as one run of the image and the product's store drops the
-//    columns that fall between output rows (conv::im2col_runs).
 //  - conv2d_relu applies max(·, 0) in the product's store (no separate pass
 //    over the output; 2.6% of a training step) and the ReLU's mask while
 //    copying dy for the products above (no separate backward pass over dy
@@ -72,14 +69,6 @@ using conv::Geom;
 // blocks that kept cols and sgemm's packed copy of it together in the 1 MiB
 // L2 (256 KiB blocks were 3% slower, 96 KiB blocks 15%).
 constexpr int64_t kColsBytes = int64_t(1) << 20;
-// Up to this many output channels, a stride-1 unpadded forward copies im2col
-// rows whole (conv::im2col_runs) and multiplies W − OW spare columns per
-// output row (8% more for the seed CNN's conv2) instead of copying one
-// output row at a time. The copy it saves is per sample, the products it adds
-// grow with Cout; measured (batch 256, 2 threads, alternating runs), the seed
-// CNN with half of conv2's 64 filters removed (32 left) went from 16.4–17.1k
-// to 20–21.4k images/s, while the full model (64) lost 5% (12.9k → 12.3k).
-constexpr int64_t kRunsMaxCout = 32;
 // Below this many flops a convolution runs on one thread.
 constexpr double kParallelFlops = 2e6;
 
@@ -104,8 +93,7 @@ void forward(const float* x, const float* w, const float* b, float* y, const Geo
   const int T = conv_threads(g);
   // Fewer samples than threads: cut each sample's rows so every thread has work.
   const RowBlocks rb = row_blocks(g, g.N >= T ? 1 : (T + g.N - 1) / g.N);
-  const bool runs = g.stride == 1 && g.pad == 0 && g.W >= 16 && g.Cout <= kRunsMaxCout;
-  const int64_t items = g.N * rb.count, cols_len = K * rb.rows * (runs ? g.W : g.OW);
+  const int64_t items = g.N * rb.count, cols_len = K * rb.rows * g.OW;
   Tensor scratch = Tensor::empty({T, cols_len});
   float* cols_all = scratch.data<float>();
   parallel_range(items, T, [&](int64_t i0, int64_t i1) {
@@ -114,17 +102,9 @@ void forward(const float* x, const float* w, const float* b, float* y, const Geo
       const int64_t n = it / rb.count, oh0 = (it % rb.count) * rb.rows, oh1 = std::min(g.OH, oh0 + rb.rows);
       const int64_t np = (oh1 - oh0) * g.OW;
       float* yb = y + n * g.Cout * P + oh0 * g.OW;  // [Cout, np] with row stride P
-      const float* xn = x + n * g.C * g.H * g.W;
+      conv::im2col(x + n * g.C * g.H * g.W, cols, g, oh0, oh1);
       // yb = (relu of) b + W · cols
-      if (runs) {  // cols rows of `run` columns; keep OW of every W
-        const int64_t run = (oh1 - oh0 - 1) * g.W + g.OW;
-        conv::im2col_runs(xn, cols, g, oh0, oh1);
-        gemm_unpacked(g.Cout, run, K, GemmA{w, K, 1}, cols, run, GemmC{yb, P, nullptr, g.W, g.OW, g.OW}, b, false,
-                      relu);
-      } else {
-        conv::im2col(xn, cols, g, oh0, oh1);
-        gemm_unpacked(g.Cout, np, K, GemmA{w, K, 1}, cols, np, GemmC{yb, P}, b, false, relu);
-      }
+      gemm_unpacked(g.Cout, np, K, GemmA{w, K, 1}, cols, np, GemmC{yb, P}, b, false, relu);
     }
   });
 }
