@@ -11,50 +11,28 @@ plain loop does not do.
 
 usage: torch_train_cli_parity.py PATH/TO/train_seed_cnn
 """
-import json, os, struct, subprocess, sys, tempfile
-import numpy as np
+import os, subprocess, sys, tempfile
 import torch, torch.nn as nn, torch.nn.functional as F
 
-DATA = "/usr/share/datasets/fashion-mnist"
-DT = {"F32": np.float32, "I64": np.int64}
-
-def idx(path):
-    import gzip
-    b = gzip.open(path).read() if path.endswith(".gz") else open(path, "rb").read()
-    nd = b[3]; dims = [int.from_bytes(b[4 + 4 * i:8 + 4 * i], "big") for i in range(nd)]
-    return np.frombuffer(b, np.uint8, offset=4 + 4 * nd).reshape(dims)
-
-def data_file(stem):
-    p = os.path.join(DATA, stem)
-    return p if os.path.exists(p) else p + ".gz"
+# The seed CNN, the training images/labels (MINIDL_DATA or Debian's package) and
+# the safetensors reader of the step-level parity check.
+from torch_seed_cnn_parity import DATA, Net, IMAGES, LABELS, load_st as load_numpy
 
 def load_st(path):
-    b = open(path, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
-    return {k: torch.from_numpy(np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]],
-            DT[v["dtype"]]).reshape(v["shape"]).copy()) for k, v in h.items() if k != "__metadata__"}
-
-class Net(nn.Module):  # the seed CNN exactly as in shared/reference/torch_seed_cnn.py
-    def __init__(s, bn):
-        super().__init__()
-        s.conv1 = nn.Conv2d(1, 32, 3, 1); s.conv2 = nn.Conv2d(32, 64, 3, 1)
-        s.bn1 = nn.BatchNorm2d(32) if bn else nn.Identity(); s.bn2 = nn.BatchNorm2d(64) if bn else nn.Identity()
-        s.fc1 = nn.Linear(64 * 6 * 6, 100); s.fc2 = nn.Linear(100, 10)
-    def forward(s, x):
-        x = F.relu(s.bn1(s.conv1(x))); x = F.relu(s.bn2(s.conv2(x)))
-        return s.fc2(F.relu(s.fc1(torch.flatten(F.avg_pool2d(x, 4), 1))))
+    return {k: torch.from_numpy(v.copy()) for k, v in load_numpy(path).items()}
 
 def run(tool, tmp, bn, lr, momentum, epochs, batch, limit, tol):
     tag = f"{'bn' if bn else 'no-bn'}, lr {lr}, momentum {momentum}, {epochs} epochs, batch {batch}, {limit} images"
     init, out = os.path.join(tmp, "init.safetensors"), os.path.join(tmp, "out.safetensors")
-    flags = ["--bn"] if bn else []
+    flags = ["--data", DATA] + (["--bn"] if bn else [])
     subprocess.run([tool, *flags, "--epochs", "0", "--seed", "5", "--train-limit", str(limit), "--out", init],
                    check=True, stdout=subprocess.DEVNULL)
     subprocess.run([tool, *flags, "--init", init, "--no-shuffle", "--lr", str(lr), "--momentum", str(momentum),
                     "--epochs", str(epochs), "--batch-size", str(batch), "--train-limit", str(limit), "--out", out],
                    check=True, stdout=subprocess.DEVNULL)
 
-    X = torch.tensor(idx(data_file("train-images-idx3-ubyte"))[:limit], dtype=torch.float32).unsqueeze(1) / 255.
-    Y = torch.tensor(idx(data_file("train-labels-idx1-ubyte"))[:limit], dtype=torch.long)
+    X = torch.tensor(IMAGES[:limit], dtype=torch.float32).unsqueeze(1) / 255.
+    Y = torch.tensor(LABELS[:limit], dtype=torch.long)
 
     def torch_loop(dtype):
         m = Net(bn).to(dtype); m.load_state_dict(load_st(init)); m.train()
