@@ -323,15 +323,18 @@ void check_masks(const nn::StateDict& state, const std::string& source) {
   }
 }
 
-void load_pruned(nn::Module& model, const std::string& path, bool strict) {
-  nn::StateDict sd = nn::load_safetensors(path);
-  check_masks(sd, path);
-  prepare_for_state_dict(model, sd);
+void load_pruned_state(nn::Module& model, const nn::StateDict& state, const std::string& source, bool strict) {
+  check_masks(state, source);
+  prepare_for_state_dict(model, state);
   try {
-    model.load_state_dict(sd, strict);
+    model.load_state_dict(state, strict);
   } catch (const Error& e) {
-    detail::fail(path, ": ", e.what());
+    detail::fail(source, ": ", e.what());
   }
+}
+
+void load_pruned(nn::Module& model, const std::string& path, bool strict) {
+  load_pruned_state(model, nn::load_safetensors(path), path, strict);
 }
 
 }  // namespace minidl::compress

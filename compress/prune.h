@@ -141,8 +141,11 @@ void zero_pruned_optimizer_state(nn::Module& model, nn::SGD& optimizer);
 std::vector<std::string> prepare_for_state_dict(nn::Module& model, const nn::StateDict& state);
 // Every "*_mask" tensor of `state` must be float32 and hold only 0s and 1s.
 void check_masks(const nn::StateDict& state, const std::string& source);
-// nn::load for checkpoints that may be pruned: reads the safetensors file,
-// checks the masks, installs them (prepare_for_state_dict) and loads.
+// load_state_dict for a state that may be pruned: checks the masks, installs
+// them (prepare_for_state_dict) and loads; errors are prefixed with `source`.
+void load_pruned_state(nn::Module& model, const nn::StateDict& state, const std::string& source, bool strict = true);
+// nn::load for checkpoints that may be pruned: reads the safetensors file and
+// calls load_pruned_state.
 void load_pruned(nn::Module& model, const std::string& path, bool strict = true);
 
 }  // namespace minidl::compress

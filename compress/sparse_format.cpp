@@ -451,14 +451,7 @@ nn::StateDict load_sparse(const std::string& path) {
 }
 
 void load_sparse(nn::Module& model, const std::string& path, bool strict) {
-  nn::StateDict sd = load_sparse(path);
-  check_masks(sd, path);
-  prepare_for_state_dict(model, sd);
-  try {
-    model.load_state_dict(sd, strict);
-  } catch (const Error& e) {
-    detail::fail(path, ": ", e.what());
-  }
+  load_pruned_state(model, load_sparse(path), path, strict);
 }
 
 int64_t sparse_record_bytes(const std::string& name, const Tensor& t) {

@@ -73,7 +73,7 @@ std::string floats(std::initializer_list<float> v) {
 }
 
 using minidl::test::error_of;
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using minidl::test::contains;
 
 bool bit_equal(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw_data(), b.raw_data(), a.nbytes()) == 0;
@@ -146,7 +146,7 @@ TEST_CASE("round trip of every dtype, 0-d and empty tensors, with metadata") {
 
   // without metadata: no __metadata__ entry at all
   nn::save_safetensors(sd, path);
-  CHECK_FALSE(has(read_bytes(path), "__metadata__"));
+  CHECK_FALSE(contains(read_bytes(path), "__metadata__"));
   nn::Metadata none;
   check_same(nn::load_safetensors(path, &none), sd);
   CHECK(none.empty());
@@ -282,13 +282,13 @@ TEST_CASE("damaged files: a minidl::Error naming the file and the problem") {
     write_bytes(path, c.bytes);
     std::string e = error_of([&] { nn::load_safetensors(path); });
     CAPTURE(e);
-    CHECK(has(e, path));
-    CHECK(has(e, c.expect));
+    CHECK(contains(e, path));
+    CHECK(contains(e, c.expect));
   }
   // files that are not there or not files
-  CHECK(has(error_of([&] { nn::load_safetensors(dir / "missing.safetensors"); }), "cannot open"));
+  CHECK(contains(error_of([&] { nn::load_safetensors(dir / "missing.safetensors"); }), "cannot open"));
   std::string e = error_of([&] { nn::load_safetensors(dir.path.string()); });
-  CHECK(has(e, dir.path.string()));
+  CHECK(contains(e, dir.path.string()));
 }
 
 TEST_CASE("random corruption and truncation: every load succeeds or throws minidl::Error") {
@@ -341,7 +341,7 @@ TEST_CASE("random corruption and truncation: every load succeeds or throws minid
       ++ok;
     } catch (const minidl::Error& e) {
       ++errors;
-      if (!has(e.what(), bad)) FAIL("error does not name the file: ", e.what());
+      if (!contains(e.what(), bad)) FAIL("error does not name the file: ", e.what());
     } catch (const std::exception& e) {
       FAIL("iteration ", it, ": not a minidl::Error: ", e.what());
     }
@@ -357,11 +357,11 @@ TEST_CASE("save errors") {
   TempDir dir;
   const std::string path = dir / "x.safetensors";
   nn::StateDict dup = {{"a", Tensor::zeros({1})}, {"a", Tensor::zeros({1})}};
-  CHECK(has(error_of([&] { nn::save_safetensors(dup, path); }), "duplicate or reserved tensor name \"a\""));
+  CHECK(contains(error_of([&] { nn::save_safetensors(dup, path); }), "duplicate or reserved tensor name \"a\""));
   nn::StateDict reserved = {{"__metadata__", Tensor::zeros({1})}};
   CHECK(error_of([&] { nn::save_safetensors(reserved, path); }) != "<no error>");
   nn::StateDict undef = {{"u", Tensor()}};
-  CHECK(has(error_of([&] { nn::save_safetensors(undef, path); }), "\"u\" is undefined"));
+  CHECK(contains(error_of([&] { nn::save_safetensors(undef, path); }), "\"u\" is undefined"));
   CHECK(listing(dir.path).empty());  // nothing written by failed saves
 }
 
@@ -375,12 +375,12 @@ TEST_CASE("atomic save: failures leave the previous file intact and no temporary
   SUBCASE("directory does not exist") {
     const std::string p = dir / "no/such/dir/ckpt.safetensors";
     std::string e = error_of([&] { nn::save_safetensors(sd, p); });
-    CHECK(has(e, p));
+    CHECK(contains(e, p));
     CHECK_FALSE(fs::exists(dir.path / "no"));
   }
   SUBCASE("a path component is a regular file") {
     const std::string p = target + "/inner.safetensors";
-    CHECK(has(error_of([&] { nn::save_safetensors(sd, p); }), p));
+    CHECK(contains(error_of([&] { nn::save_safetensors(sd, p); }), p));
     CHECK(read_bytes(target) == original);
   }
   SUBCASE("the target is a non-empty directory: rename fails after writing") {
@@ -388,8 +388,8 @@ TEST_CASE("atomic save: failures leave the previous file intact and no temporary
     fs::create_directory(p);
     write_bytes(p + "/keep.txt", "keep");
     std::string e = error_of([&] { nn::save_safetensors(sd, p); });
-    CHECK(has(e, p));
-    CHECK(has(e, "rename"));
+    CHECK(contains(e, p));
+    CHECK(contains(e, "rename"));
     CHECK(read_bytes(p + "/keep.txt") == "keep");
   }
   SUBCASE("the write itself fails midway (file size limit)") {
@@ -407,8 +407,8 @@ TEST_CASE("atomic save: failures leave the previous file intact and no temporary
     std::string e = error_of([&] { nn::save_safetensors(big, target); });
     setrlimit(RLIMIT_FSIZE, &saved);
     sigaction(SIGXFSZ, &old, nullptr);
-    CHECK(has(e, target));
-    CHECK(has(e, "write failed"));
+    CHECK(contains(e, target));
+    CHECK(contains(e, "write failed"));
     CHECK(read_bytes(target) == original);
     check_same(nn::load_safetensors(target), sd);
   }
@@ -417,7 +417,7 @@ TEST_CASE("atomic save: failures leave the previous file intact and no temporary
       MESSAGE("running as root: permission bits do not stop writes, not-writable case skipped");
     } else {
       fs::permissions(dir.path, fs::perms::owner_read | fs::perms::owner_exec);
-      CHECK(has(error_of([&] { nn::save_safetensors(sd, target); }), target));
+      CHECK(contains(error_of([&] { nn::save_safetensors(sd, target); }), target));
       fs::permissions(dir.path, fs::perms::owner_all);
       CHECK(read_bytes(target) == original);
     }
@@ -430,7 +430,7 @@ TEST_CASE("atomic save: failures leave the previous file intact and no temporary
   // in every case: the only entries are the target (and the test's own directory)
   for (const auto& name : listing(dir.path)) {
     CAPTURE(name);
-    CHECK_FALSE(has(name, ".tmp"));
+    CHECK_FALSE(contains(name, ".tmp"));
   }
   if (read_bytes(target) != original) {  // only the successful save may change it
     CHECK(nn::load_safetensors(target).size() == 1);
@@ -474,14 +474,14 @@ TEST_CASE("nn::save / nn::load of the seed CNN") {
   std::vector<Tensor> copies;
   for (const auto& [n, t] : before) copies.push_back(t.clone());
   std::string e = error_of([&] { nn::load(*plain, dir / "bn.safetensors"); });
-  CHECK(has(e, dir / "bn.safetensors"));
-  CHECK(has(e, "unexpected keys: bn1.weight, bn1.bias, bn1.running_mean, bn1.running_var, bn1.num_batches_tracked, "
+  CHECK(contains(e, dir / "bn.safetensors"));
+  CHECK(contains(e, "unexpected keys: bn1.weight, bn1.bias, bn1.running_mean, bn1.running_var, bn1.num_batches_tracked, "
                "bn2.weight"));
   for (size_t i = 0; i < before.size(); ++i) CHECK(bit_equal(plain->state_dict()[i].second, copies[i]));
   auto withbn = cnn(true, 5);
   e = error_of([&] { nn::load(*withbn, dir / "plain.safetensors"); });
-  CHECK(has(e, dir / "plain.safetensors"));
-  CHECK(has(e, "missing keys: bn1.weight, bn1.bias, bn1.running_mean"));
+  CHECK(contains(e, dir / "plain.safetensors"));
+  CHECK(contains(e, "missing keys: bn1.weight, bn1.bias, bn1.running_mean"));
   // non-strict: what matches is loaded
   nn::load(*withbn, dir / "plain.safetensors", false);
   CHECK(bit_equal(withbn->get_submodule("fc2")->parameter("bias"),
@@ -491,7 +491,7 @@ TEST_CASE("nn::save / nn::load of the seed CNN") {
   o.num_classes = 5;
   auto five = nn::seed_cnn(o);
   e = error_of([&] { nn::load(*five, dir / "plain.safetensors"); });
-  CHECK(has(e, "fc2.weight"));
-  CHECK(has(e, "[10, 100]"));
-  CHECK(has(e, "[5, 100]"));
+  CHECK(contains(e, "fc2.weight"));
+  CHECK(contains(e, "[10, 100]"));
+  CHECK(contains(e, "[5, 100]"));
 }

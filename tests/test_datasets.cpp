@@ -43,7 +43,7 @@ using Idx = std::vector<int64_t>;
 namespace {
 
 using minidl::test::error_of;
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using minidl::test::contains;
 
 // A fresh directory, removed with everything in it at the end of the test.
 struct TempDir {
@@ -191,8 +191,8 @@ TEST_CASE("load_mnist reads raw and gzipped folders the same way") {
     CHECK(first.size() == 4);
     CHECK(first.num_classes() == 10);  // from the whole file, not the first 4
     CHECK(item(first, 3) == item(train, 3));
-    CHECK(has(error_of([&] { load_mnist(d.path.string(), true, 13); }), "limit = 13 out of range [1, 12]"));
-    CHECK(has(error_of([&] { load_mnist(d.path.string(), true, 0); }), "limit = 0 out of range [1, 12]"));
+    CHECK(contains(error_of([&] { load_mnist(d.path.string(), true, 13); }), "limit = 13 out of range [1, 12]"));
+    CHECK(contains(error_of([&] { load_mnist(d.path.string(), true, 0); }), "limit = 0 out of range [1, 12]"));
   }
 }
 
@@ -204,10 +204,10 @@ TEST_CASE("IDX errors name the file, the offset and what was expected") {
   auto load = [&] { return error_of([&] { load_mnist(dir, true); }); };
 
   SUBCASE("missing directory and files") {
-    CHECK(has(error_of([&] { load_mnist(d / "nope", true); }), "directory " + (d / "nope") + " does not exist"));
+    CHECK(contains(error_of([&] { load_mnist(d / "nope", true); }), "directory " + (d / "nope") + " does not exist"));
     std::string e = load();
-    CHECK(has(e, "neither train-images-idx3-ubyte.gz nor train-images-idx3-ubyte"));
-    CHECK(has(e, dir));
+    CHECK(contains(e, "neither train-images-idx3-ubyte.gz nor train-images-idx3-ubyte"));
+    CHECK(contains(e, dir));
   }
   SUBCASE("truncated data") {
     Bytes b = mnist_images(12, 3, 4);
@@ -221,24 +221,24 @@ TEST_CASE("IDX errors name the file, the offset and what was expected") {
     b.resize(100);
     write_gz(d / "train-images-idx3-ubyte.gz", b);
     std::string e = load();
-    CHECK(has(e, "train-images-idx3-ubyte.gz: truncated: header says 12x3x4 = 144 bytes of data from offset 16"));
-    CHECK(has(e, "decompressed file has 100 bytes"));
+    CHECK(contains(e, "train-images-idx3-ubyte.gz: truncated: header says 12x3x4 = 144 bytes of data from offset 16"));
+    CHECK(contains(e, "decompressed file has 100 bytes"));
   }
   SUBCASE("trailing bytes") {
     Bytes b = mnist_images(12, 3, 4);
     b.push_back(0);
     images(b);
-    CHECK(has(load(), "train-images-idx3-ubyte: trailing data: header says 12x3x4 = 144 bytes"));
+    CHECK(contains(load(), "train-images-idx3-ubyte: trailing data: header says 12x3x4 = 144 bytes"));
   }
   SUBCASE("truncated header") {
     images({0, 0, 8});
-    CHECK(has(load(), "train-images-idx3-ubyte: truncated: IDX header needs 4 bytes at offset 0, file has 3 bytes"));
+    CHECK(contains(load(), "train-images-idx3-ubyte: truncated: IDX header needs 4 bytes at offset 0, file has 3 bytes"));
     images({0, 0, 8, 3, 0, 0, 0, 12, 0, 0});
-    CHECK(has(load(), "train-images-idx3-ubyte: truncated: header says rank 3, which needs 16 header bytes"));
+    CHECK(contains(load(), "train-images-idx3-ubyte: truncated: header says rank 3, which needs 16 header bytes"));
   }
   SUBCASE("absurd dimensions do not overflow or allocate") {
     images(idx(0x0E, {0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF}, {1, 2, 3}));
-    CHECK(has(load(), "truncated: header says 4294967295x4294967295x4294967295 f64 elements of 8 bytes"));
+    CHECK(contains(load(), "truncated: header says 4294967295x4294967295x4294967295 f64 elements of 8 bytes"));
   }
   SUBCASE("wrong magic") {
     Bytes b = mnist_images(12, 3, 4);
@@ -246,24 +246,24 @@ TEST_CASE("IDX errors name the file, the offset and what was expected") {
     b[1] = 0x8b;  // e.g. a gzip file without the .gz name
     images(b);
     std::string e = load();
-    CHECK(has(e, "train-images-idx3-ubyte: wrong magic 0x1f8b0803 at offset 0"));
-    CHECK(has(e, "not an IDX file"));
+    CHECK(contains(e, "train-images-idx3-ubyte: wrong magic 0x1f8b0803 at offset 0"));
+    CHECK(contains(e, "not an IDX file"));
   }
   SUBCASE("unknown dtype") {
     images(idx(0x07, {1}, {0}));
-    CHECK(has(load(), "train-images-idx3-ubyte: unknown IDX dtype 0x07 at offset 2"));
+    CHECK(contains(load(), "train-images-idx3-ubyte: unknown IDX dtype 0x07 at offset 2"));
   }
   SUBCASE("valid IDX of the wrong kind") {
     images(idx(0x0C, {12, 3}, Bytes(12 * 3 * 4, 0)));
-    CHECK(has(load(), "train-images-idx3-ubyte: expected an IDX images (N x rows x cols) file (u8, rank 3, "
+    CHECK(contains(load(), "train-images-idx3-ubyte: expected an IDX images (N x rows x cols) file (u8, rank 3, "
                       "magic 0x00000803), got i32 rank 2"));
   }
   SUBCASE("mismatched counts") {
     images(mnist_images(11, 3, 4));
     std::string e = load();
-    CHECK(has(e, "mismatched counts"));
-    CHECK(has(e, "train-images-idx3-ubyte has 11 images"));
-    CHECK(has(e, "train-labels-idx1-ubyte has 12 labels"));
+    CHECK(contains(e, "mismatched counts"));
+    CHECK(contains(e, "train-images-idx3-ubyte has 11 images"));
+    CHECK(contains(e, "train-labels-idx1-ubyte has 12 labels"));
   }
   SUBCASE("corrupt gzip stream") {
     write_gz(d / "train-images-idx3-ubyte.gz", mnist_images(12, 3, 4));
@@ -271,23 +271,23 @@ TEST_CASE("IDX errors name the file, the offset and what was expected") {
     gz[gz.size() - 6] ^= 0xFF;  // the CRC-32 in the trailer
     write_file(d / "train-images-idx3-ubyte.gz", gz);
     std::string e = load();
-    CHECK(has(e, "train-images-idx3-ubyte.gz: corrupt gzip stream"));
-    CHECK(has(e, "incorrect data check"));
+    CHECK(contains(e, "train-images-idx3-ubyte.gz: corrupt gzip stream"));
+    CHECK(contains(e, "incorrect data check"));
   }
   SUBCASE("truncated gzip stream") {
     write_gz(d / "train-images-idx3-ubyte.gz", mnist_images(12, 3, 4));
     Bytes gz = read_all(d / "train-images-idx3-ubyte.gz");
     gz.resize(gz.size() / 2);
     write_file(d / "train-images-idx3-ubyte.gz", gz);
-    CHECK(has(load(), "train-images-idx3-ubyte.gz: corrupt gzip stream"));
+    CHECK(contains(load(), "train-images-idx3-ubyte.gz: corrupt gzip stream"));
   }
   SUBCASE(".gz file that is not gzip") {
     write_file(d / "train-images-idx3-ubyte.gz", mnist_images(12, 3, 4));
-    CHECK(has(load(), "train-images-idx3-ubyte.gz: not a gzip file"));
+    CHECK(contains(load(), "train-images-idx3-ubyte.gz: not a gzip file"));
   }
   SUBCASE("read_idx of a missing file or a directory") {
     CHECK(error_of([&] { read_idx(d / "none"); }) == (d / "none") + ": no such file");
-    CHECK(has(error_of([&] { read_idx(dir); }), "is a directory"));
+    CHECK(contains(error_of([&] { read_idx(dir); }), "is a directory"));
   }
 }
 
@@ -326,24 +326,24 @@ TEST_CASE("load_cifar10 reads the binary batches as CHW uint8") {
   TensorDataset test = load_cifar10(d / "cifar-10-batches-bin", false);
   CHECK(test.size() == 4);
   CHECK(load_cifar10(d.path.string(), true, 7).labels() == Idx{1, 2, 3, 2, 3, 4, 3});
-  CHECK(has(error_of([&] { load_cifar10(d.path.string(), true, 16); }), "limit = 16 out of range [1, 15]"));
+  CHECK(contains(error_of([&] { load_cifar10(d.path.string(), true, 16); }), "limit = 16 out of range [1, 15]"));
 
   SUBCASE("bad files") {
     Bytes b = cifar_records(3, 3);
     b.resize(b.size() - 100);
     write_file(d / "cifar-10-batches-bin/data_batch_3.bin", b);
-    CHECK(has(error_of([&] { load_cifar10(d.path.string(), true); }),
+    CHECK(contains(error_of([&] { load_cifar10(d.path.string(), true); }),
               "data_batch_3.bin: truncated: file has 9119 bytes, not a whole number of 3073-byte records "
               "(1 label + 3072 pixels); the record at offset 6146 has only 2973 bytes"));
     b = cifar_records(3, 3);
     b[3073] = 10;
     write_file(d / "cifar-10-batches-bin/data_batch_3.bin", b);
-    CHECK(has(error_of([&] { load_cifar10(d.path.string(), true); }),
+    CHECK(contains(error_of([&] { load_cifar10(d.path.string(), true); }),
               "data_batch_3.bin: label 10 at offset 3073 (record 1), expected 0..9"));
     fs::remove(d / "cifar-10-batches-bin/data_batch_3.bin");
-    CHECK(has(error_of([&] { load_cifar10(d.path.string(), true); }),
+    CHECK(contains(error_of([&] { load_cifar10(d.path.string(), true); }),
               "neither data_batch_3.bin.gz nor data_batch_3.bin"));
-    CHECK(has(error_of([&] { load_cifar10(d / "missing", true); }), "does not exist"));
+    CHECK(contains(error_of([&] { load_cifar10(d / "missing", true); }), "does not exist"));
   }
 }
 
@@ -371,13 +371,13 @@ TEST_CASE("load_csv: features, label column by name or index, string labels") {
   write_text(d / "bad.csv", "a,b,c\n1,2,0\n1,x,1\n");
   CHECK(error_of([&] { load_csv(d / "bad.csv"); }) == (d / "bad.csv") + ": line 3, column 2: 'x' is not a finite number");
   write_text(d / "ragged.csv", "a,b,c\n1,2,0\n1,1\n");
-  CHECK(has(error_of([&] { load_csv(d / "ragged.csv"); }), "ragged.csv: line 3 has 2 fields, expected 3"));
-  CHECK(has(error_of([&] { load_csv(d / "a.csv", {.label_name = "z"}); }),
+  CHECK(contains(error_of([&] { load_csv(d / "ragged.csv"); }), "ragged.csv: line 3 has 2 fields, expected 3"));
+  CHECK(contains(error_of([&] { load_csv(d / "a.csv", {.label_name = "z"}); }),
             "a.csv: label column 'z' not in the header (line 1): x1, x2, y, x3"));
-  CHECK(has(error_of([&] { load_csv(d / "a.csv", {.label_column = 4}); }), "label_column = 4 out of range [-4, 3]"));
+  CHECK(contains(error_of([&] { load_csv(d / "a.csv", {.label_column = 4}); }), "label_column = 4 out of range [-4, 3]"));
   write_text(d / "empty.csv", "a,b\n");
-  CHECK(has(error_of([&] { load_csv(d / "empty.csv"); }), "empty.csv: no data rows after the header"));
-  CHECK(has(error_of([&] { load_csv(d / "none.csv"); }), "none.csv: no such file"));
+  CHECK(contains(error_of([&] { load_csv(d / "empty.csv"); }), "empty.csv: no data rows after the header"));
+  CHECK(contains(error_of([&] { load_csv(d / "none.csv"); }), "none.csv: no such file"));
 }
 
 // ---------------------------------------------------------------- image folder
@@ -430,19 +430,19 @@ TEST_CASE("load_image_folder: sorted classes, torchvision order, exact pixels, r
 
   SUBCASE("errors") {
     write_png(d / "dog/big.png", 5, 3, 3, 0);
-    CHECK(has(error_of([&] { load_image_folder(d.path.string()); }),
+    CHECK(contains(error_of([&] { load_image_folder(d.path.string()); }),
               "big.png: image is 3x5 but " + (d / "bird/x.png") + " is 3x4"));
     fs::remove(d / "dog/big.png");
     write_text(d / "dog/broken.png", "garbage");
-    CHECK(has(error_of([&] { load_image_folder(d.path.string()); }), "broken.png: cannot decode image"));
+    CHECK(contains(error_of([&] { load_image_folder(d.path.string()); }), "broken.png: cannot decode image"));
     fs::remove(d / "dog/broken.png");
     write_text(d / "dog/w.webp", "");
-    CHECK(has(error_of([&] { index_image_folder(d.path.string()); }), "w.webp: image format not supported"));
+    CHECK(contains(error_of([&] { index_image_folder(d.path.string()); }), "w.webp: image format not supported"));
     fs::remove(d / "dog/w.webp");
     fs::create_directories(d / "empty");
-    CHECK(has(error_of([&] { index_image_folder(d.path.string()); }), "class folder " + (d / "empty") + " has no image"));
-    CHECK(has(error_of([&] { load_image_folder(d / "nope"); }), "does not exist"));
-    CHECK(has(error_of([&] { load_image_folder(d.path.string(), {.channels = 2}); }), "channels = 2"));
+    CHECK(contains(error_of([&] { index_image_folder(d.path.string()); }), "class folder " + (d / "empty") + " has no image"));
+    CHECK(contains(error_of([&] { load_image_folder(d / "nope"); }), "does not exist"));
+    CHECK(contains(error_of([&] { load_image_folder(d.path.string(), {.channels = 2}); }), "channels = 2"));
   }
 }
 
@@ -474,15 +474,15 @@ TEST_CASE("Subset is an index list: labels without pixels, nesting, checks") {
   CHECK(sub->item_shape() == Shape{1, 2, 2});
   Subset nested(sub, {0, 3});
   CHECK(nested.labels() == Idx{1, 0});
-  CHECK(has(error_of([&] { Subset(base, {0, 6}); }), "Subset: indices[1] = 6 out of range [0, 6) of LabelsOnly"));
+  CHECK(contains(error_of([&] { Subset(base, {0, 6}); }), "Subset: indices[1] = 6 out of range [0, 6) of LabelsOnly"));
   CHECK(error_of([&] { sub->label(4); }) == "Subset(4 of LabelsOnly): label(4): index out of range [0, 4)");
 
   auto ds = counting(5);
   Subset s(ds, {4, 1});
   CHECK(item(s, 0) == std::vector<float>{4.f});
-  CHECK(has(error_of([&] { item(*ds, -1); }), "read(-1): index out of range [0, 5)"));
-  CHECK(has(error_of([&] { TensorDataset(Tensor::zeros({2, 1}), {0, 3}, 3); }), "label 3 out of range [0, 3)"));
-  CHECK(has(error_of([&] { TensorDataset(Tensor::zeros({2, 1}), {0}); }), "2 items"));
+  CHECK(contains(error_of([&] { item(*ds, -1); }), "read(-1): index out of range [0, 5)"));
+  CHECK(contains(error_of([&] { TensorDataset(Tensor::zeros({2, 1}), {0, 3}, 3); }), "label 3 out of range [0, 3)"));
+  CHECK(contains(error_of([&] { TensorDataset(Tensor::zeros({2, 1}), {0}); }), "2 items"));
 }
 
 // ---------------------------------------------------------------- DataLoader
@@ -521,8 +521,8 @@ TEST_CASE("DataLoader batches in order, with a partial or dropped last batch") {
   CHECK(it->x.shape() == Shape{5, 1, 3, 4});
   CHECK(it->x.to_vector<float>()[12] == 7.f);  // image 1, pixel 0
 
-  CHECK(has(error_of([&] { DataLoader(ds, {.batch_size = 0}); }), "batch_size = 0"));
-  CHECK(has(error_of([&] { DataLoader(nullptr); }), "dataset is null"));
+  CHECK(contains(error_of([&] { DataLoader(ds, {.batch_size = 0}); }), "batch_size = 0"));
+  CHECK(contains(error_of([&] { DataLoader(nullptr); }), "dataset is null"));
 }
 
 TEST_CASE("DataLoader shuffling is a seeded function of (seed, epoch)") {
@@ -575,9 +575,9 @@ TEST_CASE("ScalePixels and Normalize") {
   Normalize({2.f, 20.f}, {1.f, 10.f}).apply(features, gen);
   CHECK(features.to_vector<float>() == std::vector<float>{-1.f, -1.f, 1.f, 1.f});
 
-  CHECK(has(error_of([&] { Normalize({1.f}, {1.f}).apply(y, gen); }), "batch has 2 channels"));
-  CHECK(has(error_of([&] { Normalize({1.f}, {0.f}); }), "std > 0"));
-  CHECK(has(error_of([&] { Normalize({1.f, 2.f}, {1.f}); }), "2 means and 1 stds"));
+  CHECK(contains(error_of([&] { Normalize({1.f}, {1.f}).apply(y, gen); }), "batch has 2 channels"));
+  CHECK(contains(error_of([&] { Normalize({1.f}, {0.f}); }), "std > 0"));
+  CHECK(contains(error_of([&] { Normalize({1.f, 2.f}, {1.f}); }), "2 means and 1 stds"));
 }
 
 TEST_CASE("RandomHorizontalFlip mirrors exactly; RandomCrop shifts content into zero padding") {
@@ -618,8 +618,8 @@ TEST_CASE("RandomHorizontalFlip mirrors exactly; RandomCrop shifts content into 
   Tensor whole = x.clone();
   RandomCrop(3, 4).apply(whole, gen);  // no padding, full size: the identity
   CHECK(whole.to_vector<float>() == orig);
-  CHECK(has(error_of([&] { Tensor t = x.clone(); RandomCrop(8, 8, 1).apply(t, gen); }), "larger than the padded image"));
-  CHECK(has(error_of([&] { Tensor t = Tensor::zeros({2, 3}); RandomCrop(1, 1).apply(t, gen); }), "[B, C, H, W]"));
+  CHECK(contains(error_of([&] { Tensor t = x.clone(); RandomCrop(8, 8, 1).apply(t, gen); }), "larger than the padded image"));
+  CHECK(contains(error_of([&] { Tensor t = Tensor::zeros({2, 3}); RandomCrop(1, 1).apply(t, gen); }), "[B, C, H, W]"));
 }
 
 TEST_CASE("channel_stats over a dataset or its training Subset; transforms in the loader are seeded") {

@@ -23,7 +23,7 @@ using namespace minidl;
 namespace {
 
 using minidl::test::error_of;
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using minidl::test::contains;
 
 std::vector<std::string> keys_of(const std::vector<std::pair<std::string, Tensor>>& v) {
   std::vector<std::string> k;
@@ -139,13 +139,13 @@ TEST_CASE("seed CNN with BatchNorm: PyTorch names for BN parameters and buffers"
   auto state = net->state_dict();
   CHECK(keys_of(state) == sd);
   for (const auto& [n, t] : state) {
-    if (has(n, "num_batches_tracked")) {
+    if (contains(n, "num_batches_tracked")) {
       CHECK(t.dtype() == DType::Int64);
       CHECK(t.shape() == Shape{});
       CHECK(t.data<int64_t>()[0] == 0);
-    } else if (has(n, "bn1.")) {
+    } else if (contains(n, "bn1.")) {
       CHECK(t.shape() == Shape{32});
-    } else if (has(n, "bn2.")) {
+    } else if (contains(n, "bn2.")) {
       CHECK(t.shape() == Shape{64});
     }
   }
@@ -185,8 +185,8 @@ TEST_CASE("state_dict order: own parameters, own buffers, then children (PyTorch
   CHECK(keys_of(net->named_buffers()) == std::vector<std::string>{"block.count"});
   auto b = net->get_submodule("block");
   CHECK(keys_of(b->named_parameters(false)) == std::vector<std::string>{"scale", "shift"});
-  CHECK(has(error_of([&] { b->register_buffer("scale", Tensor::zeros({1})); }), "already registered"));
-  CHECK(has(error_of([&] { b->register_parameter("count", Tensor::zeros({1})); }), "already registered"));
+  CHECK(contains(error_of([&] { b->register_buffer("scale", Tensor::zeros({1})); }), "already registered"));
+  CHECK(contains(error_of([&] { b->register_parameter("count", Tensor::zeros({1})); }), "already registered"));
   CHECK_FALSE(b->buffer("count").requires_grad());
   b->remove_buffer("count");
   CHECK(net->named_buffers().empty());
@@ -263,8 +263,8 @@ TEST_CASE("load_state_dict errors name the tensor and leave the model unchanged"
     auto s = good;
     s.erase(s.begin() + 3);  // bn1.bias
     std::string e = error_of([&] { net->load_state_dict(s); });
-    CHECK(has(e, "missing keys: bn1.bias"));
-    CHECK_FALSE(has(e, "unexpected"));
+    CHECK(contains(e, "missing keys: bn1.bias"));
+    CHECK_FALSE(contains(e, "unexpected"));
     CHECK(same_state(snapshot(*net), orig));
     // non-strict: loads what is there, leaves the missing one alone.
     net->load_state_dict(s, false);
@@ -275,8 +275,8 @@ TEST_CASE("load_state_dict errors name the tensor and leave the model unchanged"
     auto s = good;
     s.emplace_back("fc3.weight", Tensor::zeros({2, 2}));
     std::string e = error_of([&] { net->load_state_dict(s); });
-    CHECK(has(e, "unexpected keys: fc3.weight"));
-    CHECK_FALSE(has(e, "missing"));
+    CHECK(contains(e, "unexpected keys: fc3.weight"));
+    CHECK_FALSE(contains(e, "missing"));
     CHECK(same_state(snapshot(*net), orig));
     net->load_state_dict(s, false);  // non-strict ignores it
     CHECK(same_state(snapshot(*net), good));
@@ -285,21 +285,21 @@ TEST_CASE("load_state_dict errors name the tensor and leave the model unchanged"
     auto s = good;
     s.back().first = "fc2.b";  // renamed
     std::string e = error_of([&] { net->load_state_dict(s); });
-    CHECK(has(e, "missing keys: fc2.bias"));
-    CHECK(has(e, "unexpected keys: fc2.b"));
+    CHECK(contains(e, "missing keys: fc2.bias"));
+    CHECK(contains(e, "unexpected keys: fc2.b"));
   }
   SUBCASE("shape mismatch names the tensor and both shapes") {
     auto s = good;
     for (auto& [n, t] : s)
       if (n == "fc2.weight") t = Tensor::zeros({5, 100});
     std::string e = error_of([&] { net->load_state_dict(s); });
-    CHECK(has(e, "fc2.weight"));
-    CHECK(has(e, "[5, 100]"));
-    CHECK(has(e, "[10, 100]"));
+    CHECK(contains(e, "fc2.weight"));
+    CHECK(contains(e, "[5, 100]"));
+    CHECK(contains(e, "[10, 100]"));
     // fc2.weight comes late: everything before it was valid, yet nothing was copied.
     CHECK(same_state(snapshot(*net), orig));
     // non-strict does not excuse a shape mismatch
-    CHECK(has(error_of([&] { net->load_state_dict(s, false); }), "fc2.weight"));
+    CHECK(contains(error_of([&] { net->load_state_dict(s, false); }), "fc2.weight"));
     CHECK(same_state(snapshot(*net), orig));
   }
   SUBCASE("dtype mismatch") {
@@ -307,22 +307,22 @@ TEST_CASE("load_state_dict errors name the tensor and leave the model unchanged"
     for (auto& [n, t] : s)
       if (n == "bn2.num_batches_tracked") t = Tensor::zeros({}, DType::Float32);
     std::string e = error_of([&] { net->load_state_dict(s); });
-    CHECK(has(e, "bn2.num_batches_tracked"));
-    CHECK(has(e, "F32"));
-    CHECK(has(e, "I64"));
+    CHECK(contains(e, "bn2.num_batches_tracked"));
+    CHECK(contains(e, "F32"));
+    CHECK(contains(e, "I64"));
     CHECK(same_state(snapshot(*net), orig));
   }
   SUBCASE("duplicate key") {
     auto s = good;
     s.push_back(s[0]);
-    CHECK(has(error_of([&] { net->load_state_dict(s); }), "conv1.weight"));
+    CHECK(contains(error_of([&] { net->load_state_dict(s); }), "conv1.weight"));
     CHECK(same_state(snapshot(*net), orig));
   }
   SUBCASE("a BN state does not load into a model without BN") {
     auto plain = cnn(false, 3);
     auto before = snapshot(*plain);
     std::string e = error_of([&] { plain->load_state_dict(good); });
-    CHECK(has(e, "unexpected keys: bn1.weight, bn1.bias, bn1.running_mean"));
+    CHECK(contains(e, "unexpected keys: bn1.weight, bn1.bias, bn1.running_mean"));
     CHECK(same_state(snapshot(*plain), before));
   }
 }
@@ -342,8 +342,8 @@ TEST_CASE("replace_module by dotted path") {
   auto sd = net->state_dict();
   CHECK(sd[sd.size() - 2].first == "fc2.weight");
   CHECK(sd[sd.size() - 2].second.shape() == Shape{5, 100});
-  CHECK(has(error_of([&] { net->replace_module("fc9", head); }), "fc9"));
-  CHECK(has(error_of([&] { net->replace_module("fc2", nullptr); }), "null"));
+  CHECK(contains(error_of([&] { net->replace_module("fc9", head); }), "fc9"));
+  CHECK(contains(error_of([&] { net->replace_module("fc2", nullptr); }), "null"));
 
   // Nested Sequential: "a.b"
   auto inner = nn::Sequential::named({{"b", nn::make<nn::Linear>(2, 3)}, {"c", nn::make<nn::ReLU>()}});
@@ -355,8 +355,8 @@ TEST_CASE("replace_module by dotted path") {
   CHECK(outer->forward(Tensor::ones({4, 2})).shape() == Shape{4, 6});
   CHECK(outer->get_submodule("a.b") == wide);
   CHECK(keys_of(outer->state_dict()) == std::vector<std::string>{"a.b.weight"});
-  CHECK(has(error_of([&] { outer->replace_module("a.x", wide); }), "a.x"));
-  CHECK(has(error_of([&] { outer->replace_module("z.b", wide); }), "z"));
+  CHECK(contains(error_of([&] { outer->replace_module("a.x", wide); }), "a.x"));
+  CHECK(contains(error_of([&] { outer->replace_module("z.b", wide); }), "z"));
 
   // named_modules: dotted paths, depth first
   std::vector<std::string> paths;
@@ -368,17 +368,17 @@ TEST_CASE("get_submodule errors") {
   auto net = cnn(false, 1);
   CHECK(net->get_submodule("conv2")->type_name() == "Conv2d");
   std::string e = error_of([&] { net->get_submodule("conv3"); });
-  CHECK(has(e, "no submodule \"conv3\""));
+  CHECK(contains(e, "no submodule \"conv3\""));
   e = error_of([&] { net->get_submodule("fc1.weight"); });  // a parameter, not a module
-  CHECK(has(e, "fc1.weight"));
-  CHECK(has(e, "Linear fc1 has no child \"weight\""));
+  CHECK(contains(e, "fc1.weight"));
+  CHECK(contains(e, "Linear fc1 has no child \"weight\""));
   CHECK(error_of([&] { net->get_submodule(""); }) != "<no error>");
 }
 
 TEST_CASE("registration checks names") {
   nn::Sequential s;
   s.push_back("x", nn::make<nn::ReLU>());
-  CHECK(has(error_of([&] { s.push_back("x", nn::make<nn::ReLU>()); }), "already registered"));
+  CHECK(contains(error_of([&] { s.push_back("x", nn::make<nn::ReLU>()); }), "already registered"));
   CHECK(error_of([&] { s.push_back("a.b", nn::make<nn::ReLU>()); }) != "<no error>");
   CHECK(error_of([&] { s.push_back("", nn::make<nn::ReLU>()); }) != "<no error>");
   CHECK(error_of([&] { s.push_back("y", nullptr); }) != "<no error>");
@@ -422,11 +422,11 @@ TEST_CASE("repr names every child") {
                            "(fc1): Linear(in_features=2304, out_features=100, bias=True)",
                            "(fc2): Linear(in_features=100, out_features=10, bias=True)"}) {
     CAPTURE(part);
-    CHECK(has(r, part));
+    CHECK(contains(r, part));
   }
   // nested children are indented one more level
   auto outer = nn::Sequential::named({{"block", nn::Sequential::named({{"lin", nn::make<nn::Linear>(2, 2, false)}})}});
-  CHECK(has(outer->repr(), "\n  (block): Sequential(\n    (lin): Linear(in_features=2, out_features=2, bias=False)\n  )"));
+  CHECK(contains(outer->repr(), "\n  (block): Sequential(\n    (lin): Linear(in_features=2, out_features=2, bias=False)\n  )"));
 }
 
 // ---------------------------------------------------------------- layer errors
@@ -468,10 +468,10 @@ TEST_CASE("bad constructor arguments throw minidl::Error") {
   CHECK_THROWS_AS(nn::BatchNorm1d(4, 1e-5f, 1.5f), minidl::Error);      // momentum > 1
   CHECK_THROWS_AS(nn::MaxPool2d(0), minidl::Error);
   CHECK_THROWS_AS(nn::AvgPool2d(2, 2, 2), minidl::Error);               // padding > kernel/2
-  CHECK(has(error_of([] { nn::Conv2d(1, 4, 3, 1, -1); }), "padding"));
-  CHECK(has(error_of([] { nn::Conv2d(1, 4, 0); }), "kernel_size"));
-  CHECK(has(error_of([] { nn::Conv2d(1, 4, 3, 0); }), "stride"));
-  CHECK(has(error_of([] { nn::Dropout(1.f); }), "p must be in [0, 1)"));
+  CHECK(contains(error_of([] { nn::Conv2d(1, 4, 3, 1, -1); }), "padding"));
+  CHECK(contains(error_of([] { nn::Conv2d(1, 4, 0); }), "kernel_size"));
+  CHECK(contains(error_of([] { nn::Conv2d(1, 4, 3, 0); }), "stride"));
+  CHECK(contains(error_of([] { nn::Dropout(1.f); }), "p must be in [0, 1)"));
   nn::SeedCNNOptions o;
   o.image_size = 6;
   CHECK_THROWS_AS(nn::seed_cnn(o), minidl::Error);
@@ -624,7 +624,7 @@ TEST_CASE("parametrization: masked weight, weight_orig naming, gradients, remova
   }
   SUBCASE("errors") {
     CHECK(error_of([&] { fc->remove_parametrizations("bias"); }) != "<no error>");
-    CHECK(has(error_of([&] { fc->register_parametrization("nope", std::make_shared<MaskParam>(mask)); }), "nope"));
+    CHECK(contains(error_of([&] { fc->register_parametrization("nope", std::make_shared<MaskParam>(mask)); }), "nope"));
     CHECK(error_of([&] { fc->register_parametrization("bias", nullptr); }) != "<no error>");
   }
 }

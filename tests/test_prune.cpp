@@ -24,7 +24,7 @@ using cp::Amount;
 namespace {
 
 using minidl::test::error_of;
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using minidl::test::contains;
 
 std::shared_ptr<nn::Linear> linear_with(const std::vector<float>& w, int64_t out, int64_t in) {
   auto l = nn::make<nn::Linear>(in, out);
@@ -76,18 +76,18 @@ std::string tmp_path(const std::string& name) {
 }  // namespace
 
 TEST_CASE("Amount: fractions in [0, 1], counts in [0, remaining], errors name the argument and range") {
-  CHECK(has(error_of([] { Amount::fraction(1.5); }), "amount must be a fraction in [0, 1], got 1.5"));
-  CHECK(has(error_of([] { Amount::fraction(-0.01); }), "[0, 1]"));
-  CHECK(has(error_of([] { Amount::fraction(std::nan("")); }), "[0, 1]"));
-  CHECK(has(error_of([] { Amount::count(-1); }), "amount must be a count >= 0, got -1"));
+  CHECK(contains(error_of([] { Amount::fraction(1.5); }), "amount must be a fraction in [0, 1], got 1.5"));
+  CHECK(contains(error_of([] { Amount::fraction(-0.01); }), "[0, 1]"));
+  CHECK(contains(error_of([] { Amount::fraction(std::nan("")); }), "[0, 1]"));
+  CHECK(contains(error_of([] { Amount::count(-1); }), "amount must be a count >= 0, got -1"));
 
   auto l = linear_with({1, 2, 3, 4, 5, 6}, 2, 3);
   const std::string e = error_of([&] { cp::l1_unstructured(*l, "weight", Amount::count(7)); });
-  CHECK(has(e, "l1_unstructured(Linear.weight)"));
-  CHECK(has(e, "amount = 7 must be a count in [0, 6]"));
+  CHECK(contains(e, "l1_unstructured(Linear.weight)"));
+  CHECK(contains(e, "amount = 7 must be a count in [0, 6]"));
   cp::l1_unstructured(*l, "weight", Amount::count(4));
-  CHECK(has(error_of([&] { cp::l1_unstructured(*l, "weight", Amount::count(3)); }), "[0, 2]"));
-  CHECK(has(error_of([&] { cp::l1_unstructured(*l, "nope", Amount::count(1)); }), "no float32 parameter \"nope\""));
+  CHECK(contains(error_of([&] { cp::l1_unstructured(*l, "weight", Amount::count(3)); }), "[0, 2]"));
+  CHECK(contains(error_of([&] { cp::l1_unstructured(*l, "nope", Amount::count(1)); }), "no float32 parameter \"nope\""));
 
   // Fractions round half to even, like Python's round() in torch.nn.utils.prune.
   CHECK(Amount::fraction(0.25).resolve(10, "x") == 2);  // 2.5 -> 2
@@ -187,9 +187,9 @@ TEST_CASE("global ranking picks the smallest magnitudes across layers") {
   CHECK(layer_sparsity[0] < 0.5);
   CHECK(layer_sparsity[2] > 0.9);
 
-  CHECK(has(error_of([&] { cp::global_unstructured({targets[0], targets[0]}, Amount::fraction(0.1)); }),
+  CHECK(contains(error_of([&] { cp::global_unstructured({targets[0], targets[0]}, Amount::fraction(0.1)); }),
             "listed twice"));
-  CHECK(has(error_of([] { cp::global_unstructured({}, Amount::fraction(0.1)); }), "no parameters"));
+  CHECK(contains(error_of([] { cp::global_unstructured({}, Amount::fraction(0.1)); }), "no parameters"));
 }
 
 TEST_CASE("pruning again composes: only unpruned entries are ranked, and the amount applies to them") {
@@ -214,7 +214,7 @@ TEST_CASE("pruning again composes: only unpruned entries are ranked, and the amo
 
   cp::l1_unstructured(*l, "weight", Amount::count(100));
   CHECK(masked(cp::mask_of(*l, "weight")) == 850);
-  CHECK(has(error_of([&] { cp::l1_unstructured(*l, "weight", Amount::count(151)); }), "[0, 150]"));
+  CHECK(contains(error_of([&] { cp::l1_unstructured(*l, "weight", Amount::count(151)); }), "[0, 150]"));
 
   // Global pruning composes with per-layer masks the same way.
   auto l2 = nn::make<nn::Linear>(10, 15, true, g);
@@ -324,11 +324,11 @@ TEST_CASE("remove makes the mask permanent, keeping the tensor the optimizer hol
   for (size_t i = 0; i < e.size(); ++i) wrong += bits(baked[i]) != (e[i] == 0.f ? 0u : bits(e[i]));
   CHECK(wrong == 0);
   cp::remove_all(*net);
-  for (auto& [n, t] : net->state_dict()) CHECK(!has(n, "_mask"));
+  for (auto& [n, t] : net->state_dict()) CHECK(!contains(n, "_mask"));
   NoGradGuard ng;
   const auto y1 = vals(net->forward(b.x)), y0v = vals(y0);
   for (size_t i = 0; i < y0v.size(); ++i) CHECK(y1[i] == y0v[i]);
-  CHECK(has(error_of([&] { cp::remove(*fc1, "weight"); }), "is not pruned"));
+  CHECK(contains(error_of([&] { cp::remove(*fc1, "weight"); }), "is not pruned"));
 }
 
 TEST_CASE("masks are saved with the checkpoint and restored") {
@@ -346,8 +346,8 @@ TEST_CASE("masks are saved with the checkpoint and restored") {
   // A fresh model has "conv1.weight": a plain load names the mismatch...
   auto fresh = small_cnn(99, true);
   const std::string e = error_of([&] { nn::load(*fresh, path); });
-  CHECK(has(e, "missing keys: conv1.weight"));
-  CHECK(has(e, "unexpected keys: conv1.weight_orig"));
+  CHECK(contains(e, "missing keys: conv1.weight"));
+  CHECK(contains(e, "unexpected keys: conv1.weight_orig"));
   // ...load_pruned installs the masks first.
   auto fresh2 = small_cnn(99, true);
   cp::load_pruned(*fresh2, path);
@@ -378,8 +378,8 @@ TEST_CASE("masks are saved with the checkpoint and restored") {
     if (n == "fc1.weight_mask") t.data<float>()[3] = 0.5f;
   nn::save_safetensors(bad, path);
   const std::string e2 = error_of([&] { cp::load_pruned(*small_cnn(1, true), path); });
-  CHECK(has(e2, path));
-  CHECK(has(e2, "fc1.weight_mask\" holds 0.5 at flat index 3"));
+  CHECK(contains(e2, path));
+  CHECK(contains(e2, "fc1.weight_mask\" holds 0.5 at flat index 3"));
   std::filesystem::remove(path);
 }
 
@@ -411,17 +411,17 @@ TEST_CASE("gradual pruning: the schedule's values at known steps") {
   auto bad = [&](cp::GradualSchedule b) { return error_of([&] { cp::GradualPruner({{l, "weight"}}, b); }); };
   cp::GradualSchedule b = s;
   b.initial_sparsity = 0.95;
-  CHECK(has(bad(b), "initial_sparsity must be in [0, final_sparsity] = [0, 0.9], got 0.95"));
+  CHECK(contains(bad(b), "initial_sparsity must be in [0, final_sparsity] = [0, 0.9], got 0.95"));
   b = s;
   b.final_sparsity = 1.5;
-  CHECK(has(bad(b), "final_sparsity must be in [0, 1], got 1.5"));
+  CHECK(contains(bad(b), "final_sparsity must be in [0, 1], got 1.5"));
   b = s;
   b.num_prunes = 0;
-  CHECK(has(bad(b), "num_prunes must be >= 1"));
+  CHECK(contains(bad(b), "num_prunes must be >= 1"));
   b = s;
   b.frequency = 0;
-  CHECK(has(bad(b), "frequency must be >= 1"));
-  CHECK(has(error_of([&] { cp::GradualPruner({}, s); }), "no parameters"));
+  CHECK(contains(bad(b), "frequency must be >= 1"));
+  CHECK(contains(error_of([&] { cp::GradualPruner({}, s); }), "no parameters"));
 }
 
 TEST_CASE("gradual pruning prunes at t0 + kΔt, to round(s_t·N), globally or per layer") {

@@ -24,7 +24,7 @@ using cp::Amount;
 namespace {
 
 using minidl::test::error_of;
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using minidl::test::contains;
 
 std::string tmp_path(const std::string& name) {
   return (std::filesystem::temp_directory_path() /
@@ -151,8 +151,8 @@ TEST_CASE("round trip is bit-exact for every dtype, odd value and escape boundar
     CAPTURE(bits);
     check_same(cp::decode_sparse(cp::encode_sparse(sd, {bits})), sd);
   }
-  CHECK(has(error_of([&] { cp::encode_sparse(sd, {5}); }), "index_bits must be 0, 4 or 8"));
-  CHECK(has(error_of([&] { cp::encode_sparse({{"a", Tensor::zeros({1})}, {"a", Tensor::zeros({1})}}); }),
+  CHECK(contains(error_of([&] { cp::encode_sparse(sd, {5}); }), "index_bits must be 0, 4 or 8"));
+  CHECK(contains(error_of([&] { cp::encode_sparse({{"a", Tensor::zeros({1})}, {"a", Tensor::zeros({1})}}); }),
             "appears twice"));
 }
 
@@ -198,8 +198,8 @@ TEST_CASE("a 90%-sparse seed CNN: bit-identical round trip (weights and masks) i
     o.hidden = 50;
     auto other = nn::seed_cnn(o);
     const std::string e = error_of([&] { cp::load_sparse(*other, sparse_path); });
-    CHECK(has(e, sparse_path));
-    CHECK(has(e, "fc1.weight"));
+    CHECK(contains(e, sparse_path));
+    CHECK(contains(e, "fc1.weight"));
     for (auto& p : {sparse_path, dense_path, pruned_path}) std::filesystem::remove(p);
   }
 }
@@ -222,13 +222,13 @@ TEST_CASE("corrupted and truncated files raise minidl::Error naming the file and
   // Every truncation.
   for (size_t n = 0; n < good.size(); ++n) {
     const std::string e = error_of([&] { cp::decode_sparse(good.substr(0, n), "m.bin"); });
-    REQUIRE_MESSAGE((has(e, "m.bin: byte ") && !has(e, "<no error>")), "truncated to ", n, ": ", e);
+    REQUIRE_MESSAGE((contains(e, "m.bin: byte ") && !contains(e, "<no error>")), "truncated to ", n, ": ", e);
   }
   // Trailing garbage, bad magic, future version, missing file.
-  CHECK(has(error_of([&] { cp::decode_sparse(good + "x", "m.bin"); }), "the header says the file has"));
+  CHECK(contains(error_of([&] { cp::decode_sparse(good + "x", "m.bin"); }), "the header says the file has"));
   std::string bad = good;
   bad[0] = 'X';
-  CHECK(has(error_of([&] { cp::decode_sparse(bad, "m.bin"); }), "m.bin: byte 0: not a minidl sparse checkpoint"));
+  CHECK(contains(error_of([&] { cp::decode_sparse(bad, "m.bin"); }), "m.bin: byte 0: not a minidl sparse checkpoint"));
   bad = good;
   bad[8] = 2;
   {
@@ -236,8 +236,8 @@ TEST_CASE("corrupted and truncated files raise minidl::Error naming the file and
     c.put(crc_of(bad.substr(0, 24)), 4);
     bad.replace(24, 4, c.s);
   }
-  CHECK(has(error_of([&] { cp::decode_sparse(bad, "m.bin"); }), "m.bin: byte 8: unsupported version 2"));
-  CHECK(has(error_of([] { cp::load_sparse(tmp_path("does_not_exist")); }), "cannot open file"));
+  CHECK(contains(error_of([&] { cp::decode_sparse(bad, "m.bin"); }), "m.bin: byte 8: unsupported version 2"));
+  CHECK(contains(error_of([] { cp::load_sparse(tmp_path("does_not_exist")); }), "cannot open file"));
 
   // Random corruptions of 1–4 consecutive bytes: CRC-32 detects every burst of
   // ≤ 32 bits, so each must be reported. Scattered multi-byte corruptions must
@@ -258,7 +258,7 @@ TEST_CASE("corrupted and truncated files raise minidl::Error naming the file and
       CHECK_MESSAGE(!burst, "burst at byte ", at, " went undetected");
     } catch (const minidl::Error& e) {
       ++detected;
-      CHECK(has(e.what(), "m.bin: byte "));
+      CHECK(contains(e.what(), "m.bin: byte "));
     }
   }
   MESSAGE("corruptions detected: " << detected << " / 400");
@@ -271,8 +271,8 @@ TEST_CASE("corrupted and truncated files raise minidl::Error naming the file and
     f << c;
   }
   const std::string e = error_of([&] { cp::load_sparse(path); });
-  CHECK(has(e, path + ": byte "));
-  CHECK(has(e, "checksum mismatch"));
+  CHECK(contains(e, path + ": byte "));
+  CHECK(contains(e, "checksum mismatch"));
   std::filesystem::remove(path);
 }
 
@@ -290,27 +290,27 @@ TEST_CASE("structurally invalid records with valid checksums are rejected with t
   // Baseline: valid.
   CHECK_NOTHROW(cp::decode_sparse(file_of({csr(20, 2, 3, {2}, "\xF0\x03", 2)})));
   // A code that moves past the row's end (two escapes: column 29 of 20).
-  CHECK(has(error_of([&] { cp::decode_sparse(file_of({csr(20, 1, 2, {1}, "\xFF", 1)}), "f"); }),
+  CHECK(contains(error_of([&] { cp::decode_sparse(file_of({csr(20, 1, 2, {1}, "\xFF", 1)}), "f"); }),
             "moves past the end of row 0"));
   // Row counts that do not add up, and codes left over.
-  CHECK(has(error_of([&] { cp::decode_sparse(file_of({csr(20, 2, 3, {1}, "\xF0\x03", 2)}), "f"); }),
+  CHECK(contains(error_of([&] { cp::decode_sparse(file_of({csr(20, 2, 3, {1}, "\xF0\x03", 2)}), "f"); }),
             "row counts sum to 1, the entry count is 2"));
-  CHECK(has(error_of([&] { cp::decode_sparse(file_of({csr(20, 1, 3, {1}, "\xF0\x03", 1)}), "f"); }),
+  CHECK(contains(error_of([&] { cp::decode_sparse(file_of({csr(20, 1, 3, {1}, "\xF0\x03", 1)}), "f"); }),
             "index codes left over"));
   // Wrong index width, unknown dtype / encoding, dense length mismatch, bad reference.
   std::string w = csr(20, 2, 3, {2}, "\xF0\x03", 2);
   w[size_t(2 + 1 + 3 + 16)] = 5;
-  CHECK(has(error_of([&] { cp::decode_sparse(file_of({w}), "f"); }), "index width must be 4 or 8 bits, got 5"));
+  CHECK(contains(error_of([&] { cp::decode_sparse(file_of({w}), "f"); }), "index width must be 4 or 8 bits, got 5"));
   Bytes d;
   d.put(1, 2).raw("d").put(9, 1).put(0, 1).put(0, 1);
-  CHECK(has(error_of([&] { cp::decode_sparse(file_of({d.s}), "f"); }), "f: byte 39: record 0 (\"d\"): unknown dtype code 9"));
+  CHECK(contains(error_of([&] { cp::decode_sparse(file_of({d.s}), "f"); }), "f: byte 39: record 0 (\"d\"): unknown dtype code 9"));
   Bytes d2;
   d2.put(1, 2).raw("d").put(0, 1).put(0, 1).put(1, 1).put(3, 8).f32(1.f);
-  CHECK(has(error_of([&] { cp::decode_sparse(file_of({d2.s}), "f"); }), "dense data has 4 bytes"));
+  CHECK(contains(error_of([&] { cp::decode_sparse(file_of({d2.s}), "f"); }), "dense data has 4 bytes"));
   Bytes rf;
   rf.put(1, 2).raw("m").put(0, 1).put(3, 1).put(1, 1).put(3, 8).put(1, 2).raw("q");
-  CHECK(has(error_of([&] { cp::decode_sparse(file_of({rf.s}), "f"); }), "refers to \"q\", which is not an earlier record"));
+  CHECK(contains(error_of([&] { cp::decode_sparse(file_of({rf.s}), "f"); }), "refers to \"q\", which is not an earlier record"));
   Bytes huge;
   huge.put(1, 2).raw("h").put(0, 1).put(1, 1).put(2, 1).put(uint64_t(1) << 50, 8).put(1, 8);
-  CHECK(has(error_of([&] { cp::decode_sparse(file_of({huge.s}), "f"); }), "makes the tensor too large"));
+  CHECK(contains(error_of([&] { cp::decode_sparse(file_of({huge.s}), "f"); }), "makes the tensor too large"));
 }

@@ -27,7 +27,7 @@ using Idx = std::vector<int64_t>;
 namespace {
 
 using minidl::test::error_of;
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using minidl::test::contains;
 
 std::vector<std::string> g_warnings;
 void capture_warning(const std::string& m) { g_warnings.push_back(m); }
@@ -170,7 +170,7 @@ TEST_CASE("StratifiedKFold hand-worked folds") {
     CHECK(f[1].test == Idx{3, 4, 6});
     CHECK(f[2].test == Idx{5, 8, 9});
     REQUIRE(g_warnings.size() == 1);
-    CHECK(has(g_warnings[0], "only 2 members, which is less than n_splits=3"));
+    CHECK(contains(g_warnings[0], "only 2 members, which is less than n_splits=3"));
   }
   SUBCASE("binary, blocks keep data order") {
     // labels {0,0,0,0,1,1,1,1}, k=4: codes 0 (0..3), 1 (4..7); sorted codes
@@ -315,41 +315,41 @@ TEST_CASE("Holdout with stratify: per-class counts by approximate mode") {
 }
 
 TEST_CASE("errors name the argument and its range") {
-  CHECK(has(error_of([] { KFold(1); }), "k must be >= 2"));
-  CHECK(has(error_of([] { KFold(0, true); }), "got k=0"));
-  CHECK(has(error_of([] { StratifiedKFold(1); }), "StratifiedKFold: k must be >= 2"));
-  CHECK(has(error_of([] { RepeatedKFold(1, 3); }), "k must be >= 2"));
-  CHECK(has(error_of([] { RepeatedKFold(3, 0); }), "repeats must be >= 1"));
-  CHECK(has(error_of([] { RepeatedStratifiedKFold(3, -1); }), "repeats must be >= 1"));
-  CHECK(has(error_of([] { KFold(3, false, 5); }), "has no effect since shuffle is false"));
-  CHECK(has(error_of([] { StratifiedKFold(3, false, 5); }), "has no effect"));
+  CHECK(contains(error_of([] { KFold(1); }), "k must be >= 2"));
+  CHECK(contains(error_of([] { KFold(0, true); }), "got k=0"));
+  CHECK(contains(error_of([] { StratifiedKFold(1); }), "StratifiedKFold: k must be >= 2"));
+  CHECK(contains(error_of([] { RepeatedKFold(1, 3); }), "k must be >= 2"));
+  CHECK(contains(error_of([] { RepeatedKFold(3, 0); }), "repeats must be >= 1"));
+  CHECK(contains(error_of([] { RepeatedStratifiedKFold(3, -1); }), "repeats must be >= 1"));
+  CHECK(contains(error_of([] { KFold(3, false, 5); }), "has no effect since shuffle is false"));
+  CHECK(contains(error_of([] { StratifiedKFold(3, false, 5); }), "has no effect"));
 
-  CHECK(has(error_of([] { KFold(3).split(0); }), "empty input"));
-  CHECK(has(error_of([] { KFold(3).split(-1); }), "n_samples must be >= 0"));
-  CHECK(has(error_of([] { StratifiedKFold(3).split(Idx{}); }), "empty input"));
-  CHECK(has(error_of([] { KFold(5).split(4); }), "cannot have k=5 folds greater than the number of samples n_samples=4"));
-  CHECK(has(error_of([] { RepeatedKFold(5, 2).split(4); }), "n_samples=4"));
-  CHECK(has(error_of([] { StratifiedKFold(5).split(Idx{1, 2, 3}); }), "n_samples=3"));
+  CHECK(contains(error_of([] { KFold(3).split(0); }), "empty input"));
+  CHECK(contains(error_of([] { KFold(3).split(-1); }), "n_samples must be >= 0"));
+  CHECK(contains(error_of([] { StratifiedKFold(3).split(Idx{}); }), "empty input"));
+  CHECK(contains(error_of([] { KFold(5).split(4); }), "cannot have k=5 folds greater than the number of samples n_samples=4"));
+  CHECK(contains(error_of([] { RepeatedKFold(5, 2).split(4); }), "n_samples=4"));
+  CHECK(contains(error_of([] { StratifiedKFold(5).split(Idx{1, 2, 3}); }), "n_samples=3"));
   // Every class smaller than k -> error; here classes have 4 and 3 members.
-  CHECK(has(error_of([] { StratifiedKFold(5).split(Idx{0, 0, 0, 0, 1, 1, 1}); }),
+  CHECK(contains(error_of([] { StratifiedKFold(5).split(Idx{0, 0, 0, 0, 1, 1, 1}); }),
             "n_splits=5 cannot be greater than the number of members in each class"));
-  CHECK(has(error_of([] { RepeatedStratifiedKFold(5, 2).split(Idx{0, 0, 0, 0, 1, 1, 1}); }),
+  CHECK(contains(error_of([] { RepeatedStratifiedKFold(5, 2).split(Idx{0, 0, 0, 0, 1, 1, 1}); }),
             "cannot be greater than the number of members in each class"));
 
-  CHECK(has(error_of([] { Holdout(0.0); }), "test_fraction must be in the open range (0, 1)"));
-  CHECK(has(error_of([] { Holdout(1.0); }), "(0, 1), got 1"));
-  CHECK(has(error_of([] { Holdout(-0.2); }), "(0, 1)"));
-  CHECK(has(error_of([] { Holdout(std::numeric_limits<double>::quiet_NaN()); }), "(0, 1)"));
-  CHECK(has(error_of([] { Holdout(0.3).split_once(int64_t{0}); }), "empty input"));
-  CHECK(has(error_of([] { Holdout(0.5).split_once(int64_t{1}); }), "leaves the train set empty"));
-  CHECK(has(error_of([] { Holdout(0.95).split_once(int64_t{10}); }), "leaves the train set empty"));
-  CHECK(has(error_of([] { Holdout(0.3, true).split_once(Idx{0, 0, 1, 1, 2}); }),
+  CHECK(contains(error_of([] { Holdout(0.0); }), "test_fraction must be in the open range (0, 1)"));
+  CHECK(contains(error_of([] { Holdout(1.0); }), "(0, 1), got 1"));
+  CHECK(contains(error_of([] { Holdout(-0.2); }), "(0, 1)"));
+  CHECK(contains(error_of([] { Holdout(std::numeric_limits<double>::quiet_NaN()); }), "(0, 1)"));
+  CHECK(contains(error_of([] { Holdout(0.3).split_once(int64_t{0}); }), "empty input"));
+  CHECK(contains(error_of([] { Holdout(0.5).split_once(int64_t{1}); }), "leaves the train set empty"));
+  CHECK(contains(error_of([] { Holdout(0.95).split_once(int64_t{10}); }), "leaves the train set empty"));
+  CHECK(contains(error_of([] { Holdout(0.3, true).split_once(Idx{0, 0, 1, 1, 2}); }),
             "(label 2) has only 1 member"));
-  CHECK(has(error_of([] { Holdout(0.2, true).split_once(Idx{0, 0, 1, 1, 2, 2, 0, 1, 2, 0}); }),
+  CHECK(contains(error_of([] { Holdout(0.2, true).split_once(Idx{0, 0, 1, 1, 2, 2, 0, 1, 2, 0}); }),
             "n_test=2 should be greater or equal to the number of classes = 3"));
-  CHECK(has(error_of([] { Holdout(0.8, true).split_once(Idx{0, 0, 1, 1, 2, 2, 0, 1, 2, 0}); }),
+  CHECK(contains(error_of([] { Holdout(0.8, true).split_once(Idx{0, 0, 1, 1, 2, 2, 0, 1, 2, 0}); }),
             "n_train=2 should be greater or equal to the number of classes = 3"));
-  CHECK(has(error_of([] { Holdout(0.3, true).split_once(int64_t{10}); }), "needs the labels"));
+  CHECK(contains(error_of([] { Holdout(0.3, true).split_once(int64_t{10}); }), "needs the labels"));
 }
 
 TEST_CASE("warning when only some class is smaller than k") {
@@ -358,7 +358,7 @@ TEST_CASE("warning when only some class is smaller than k") {
   const auto f = StratifiedKFold(3).split(Idx{0, 0, 0, 0, 0, 1, 1});
   check_partition(f, 0, 3, 7);
   REQUIRE(g_warnings.size() == 1);
-  CHECK(has(g_warnings[0], "least populated class in labels has only 2 members, which is less than n_splits=3"));
+  CHECK(contains(g_warnings[0], "least populated class in labels has only 2 members, which is less than n_splits=3"));
   g_warnings.clear();
   StratifiedKFold(2).split(Idx{0, 0, 0, 0, 0, 1, 1});
   CHECK(g_warnings.empty());
