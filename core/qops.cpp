@@ -1,0 +1,211 @@
+// minidl/core/qops.cpp — integer tensor ops on the int8 GEMM (core/qops.h).
+#include "core/qops.h"
+
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "core/parallel.h"
+
+namespace minidl {
+
+namespace {
+
+void check_u8(const Tensor& x, int64_t dims, const char* who, const char* layout) {
+  MINIDL_CHECK(x.defined(), who, ": input is undefined");
+  MINIDL_CHECK(x.dtype() == DType::UInt8, who, ": input must be U8 (quantized), got ", dtype_name(x.dtype()));
+  MINIDL_CHECK(x.dim() == dims, who, ": input must be ", layout, ", got ", to_string(x.shape()));
+}
+
+void check_zp(int32_t zp, const char* who) {
+  MINIDL_CHECK(zp >= 0 && zp <= 255, who, ": zero point ", zp, " is outside [0, 255]");
+}
+
+struct ConvGeom {
+  int64_t N, C, H, W, CO, KH, KW, OH, OW, K, P;
+  int s, p;
+};
+
+ConvGeom conv_geom(const Tensor& x, int32_t x_zp, const PackedWeights& w, int stride, int padding,
+                   const char* who) {
+  check_u8(x, 4, who, "[N, C, H, W]");
+  check_zp(x_zp, who);
+  MINIDL_CHECK(w.shape.size() == 4, who, ": weights were packed with shape ", to_string(w.shape),
+               "; a convolution needs [Cout, C, KH, KW]");
+  MINIDL_CHECK(stride >= 1 && padding >= 0, who, ": stride ", stride, " must be >= 1 and padding ", padding,
+               " >= 0");
+  ConvGeom g{};
+  g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
+  g.CO = w.shape[0], g.KH = w.shape[2], g.KW = w.shape[3], g.s = stride, g.p = padding;
+  MINIDL_CHECK(g.C == w.shape[1], who, ": input ", to_string(x.shape()), " has ", g.C,
+               " channels, the weights ", to_string(w.shape), " expect ", w.shape[1]);
+  MINIDL_CHECK(g.H + 2 * padding >= g.KH && g.W + 2 * padding >= g.KW, who, ": input ", to_string(x.shape()),
+               " with padding ", padding, " is smaller than the kernel ", to_string(w.shape));
+  g.OH = (g.H + 2 * padding - g.KH) / stride + 1, g.OW = (g.W + 2 * padding - g.KW) / stride + 1;
+  g.K = g.C * g.KH * g.KW, g.P = g.OH * g.OW;
+  return g;
+}
+
+// im2col of one uint8 image: col[(c·KH + kh)·KW + kw][oy·OW + ox] = x[c][oy·s + kh − p][ox·s + kw − p],
+// the input's zero point where the window leaves the image (real 0).
+void im2col_u8(const uint8_t* x, const ConvGeom& g, uint8_t zp, uint8_t* col) {
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t kh = 0; kh < g.KH; ++kh)
+      for (int64_t kw = 0; kw < g.KW; ++kw) {
+        uint8_t* dst = col + ((c * g.KH + kh) * g.KW + kw) * g.P;
+        for (int64_t oy = 0; oy < g.OH; ++oy, dst += g.OW) {
+          const int64_t iy = oy * g.s + kh - g.p;
+          if (iy < 0 || iy >= g.H) {
+            std::memset(dst, zp, size_t(g.OW));
+            continue;
+          }
+          const uint8_t* src = x + (c * g.H + iy) * g.W;
+          if (g.s == 1 && g.p == 0) {
+            std::memcpy(dst, src + kw, size_t(g.OW));
+            continue;
+          }
+          for (int64_t ox = 0; ox < g.OW; ++ox) {
+            const int64_t ix = ox * g.s + kw - g.p;
+            dst[ox] = ix < 0 || ix >= g.W ? zp : src[ix];
+          }
+        }
+      }
+}
+
+// Runs the convolution image by image: whole images per thread when there
+// are at least as many as threads, else one image at a time with the GEMM
+// itself split over threads. `gemm(col, n)` multiplies image n's columns.
+template <class Gemm>
+void conv_images(const Tensor& x, const ConvGeom& g, int32_t x_zp, Gemm&& gemm) {
+  const uint8_t* px = x.data<uint8_t>();
+  const int64_t img = g.C * g.H * g.W;
+  const int threads = omp_in_parallel() || g.N < get_num_threads() ? 1 : get_num_threads();
+  parallel_range(g.N, threads, [&](int64_t lo, int64_t hi) {
+    std::vector<uint8_t> col(size_t(g.K * g.P));
+    for (int64_t n = lo; n < hi; ++n) {
+      im2col_u8(px + n * img, g, uint8_t(x_zp), col.data());
+      gemm(col.data(), n);
+    }
+  });
+}
+
+}  // namespace
+
+Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point) {
+  MINIDL_CHECK(x.defined() && x.dtype() == DType::Float32, "quantize_per_tensor: input must be F32");
+  MINIDL_CHECK(std::isfinite(scale) && scale > 0, "quantize_per_tensor: scale must be finite and > 0, got ", scale);
+  check_zp(zero_point, "quantize_per_tensor");
+  Tensor q = Tensor::empty(x.shape(), DType::UInt8);
+  const float* px = x.data<float>();
+  uint8_t* pq = q.data<uint8_t>();
+  const float inv = 1.0f / scale;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    MINIDL_CHECK(!std::isnan(px[i]), "quantize_per_tensor: element ", i, " of ", to_string(x.shape()), " is NaN");
+    const float r = std::nearbyint(px[i] * inv) + float(zero_point);  // ±inf clamps
+    pq[i] = uint8_t(r < 0.f ? 0.f : r > 255.f ? 255.f : r);
+  }
+  return q;
+}
+
+Tensor dequantize(const Tensor& q, float scale, int32_t zero_point) {
+  MINIDL_CHECK(q.defined() && q.dtype() == DType::UInt8, "dequantize: input must be U8");
+  check_zp(zero_point, "dequantize");
+  Tensor y = Tensor::empty(q.shape());
+  const uint8_t* pq = q.data<uint8_t>();
+  float* py = y.data<float>();
+  for (int64_t i = 0; i < q.numel(); ++i) py[i] = float(int32_t(pq[i]) - zero_point) * scale;
+  return y;
+}
+
+Tensor dequantize_accumulator(const Tensor& acc, const std::vector<float>& scale) {
+  MINIDL_CHECK(acc.defined() && acc.dtype() == DType::Int32 && acc.dim() >= 2,
+               "dequantize_accumulator: input must be I32 [N, C, ...]");
+  const int64_t C = acc.size(1), inner = acc.numel() / (acc.size(0) * C);
+  MINIDL_CHECK(int64_t(scale.size()) == C || scale.size() == 1, "dequantize_accumulator: ", scale.size(),
+               " scales for ", C, " channels of ", to_string(acc.shape()));
+  Tensor y = Tensor::empty(acc.shape());
+  const int32_t* pa = acc.data<int32_t>();
+  float* py = y.data<float>();
+  for (int64_t i = 0; i < acc.numel(); ++i) py[i] = float(pa[i]) * scale[scale.size() == 1 ? 0 : size_t(i / inner % C)];
+  return y;
+}
+
+Tensor quantized_conv2d(const Tensor& x, int32_t x_zp, const PackedWeights& w, const Requant& rq, int stride,
+                        int padding) {
+  const ConvGeom g = conv_geom(x, x_zp, w, stride, padding, "quantized_conv2d");
+  check_requant(rq, g.CO, "quantized_conv2d");
+  Tensor y = Tensor::empty({g.N, g.CO, g.OH, g.OW}, DType::UInt8);
+  uint8_t* py = y.data<uint8_t>();
+  conv_images(x, g, x_zp, [&](const uint8_t* col, int64_t n) {
+    qgemm_wx_u8(g.P, col, g.P, x_zp, w, rq, py + n * g.CO * g.P, g.P);
+  });
+  return y;
+}
+
+Tensor quantized_conv2d_s32(const Tensor& x, int32_t x_zp, const PackedWeights& w, const std::vector<int32_t>& bias,
+                            int stride, int padding) {
+  const ConvGeom g = conv_geom(x, x_zp, w, stride, padding, "quantized_conv2d_s32");
+  MINIDL_CHECK(bias.empty() || int64_t(bias.size()) == g.CO, "quantized_conv2d_s32: bias has ", bias.size(),
+               " entries for ", g.CO, " output channels");
+  Tensor y = Tensor::empty({g.N, g.CO, g.OH, g.OW}, DType::Int32);
+  int32_t* py = y.data<int32_t>();
+  conv_images(x, g, x_zp, [&](const uint8_t* col, int64_t n) {
+    qgemm_wx_s32(g.P, col, g.P, x_zp, w, bias.empty() ? nullptr : bias.data(), py + n * g.CO * g.P, g.P);
+  });
+  return y;
+}
+
+Tensor quantized_linear(const Tensor& x, int32_t x_zp, const PackedWeights& w, const Requant& rq) {
+  check_u8(x, 2, "quantized_linear", "[N, K]");
+  MINIDL_CHECK(x.size(1) == w.k, "quantized_linear: input ", to_string(x.shape()), " has ", x.size(1),
+               " features, the weights ", to_string(w.shape), " expect ", w.k);
+  Tensor y = Tensor::empty({x.size(0), w.n}, DType::UInt8);
+  qgemm_u8s8u8(x.size(0), x.data<uint8_t>(), w.k, x_zp, w, rq, y.data<uint8_t>(), w.n);
+  return y;
+}
+
+Tensor quantized_linear_s32(const Tensor& x, int32_t x_zp, const PackedWeights& w, const std::vector<int32_t>& bias) {
+  check_u8(x, 2, "quantized_linear_s32", "[N, K]");
+  MINIDL_CHECK(x.size(1) == w.k, "quantized_linear_s32: input ", to_string(x.shape()), " has ", x.size(1),
+               " features, the weights ", to_string(w.shape), " expect ", w.k);
+  MINIDL_CHECK(bias.empty() || int64_t(bias.size()) == w.n, "quantized_linear_s32: bias has ", bias.size(),
+               " entries for ", w.n, " outputs");
+  Tensor y = Tensor::empty({x.size(0), w.n}, DType::Int32);
+  qgemm_u8s8s32(x.size(0), x.data<uint8_t>(), w.k, x_zp, w, bias.empty() ? nullptr : bias.data(),
+                y.data<int32_t>(), w.n);
+  return y;
+}
+
+Tensor quantized_avg_pool2d(const Tensor& x, int32_t zero_point, int kernel, int stride) {
+  check_u8(x, 4, "quantized_avg_pool2d", "[N, C, H, W]");
+  check_zp(zero_point, "quantized_avg_pool2d");
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  MINIDL_CHECK(kernel >= 1 && stride >= 1 && kernel <= H && kernel <= W, "quantized_avg_pool2d: kernel ", kernel,
+               " and stride ", stride, " must be >= 1 with the kernel inside the input ", to_string(x.shape()));
+  const int64_t OH = (H - kernel) / stride + 1, OW = (W - kernel) / stride + 1, area = int64_t(kernel) * kernel;
+  Tensor y = Tensor::empty({N, C, OH, OW}, DType::UInt8);
+  const uint8_t* px = x.data<uint8_t>();
+  uint8_t* py = y.data<uint8_t>();
+  parallel_range(N * C, threads_for(x.numel()), [&](int64_t lo, int64_t hi) {
+    for (int64_t nc = lo; nc < hi; ++nc)
+      for (int64_t oy = 0; oy < OH; ++oy)
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          int64_t sum = 0;
+          for (int64_t i = 0; i < kernel; ++i) {
+            const uint8_t* row = px + (nc * H + oy * stride + i) * W + ox * stride;
+            for (int64_t j = 0; j < kernel; ++j) sum += row[j];
+          }
+          sum -= area * zero_point;  // Σ (q − zp)
+          // round half to even of sum / area
+          int64_t q = sum >= 0 ? sum / area : -((-sum) / area);  // toward 0
+          const int64_t r = sum - q * area, twice = 2 * (r < 0 ? -r : r);
+          if (twice > area || (twice == area && (q & 1))) q += sum < 0 ? -1 : 1;
+          const int64_t v = q + zero_point;
+          py[(nc * OH + oy) * OW + ox] = uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+  });
+  return y;
+}
+
+}  // namespace minidl
