@@ -98,6 +98,7 @@ class HistogramObserver : public Observer {
   int bins;
   // The search's result: the range that minimises the estimated quantization error.
   std::pair<float, float> search_range() const;
+  std::pair<int, int> search_bins() const;  // the same as histogram bins [start, end]
   // The L2 error of quantizing the histogram's bins [start_bin, end_bin] to 2^8 levels.
   double quantization_error(int start_bin, int end_bin) const;
 

@@ -9,7 +9,11 @@
 //     the destination bins it overlaps: ρ·(δ_end³ − δ_begin³)/3 per piece (values outside
 //     [s, e] are clamped to the first/last destination bin and pay their distance);
 //   - the search narrows [s, e] from both ends by quantiles in steps of 1e-5, always moving
-//     the end that frees more bins, and stops as soon as the error grows.
+//     the end that frees more bins, and stops as soon as the error grows;
+//   - unlike PyTorch, a result worse than the full range falls back to the full range.
+// With 256 levels the L2 criterion clips little: the error it can save is at most the
+// bulk's N·d²/12, while each clipped value costs its distance² — so it trims thin tails
+// (a few isolated values just past a dense bulk), not far outliers.
 // Where a new batch widens the range, the old counts are spread over the new bins in
 // proportion to overlap (values assumed uniform within a bin, which is also what PyTorch's
 // upsampling by 128 approximates); then the batch is added with torch.histc's binning.
@@ -111,14 +115,22 @@ double HistogramObserver::quantization_error(int s, int e) const {
 
 std::pair<float, float> HistogramObserver::search_range() const {
   auto* self = const_cast<HistogramObserver*>(this);
-  const float* h = self->buffer("histogram").data<float>();
   const float mn = *self->buffer("min_val").data<float>(), mx = *self->buffer("max_val").data<float>();
+  const auto [start, end] = search_bins();
+  const double bin_width = (double(mx) - mn) / bins;
+  return {float(mn + bin_width * start), float(mn + bin_width * (end + 1))};
+}
+
+std::pair<int, int> HistogramObserver::search_bins() const {
+  auto* self = const_cast<HistogramObserver*>(this);
+  const float* h = self->buffer("histogram").data<float>();
+  const float mn = *self->buffer("min_val").data<float>();
   MINIDL_CHECK(std::isfinite(mn), where.empty() ? label() : where,
                ": no data observed (calibrate with at least one batch before convert)");
-  std::vector<double> csum(size_t(bins));
+  std::vector<double> csum(static_cast<size_t>(bins));
   double total = 0;
   for (int b = 0; b < bins; ++b) csum[size_t(b)] = total += h[b];
-  const double bin_width = (double(mx) - mn) / bins, step = 1e-5;
+  const double step = 1e-5;
   double alpha = 0, beta = 1, norm_min = std::numeric_limits<double>::infinity();
   int start = 0, end = bins - 1;
   while (alpha < beta) {
@@ -141,7 +153,11 @@ std::pair<float, float> HistogramObserver::search_range() const {
     start = next_start;
     end = next_end;
   }
-  return {float(mn + bin_width * start), float(mn + bin_width * (end + 1))};
+  // PyTorch accepts the search's first step unconditionally, which can be worse than not
+  // clipping at all (one far outlier clipped costs its whole distance²); minidl keeps the
+  // full range in that case, so the result never quantizes worse than MinMax's range.
+  if (quantization_error(start, end) > quantization_error(0, bins - 1)) return {0, bins - 1};
+  return {start, end};
 }
 
 std::vector<float> HistogramObserver::range_min() const {
