@@ -64,8 +64,9 @@ PackedWeights pack_weights(const int8_t* w, int64_t n, int64_t k, std::vector<in
   p.n = n, p.k = k, p.shape = std::move(shape), p.kp = (k + 3) / 4 * 4;
   const int64_t kp = p.kp, np16 = (n + 15) / 16, np8 = (n + 7) / 8;
   p.col_sums.assign(size_t(n), 0);
-  p.rows.assign(size_t(n * kp), 0);
-  p.rows16.assign(size_t(n * kp), 0);
+  // rows are padded to a multiple of 16 zero rows, so a kernel's channel tile never reads past the end
+  p.rows.assign(size_t(np16 * 16 * kp), 0);
+  p.rows16.assign(size_t(np16 * 16 * kp), 0);
   p.panels.assign(size_t(np16 * kp * 16), 0);
   p.panels16.assign(size_t(np8 * kp * 8), 0);
   for (int64_t c = 0; c < n; ++c)
@@ -188,7 +189,12 @@ struct Kernels {
 };
 
 Kernels kernels_for(QIsa isa) {
-  (void)isa;  // the fast paths land with their kernels (core/qgemm_<isa>.cpp); until then all run generic
+  switch (isa) {
+    case QIsa::Avx512Vnni: return {qkern::xw_avx512vnni, qkern::wx_avx512vnni};
+    case QIsa::AvxVnni: return {qkern::xw_avxvnni, qkern::wx_avxvnni};
+    case QIsa::Avx2: return {qkern::xw_avx2, qkern::wx_avx2};
+    case QIsa::Generic: break;
+  }
   return {qkern::xw_generic, qkern::wx_generic};
 }
 
@@ -200,12 +206,11 @@ struct Epi {
 
 Epi make_epi(const PackedWeights& W, int32_t a_zp, const int32_t* bias, const Requant* rq) {
   Epi e;
-  const size_t n = size_t(W.n);
-  e.bias.resize(n);
+  const size_t n = size_t(W.n), padded = size_t((W.n + 63) / 64 * 64);  // kernels load whole vectors
+  e.bias.assign(padded, 0), e.m0.assign(padded, 0), e.rs.assign(padded, 1);
   for (size_t c = 0; c < n; ++c)
     e.bias[c] = wrap32(int64_t(bias ? bias[c] : 0) - int64_t(a_zp) * W.col_sums[c]);
   if (rq) {
-    e.m0.resize(n), e.rs.resize(n);
     for (size_t c = 0; c < n; ++c) {
       const QuantMultiplier& m = rq->multiplier[rq->multiplier.size() == 1 ? 0 : c];
       e.m0[c] = m.m0, e.rs[c] = 31 + m.shift;

@@ -104,9 +104,9 @@ struct PackedWeights {
   std::vector<int32_t> col_sums;   // Σ_k W[n][k], for the activation zero point
   // The kernels' layouts (private to core/qgemm*.cpp; K padded with zeros):
   int64_t kp = 0;                  // K rounded up to a multiple of 4
-  std::vector<int8_t> rows;        // [n][kp]
+  std::vector<int8_t> rows;        // [n16][kp], n16 = n rounded up to 16 (zero rows)
   std::vector<int8_t> panels;      // [ceil(n/16)][kp/4][16][4]   (VNNI: 4 K values per int32 lane)
-  std::vector<int16_t> rows16;     // [n][kp]                      (AVX2: widened)
+  std::vector<int16_t> rows16;     // [n16][kp]                    (AVX2: widened)
   std::vector<int16_t> panels16;   // [ceil(n/8)][kp/2][8][2]      (AVX2: 2 K values per int32 lane)
 };
 

@@ -17,9 +17,9 @@ namespace minidl::qkern {
 // The packed weights, as the kernels see them (see PackedWeights).
 struct W {
   int64_t n, k, kp;         // kp: k rounded up to 4, the pad holds zero weights
-  const int8_t* rows;       // [n][kp]
+  const int8_t* rows;       // [n16][kp] (n16: n rounded up to 16, zero rows)
   const int8_t* panels;     // [ceil(n/16)][kp/4][16][4]
-  const int16_t* rows16;    // [n][kp]
+  const int16_t* rows16;    // [n16][kp]
   const int16_t* panels16;  // [ceil(n/8)][kp/2][8][2]
 };
 
@@ -32,8 +32,8 @@ struct Out {
   int32_t* c32;          // either this ...
   uint8_t* c8;           // ... or this
   int64_t ldc;
-  const int32_t* bias;   // [n]
-  const int32_t* m0;     // [n]  (c8 only)
+  const int32_t* bias;   // [n], readable up to n rounded up to 64
+  const int32_t* m0;     // [n]  (c8 only; same padding)
   const int32_t* rs;     // [n]  total right shift 31 + shift, 1..62
   int32_t lo, hi, zp;
 };
