@@ -198,6 +198,9 @@ Kernels kernels_for(QIsa isa) {
   return {qkern::xw_generic, qkern::wx_generic};
 }
 
+std::atomic<qkern::XwFn> g_xw_test{nullptr};
+std::atomic<qkern::WxFn> g_wx_test{nullptr};
+
 // The per-call epilogue arrays: bias − z_a·colsum (mod 2^32), multipliers per channel.
 struct Epi {
   std::vector<int32_t> bias, m0, rs;
@@ -248,7 +251,7 @@ void run_xw(int64_t M, const uint8_t* A, int64_t lda, int32_t a_zp, const Packed
   Epi e = make_epi(W, a_zp, bias, rq);
   e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = ldc;
   const qkern::W w = view(W);
-  const qkern::XwFn fn = kernels_for(qgemm_isa()).xw;
+  const qkern::XwFn fn = g_xw_test.load() ? g_xw_test.load() : kernels_for(qgemm_isa()).xw;
   split(M, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, A, lda, w, e.out); });
 }
 
@@ -263,11 +266,16 @@ void run_wx(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const Packed
   Epi e = make_epi(W, x_zp, bias, rq);
   e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = ldc;
   const qkern::W w = view(W);
-  const qkern::WxFn fn = kernels_for(qgemm_isa()).wx;
+  const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load() : kernels_for(qgemm_isa()).wx;
   split(P, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, X, ldx, w, e.out); });
 }
 
 }  // namespace
+
+void qkern::set_kernels_for_testing(XwFn xw, WxFn wx) {
+  g_xw_test = xw;
+  g_wx_test = wx;
+}
 
 void qgemm_u8s8s32(int64_t M, const uint8_t* A, int64_t lda, int32_t a_zp, const PackedWeights& W,
                    const int32_t* bias, int32_t* C, int64_t ldc) {

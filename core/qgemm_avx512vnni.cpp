@@ -58,22 +58,35 @@ inline void store16(const Out& o, int64_t at, __m512i v, __m512i bias, __m512i m
   _mm_mask_storeu_epi8(o.c8 + at, k, _mm512_cvtepi32_epi8(requant16(v, m0, rs, o)));
 }
 
+// The accumulators are locals, stored to `out` once at the end (GCC 12
+// otherwise spills or copies them every step, see core/qgemm_avx2.cpp).
 template <int nv, bool u8_is_r>
 inline void tile(const uint8_t* R, int64_t ldr, const uint8_t* const (&V)[NV], int64_t vstride, int64_t k4,
-                 __m512i (&acc)[MR][NV]) {
+                 __m512i (&out)[MR][NV]) {
+  __m512i acc[MR][nv];
+#pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
     for (int j = 0; j < nv; ++j) acc[i][j] = _mm512_setzero_si512();
+  const uint8_t* v0 = V[0];
+  const uint8_t* v1 = V[nv > 1 ? 1 : 0];
+  const uint8_t* v2 = V[nv > 2 ? 2 : 0];
   for (int64_t kk = 0; kk < k4; ++kk) {
-    __m512i v[NV];
-    for (int j = 0; j < nv; ++j) v[j] = _mm512_loadu_si512(V[j] + kk * vstride);
+    __m512i v[nv];
+    const uint8_t* base[3] = {v0, v1, v2};
+#pragma GCC unroll 8
+    for (int j = 0; j < nv; ++j) v[j] = _mm512_loadu_si512(base[j] + kk * vstride);
+#pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       int32_t quad;
       __builtin_memcpy(&quad, R + i * ldr + 4 * kk, 4);
       const __m512i b = _mm512_set1_epi32(quad);
-      for (int j = 0; j < nv; ++j)
-        acc[i][j] = u8_is_r ? _mm512_dpbusd_epi32(acc[i][j], b, v[j]) : _mm512_dpbusd_epi32(acc[i][j], v[j], b);
+#pragma GCC unroll 8
+      for (int j = 0; j < nv; ++j) acc[i][j] = u8_is_r ? _mm512_dpbusd_epi32(acc[i][j], b, v[j]) : _mm512_dpbusd_epi32(acc[i][j], v[j], b);
     }
   }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < nv; ++j) out[i][j] = acc[i][j];
 }
 
 void copy_rows(const uint8_t* A, int64_t lda, int64_t m, int64_t valid, const W& w, uint8_t* buf) {

@@ -12,6 +12,14 @@
 // Blocking: 16 ymm registers → MR = 4 rows × NV = 3 vectors = 12
 // accumulators + 3 operands + 1 broadcast (as the AVX2 path, one instruction
 // per 32 MACs instead of two per 16). PB = 24 pixels per packed X block.
+#ifdef MINIDL_QGEMM_EMULATE_VNNI
+// Tests only (tests/qgemm_avxvnni_emulated.cpp): this file built again with
+// vpdpbusd emulated exactly in AVX2, so that its packing, tiling and tails are
+// tested bit for bit on CPUs without AVX-VNNI.
+#define xw_avxvnni xw_avxvnni_emulated
+#define wx_avxvnni wx_avxvnni_emulated
+#endif
+
 #include <immintrin.h>
 
 #include <cstdint>
@@ -22,28 +30,53 @@ namespace minidl::qkern {
 
 namespace {
 
+#ifdef MINIDL_QGEMM_EMULATE_VNNI
+// Per int32 lane: acc + a0·b0 + a1·b1 + a2·b2 + a3·b3, a unsigned, b signed bytes.
+inline __m256i dpbusd(__m256i acc, __m256i a, __m256i b) {
+  const __m256i lo8 = _mm256_set1_epi16(0x00FF);
+  const __m256i a_even = _mm256_and_si256(a, lo8), a_odd = _mm256_srli_epi16(a, 8);
+  const __m256i b_even = _mm256_srai_epi16(_mm256_slli_epi16(b, 8), 8), b_odd = _mm256_srai_epi16(b, 8);
+  return _mm256_add_epi32(acc, _mm256_add_epi32(_mm256_madd_epi16(a_even, b_even), _mm256_madd_epi16(a_odd, b_odd)));
+}
+#else
+inline __m256i dpbusd(__m256i acc, __m256i a, __m256i b) { return _mm256_dpbusd_avx_epi32(acc, a, b); }
+#endif
+
 #include "core/qgemm_x86_256.inc"
 
 constexpr int MR = 4, NV = 3, PB = 8 * NV;
 
 // acc[i][j] += dpbusd over kk; V vector j at V[j] + kk·vstride (bytes);
 // R rows of 4-byte groups with stride ldr. u8_is_r: R holds the unsigned operand.
+// The accumulators are locals, stored to `out` once at the end (GCC 12
+// otherwise spills or copies them every step, see core/qgemm_avx2.cpp).
 template <int nv, bool u8_is_r>
 inline void tile(const uint8_t* R, int64_t ldr, const uint8_t* const (&V)[NV], int64_t vstride, int64_t k4,
-                 __m256i (&acc)[MR][NV]) {
+                 __m256i (&out)[MR][NV]) {
+  __m256i acc[MR][nv];
+#pragma GCC unroll 8
   for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
     for (int j = 0; j < nv; ++j) acc[i][j] = _mm256_setzero_si256();
+  const uint8_t* v0 = V[0];
+  const uint8_t* v1 = V[nv > 1 ? 1 : 0];
+  const uint8_t* v2 = V[nv > 2 ? 2 : 0];
   for (int64_t kk = 0; kk < k4; ++kk) {
-    __m256i v[NV];
-    for (int j = 0; j < nv; ++j) v[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(V[j] + kk * vstride));
+    __m256i v[nv];
+    const uint8_t* base[3] = {v0, v1, v2};
+#pragma GCC unroll 8
+    for (int j = 0; j < nv; ++j) v[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base[j] + kk * vstride));
+#pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       int32_t quad;
       __builtin_memcpy(&quad, R + i * ldr + 4 * kk, 4);
       const __m256i b = _mm256_set1_epi32(quad);
-      for (int j = 0; j < nv; ++j)
-        acc[i][j] = u8_is_r ? _mm256_dpbusd_avx_epi32(acc[i][j], b, v[j]) : _mm256_dpbusd_avx_epi32(acc[i][j], v[j], b);
+#pragma GCC unroll 8
+      for (int j = 0; j < nv; ++j) acc[i][j] = u8_is_r ? dpbusd(acc[i][j], b, v[j]) : dpbusd(acc[i][j], v[j], b);
     }
   }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < nv; ++j) out[i][j] = acc[i][j];
 }
 
 void copy_rows(const uint8_t* A, int64_t lda, int64_t m, int64_t valid, const W& w, uint8_t* buf) {

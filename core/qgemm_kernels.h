@@ -54,6 +54,9 @@ void wx_avxvnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&)
 void xw_avx512vnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
 void wx_avx512vnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
 
+// Tests only: run this pair instead of the ISA's kernels (null: back to dispatch).
+void set_kernels_for_testing(XwFn xw, WxFn wx);
+
 // Row/pixel block a thread's share is rounded to (a multiple of every tile).
 constexpr int64_t kSplitAlign = 48;
 

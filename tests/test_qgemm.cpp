@@ -8,11 +8,18 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/parallel.h"
 #include "core/qgemm.h"
+#include "core/qgemm_kernels.h"
 #include "test_util.h"
+
+namespace minidl::qkern {  // tests/qgemm_avxvnni_emulated.cpp
+void xw_avxvnni_emulated(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
+void wx_avxvnni_emulated(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
+}  // namespace minidl::qkern
 
 using namespace minidl;
 using minidl::test::contains;
@@ -20,17 +27,33 @@ using minidl::test::error_of;
 
 namespace {
 
-// Every path this CPU runs; the test switches between them and restores the default.
-std::vector<QIsa> supported_isas() {
-  std::vector<QIsa> r;
+// Every path this CPU runs, plus the AVX-VNNI code with vpdpbusd emulated in
+// AVX2 when the CPU has AVX2 but not AVX-VNNI ("avxvnni-emulated").
+struct Path {
+  std::string name;
+  QIsa isa;
+  bool emulated = false;
+  void use() const {
+    set_qgemm_isa(isa);
+    if (emulated) qkern::set_kernels_for_testing(qkern::xw_avxvnni_emulated, qkern::wx_avxvnni_emulated);
+    else qkern::set_kernels_for_testing(nullptr, nullptr);
+  }
+};
+
+std::vector<Path> paths() {
+  std::vector<Path> r;
   for (QIsa i : {QIsa::Generic, QIsa::Avx2, QIsa::AvxVnni, QIsa::Avx512Vnni})
-    if (qisa_supported(i)) r.push_back(i);
+    if (qisa_supported(i)) r.push_back({qisa_name(i), i});
+  if (qisa_supported(QIsa::Avx2) && !qisa_supported(QIsa::AvxVnni)) r.push_back({"avxvnni-emulated", QIsa::Avx2, true});
   return r;
 }
 
 struct IsaGuard {
   QIsa saved = qgemm_isa();
-  ~IsaGuard() { set_qgemm_isa(saved); }
+  ~IsaGuard() {
+    qkern::set_kernels_for_testing(nullptr, nullptr);
+    set_qgemm_isa(saved);
+  }
 };
 
 // The exact rounding of acc·m0 / 2^s, half up, in 80-bit long double (the
@@ -149,9 +172,9 @@ TEST_CASE("pack_weights: column sums, zero-padded layouts, errors") {
 TEST_CASE("qgemm u8s8s32 / u8s8u8: every supported path bit-identical to the reference") {
   IsaGuard guard;
   std::mt19937 g(3);
-  for (QIsa isa : supported_isas()) {
-    set_qgemm_isa(isa);
-    CAPTURE(qisa_name(isa));
+  for (const Path& path : paths()) {
+    path.use();
+    CAPTURE(path.name);
     for (const Case& c : kCases) {
       CAPTURE(c.M); CAPTURE(c.N); CAPTURE(c.K); CAPTURE(c.zp); CAPTURE(c.fill);
       const int64_t lda = c.K + int64_t(g() % 3), ldc = c.N + int64_t(g() % 3);
@@ -181,9 +204,9 @@ TEST_CASE("qgemm u8s8s32 / u8s8u8: every supported path bit-identical to the ref
 TEST_CASE("qgemm_wx (conv orientation, C[n][p]): every supported path bit-identical to the reference") {
   IsaGuard guard;
   std::mt19937 g(4);
-  for (QIsa isa : supported_isas()) {
-    set_qgemm_isa(isa);
-    CAPTURE(qisa_name(isa));
+  for (const Path& path : paths()) {
+    path.use();
+    CAPTURE(path.name);
     for (const Case& c : kCases) {
       if (c.K > 5000) continue;
       CAPTURE(c.M); CAPTURE(c.N); CAPTURE(c.K); CAPTURE(c.fill);
