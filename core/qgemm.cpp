@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -220,6 +221,8 @@ Epi make_epi(const PackedWeights& W, int32_t a_zp, const int32_t* bias, const Re
     }
     e.out.lo = rq->qmin - rq->zero_point, e.out.hi = rq->qmax - rq->zero_point, e.out.zp = rq->zero_point;
     e.out.m0 = e.m0.data(), e.out.rs = e.rs.data();
+    e.out.rs_min = 62;
+    for (size_t c = 0; c < n; ++c) e.out.rs_min = std::min(e.out.rs_min, e.rs[c]);
   }
   e.out.bias = e.bias.data();
   return e;

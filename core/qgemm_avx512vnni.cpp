@@ -48,6 +48,20 @@ inline __m512i requant16(__m512i v, __m512i m0, __m512i rs, const Out& o) {
   return _mm512_add_epi32(r, _mm512_set1_epi32(o.zp));
 }
 
+// s ≥ 32: the high dword of v·m0 + 2^(s−1), then a 32-bit shift and clamps
+// (see requant8_s32 in core/qgemm_x86_256.inc for why this is exact).
+inline __m512i requant16_s32(__m512i v, __m512i m0, __m512i rs, const Out& o) {
+  const __m512i low32 = _mm512_set1_epi64(0xFFFFFFFFll), one = _mm512_set1_epi64(1);
+  const __m512i rnd_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(_mm512_and_si512(rs, low32), one));
+  const __m512i rnd_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(_mm512_srli_epi64(rs, 32), one));
+  const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(v, m0), rnd_even);
+  const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), _mm512_srli_epi64(m0, 32)), rnd_odd);
+  __m512i r = _mm512_mask_blend_epi32(__mmask16(0xAAAA), _mm512_srli_epi64(even, 32), odd);
+  r = _mm512_srav_epi32(r, _mm512_sub_epi32(rs, _mm512_set1_epi32(32)));
+  r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(o.lo)), _mm512_set1_epi32(o.hi));
+  return _mm512_add_epi32(r, _mm512_set1_epi32(o.zp));
+}
+
 inline void store16(const Out& o, int64_t at, __m512i v, __m512i bias, __m512i m0, __m512i rs, int64_t valid) {
   v = _mm512_add_epi32(v, bias);
   const __mmask16 k = first(valid);
@@ -55,7 +69,8 @@ inline void store16(const Out& o, int64_t at, __m512i v, __m512i bias, __m512i m
     _mm512_mask_storeu_epi32(o.c32 + at, k, v);
     return;
   }
-  _mm_mask_storeu_epi8(o.c8 + at, k, _mm512_cvtepi32_epi8(requant16(v, m0, rs, o)));
+  const __m512i r = o.rs_min >= 32 ? requant16_s32(v, m0, rs, o) : requant16(v, m0, rs, o);
+  _mm_mask_storeu_epi8(o.c8 + at, k, _mm512_cvtepi32_epi8(r));
 }
 
 // The accumulators are locals, stored to `out` once at the end (GCC 12

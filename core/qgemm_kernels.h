@@ -36,6 +36,7 @@ struct Out {
   const int32_t* m0;     // [n]  (c8 only; same padding)
   const int32_t* rs;     // [n]  total right shift 31 + shift, 1..62
   int32_t lo, hi, zp;
+  int32_t rs_min;        // min over channels of rs: ≥ 32 (every M < 1/2) allows the 32-bit epilogue
 };
 
 // "xw" (linear): C[m][c] for m ∈ [m_lo, m_hi), all c; A uint8 rows of k bytes (lda).

@@ -90,6 +90,27 @@ void conv_images(const Tensor& x, const ConvGeom& g, int32_t x_zp, Gemm&& gemm) 
   });
 }
 
+// sum / d rounded to nearest, ties to even (d > 0, |sum| < 2^23): round half up
+// as floor((2·sum + d) / 2d), then a tie (exact remainder) that landed on an
+// odd value steps down. Power-of-two d (the seed's 4×4 window) shifts instead
+// of dividing: one division per output was most of the pooling's time.
+inline int32_t rdiv_half_even(int32_t sum, int32_t d, int log2_2d) {
+  const int32_t num = 2 * sum + d;
+  int32_t q;
+  bool tie;
+  if (log2_2d >= 0) {
+    q = num >> log2_2d;  // arithmetic shift: floor
+    tie = (num & ((1 << log2_2d) - 1)) == 0;
+  } else {
+    const int32_t dd = 2 * d;
+    q = num / dd;
+    int32_t r = num % dd;
+    if (r < 0) --q, r += dd;  // floor
+    tie = r == 0;
+  }
+  return tie && (q & 1) ? q - 1 : q;
+}
+
 }  // namespace
 
 Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point) {
@@ -100,9 +121,16 @@ Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point) {
   const float* px = x.data<float>();
   uint8_t* pq = q.data<uint8_t>();
   const float inv = 1.0f / scale;
-  for (int64_t i = 0; i < x.numel(); ++i) {
-    MINIDL_CHECK(!std::isnan(px[i]), "quantize_per_tensor: element ", i, " of ", to_string(x.shape()), " is NaN");
-    const float r = std::nearbyint(px[i] * inv) + float(zero_point);  // ±inf clamps
+  const int64_t n = x.numel();
+  bool nan = false;
+  for (int64_t i = 0; i < n; ++i) nan |= std::isnan(px[i]);
+  if (nan)
+    for (int64_t i = 0; i < n; ++i)
+      MINIDL_CHECK(!std::isnan(px[i]), "quantize_per_tensor: element ", i, " of ", to_string(x.shape()), " is NaN");
+  // rint = nearbyint in the default rounding mode (half to even), but inlined
+  // as one vroundps (nearbyint must not raise "inexact", which keeps it a libm call)
+  for (int64_t i = 0; i < n; ++i) {
+    const float r = std::rint(px[i] * inv) + float(zero_point);  // ±inf clamps
     pq[i] = uint8_t(r < 0.f ? 0.f : r > 255.f ? 255.f : r);
   }
   return q;
@@ -181,29 +209,30 @@ Tensor quantized_avg_pool2d(const Tensor& x, int32_t zero_point, int kernel, int
   check_u8(x, 4, "quantized_avg_pool2d", "[N, C, H, W]");
   check_zp(zero_point, "quantized_avg_pool2d");
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  MINIDL_CHECK(kernel >= 1 && stride >= 1 && kernel <= H && kernel <= W, "quantized_avg_pool2d: kernel ", kernel,
-               " and stride ", stride, " must be >= 1 with the kernel inside the input ", to_string(x.shape()));
+  MINIDL_CHECK(kernel >= 1 && stride >= 1 && kernel <= H && kernel <= W && kernel <= 128, "quantized_avg_pool2d: kernel ",
+               kernel, " and stride ", stride, " must be >= 1 with the kernel (<= 128) inside the input ",
+               to_string(x.shape()));
   const int64_t OH = (H - kernel) / stride + 1, OW = (W - kernel) / stride + 1, area = int64_t(kernel) * kernel;
   Tensor y = Tensor::empty({N, C, OH, OW}, DType::UInt8);
   const uint8_t* px = x.data<uint8_t>();
   uint8_t* py = y.data<uint8_t>();
   parallel_range(N * C, threads_for(x.numel()), [&](int64_t lo, int64_t hi) {
+    std::vector<int32_t> col(static_cast<size_t>(W));  // column sums of one window row band
+    const int log2_2d = (area & (area - 1)) == 0 ? int(__builtin_ctzll(uint64_t(2 * area))) : -1;
     for (int64_t nc = lo; nc < hi; ++nc)
-      for (int64_t oy = 0; oy < OH; ++oy)
+      for (int64_t oy = 0; oy < OH; ++oy) {
+        const uint8_t* __restrict band = px + (nc * H + oy * stride) * W;
+        int32_t* __restrict cs = col.data();  // restrict: lets the row sums vectorise
+        for (int64_t j = 0; j < W; ++j) cs[j] = band[j];
+        for (int64_t i = 1; i < kernel; ++i)
+          for (int64_t j = 0; j < W; ++j) cs[j] += band[i * W + j];
         for (int64_t ox = 0; ox < OW; ++ox) {
-          int64_t sum = 0;
-          for (int64_t i = 0; i < kernel; ++i) {
-            const uint8_t* row = px + (nc * H + oy * stride + i) * W + ox * stride;
-            for (int64_t j = 0; j < kernel; ++j) sum += row[j];
-          }
-          sum -= area * zero_point;  // Σ (q − zp)
-          // round half to even of sum / area
-          int64_t q = sum >= 0 ? sum / area : -((-sum) / area);  // toward 0
-          const int64_t r = sum - q * area, twice = 2 * (r < 0 ? -r : r);
-          if (twice > area || (twice == area && (q & 1))) q += sum < 0 ? -1 : 1;
-          const int64_t v = q + zero_point;
+          int32_t sum = -int32_t(area) * zero_point;  // Σ (q − zp) over the window
+          for (int64_t j = 0; j < kernel; ++j) sum += cs[ox * stride + j];
+          const int32_t v = rdiv_half_even(sum, int32_t(area), log2_2d) + zero_point;
           py[(nc * OH + oy) * OW + ox] = uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
         }
+      }
   });
   return y;
 }
