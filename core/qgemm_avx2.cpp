@@ -88,10 +88,8 @@ void xw_panels(const int16_t* buf, int64_t m, int64_t rows, int64_t p, const W& 
   for (int j = 0; j < nv; ++j) {
     const int64_t c = (p + j) * 8;
     const int valid = int(min64(8, w.n - c));
-    const __m256i bias = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.bias + c));
-    const __m256i m0 = o.c8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.m0 + c)) : bias;
-    const __m256i rs = o.c8 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(o.rs + c)) : bias;
-    for (int i = 0; i < rows; ++i) store8(o, (m + i) * o.ldc + c, acc[i][j], bias, m0, rs, valid);
+    const Req8 q = req_columns(o, c);
+    for (int i = 0; i < rows; ++i) store8(o, (m + i) * o.ldc + c, acc[i][j], q, valid);
   }
 }
 
@@ -116,10 +114,8 @@ void wx_channels(const int16_t* buf, int64_t p, int64_t np, const W& w, const Ou
     __m256i acc[MR][NV];
     tile<nv>(w.rows16 + c * w.kp, w.kp, buf, 2 * PB, 16, w.kp / 2, acc);
     for (int i = 0; i < MR && c + i < w.n; ++i) {
-      const __m256i bias = _mm256_set1_epi32(o.bias[c + i]);
-      const __m256i m0 = _mm256_set1_epi32(o.c8 ? o.m0[c + i] : 0), rs = _mm256_set1_epi32(o.c8 ? o.rs[c + i] : 1);
-      for (int j = 0; j < nv; ++j)
-        store8(o, (c + i) * o.ldc + p + 8 * j, acc[i][j], bias, m0, rs, int(min64(8, np - 8 * j)));
+      const Req8 q = req_row(o, c + i);
+      for (int j = 0; j < nv; ++j) store8(o, (c + i) * o.ldc + p + 8 * j, acc[i][j], q, int(min64(8, np - 8 * j)));
     }
   }
 }
