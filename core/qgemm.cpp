@@ -270,7 +270,9 @@ void run_wx(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const Packed
   e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = ldc;
   const qkern::W w = view(W);
   const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load() : kernels_for(qgemm_isa()).wx;
-  split(P, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, X, ldx, w, e.out); });
+  qkern::XSrc xs{};
+  xs.p = X, xs.ld = ldx;
+  split(P, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });
 }
 
 }  // namespace
@@ -278,6 +280,44 @@ void run_wx(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const Packed
 void qkern::set_kernels_for_testing(XwFn xw, WxFn wx) {
   g_xw_test = xw;
   g_wx_test = wx;
+}
+
+namespace {
+void run_conv(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, int pad, int32_t x_zp,
+              const PackedWeights& W, const int32_t* bias, const Requant* rq, int32_t* c32, uint8_t* c8,
+              const char* who) {
+  MINIDL_CHECK(W.shape.size() == 4 && W.shape[1] == C, who, ": weights ", to_string(W.shape),
+               " are not [Cout, ", C, ", KH, KW]");
+  MINIDL_CHECK(x != nullptr && stride >= 1 && pad >= 0, who, ": null input, stride < 1 or padding < 0");
+  MINIDL_CHECK(x_zp >= 0 && x_zp <= 255, who, ": input zero point ", x_zp, " is outside [0, 255]");
+  const int64_t KH = W.shape[2], KW = W.shape[3];
+  MINIDL_CHECK(H + 2 * pad >= KH && Wd + 2 * pad >= KW, who, ": image ", H, "x", Wd, " with padding ", pad,
+               " is smaller than the kernel ", KH, "x", KW);
+  const int64_t OH = (H + 2 * pad - KH) / stride + 1, OW = (Wd + 2 * pad - KW) / stride + 1, P = OH * OW;
+  if (rq) check_requant(*rq, W.n, who);
+  std::vector<int32_t> koff(size_t(W.k)), kh(size_t(W.k)), kw(size_t(W.k));
+  for (int64_t k = 0; k < W.k; ++k) {
+    const int64_t c = k / (KH * KW), i = k / KW % KH, j = k % KW;
+    koff[size_t(k)] = int32_t(c * H * Wd + i * Wd + j), kh[size_t(k)] = int32_t(i), kw[size_t(k)] = int32_t(j);
+  }
+  qkern::XSrc xs{x, 0, true, H, Wd, OW, stride, pad, uint8_t(x_zp), koff.data(), kh.data(), kw.data()};
+  Epi e = make_epi(W, x_zp, bias, rq);
+  e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = P;
+  const qkern::W w = view(W);
+  const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load() : kernels_for(qgemm_isa()).wx;
+  split(P, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });
+}
+}  // namespace
+
+void qconv_image_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
+                    const PackedWeights& w, const Requant& rq, uint8_t* out) {
+  run_conv(x, C, H, W, stride, padding, x_zp, w, rq.bias.empty() ? nullptr : rq.bias.data(), &rq, nullptr, out,
+           "qconv_image_u8");
+}
+
+void qconv_image_s32(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
+                     const PackedWeights& w, const int32_t* bias, int32_t* out) {
+  run_conv(x, C, H, W, stride, padding, x_zp, w, bias, nullptr, out, nullptr, "qconv_image_s32");
 }
 
 void qgemm_u8s8s32(int64_t M, const uint8_t* A, int64_t lda, int32_t a_zp, const PackedWeights& W,

@@ -130,6 +130,16 @@ void qgemm_wx_u8(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const P
 void qgemm_wx_s32(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const PackedWeights& W,
                   const int32_t* bias, int32_t* C, int64_t ldc);
 
+// The convolution of one image as an implicit GEMM: the product above with X
+// the im2col matrix of x [C][H][W] (uint8, zero point x_zp, which also fills
+// the padding), read in place by the kernels' packing step instead of being
+// written out first. w packed with shape [Cout, C, KH, KW]; out is
+// [Cout][OH·OW] (NCHW), OH = (H + 2·padding − KH)/stride + 1.
+void qconv_image_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
+                    const PackedWeights& w, const Requant& rq, uint8_t* out);
+void qconv_image_s32(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
+                     const PackedWeights& w, const int32_t* bias, int32_t* out);
+
 // ---- the reference loops: the definition every fast path is tested against
 // (plain int64 loops over the unpacked W [n][k], row stride ldw).
 void qgemm_reference_s32(int64_t M, int64_t N, int64_t K, const uint8_t* A, int64_t lda, int32_t a_zp,

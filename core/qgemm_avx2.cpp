@@ -94,14 +94,21 @@ void xw_panels(const int16_t* buf, int64_t m, int64_t rows, int64_t p, const W& 
 }
 
 // X rows k of pixels [p, p + np) → buf [kp/2][PB][2] int16 (pairs of rows interleaved).
-void pack_pixels(const uint8_t* X, int64_t ldx, int64_t p, int64_t np, const W& w, int16_t* buf) {
+void pack_pixels(const XSrc& X, int64_t p, int64_t np, const W& w, int16_t* buf) {
   const __m128i zero = _mm_setzero_si128();
-  for (int64_t kk = 0; kk < w.kp / 2; ++kk) {
-    const int64_t k0 = 2 * kk, k1 = k0 + 1;
-    for (int j = 0; j < NV; ++j) {
-      const int64_t left = np - 8 * j;
-      const __m128i a = k0 < w.k && left > 0 ? load8(X + k0 * ldx + p + 8 * j, left) : zero;
-      const __m128i b = k1 < w.k && left > 0 ? load8(X + k1 * ldx + p + 8 * j, left) : zero;
+  alignas(16) uint8_t tmp[2][16];
+  for (int j = 0; j < NV; ++j) {
+    const int64_t left = min64(8, np - 8 * j), q = p + 8 * j;
+    if (left <= 0) {
+      for (int64_t kk = 0; kk < w.kp / 2; ++kk)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(buf + (kk * PB + 8 * j) * 2), _mm256_setzero_si256());
+      continue;
+    }
+    const int64_t oy = X.conv ? q / X.OW : 0, ox = X.conv ? q % X.OW : 0;
+    for (int64_t kk = 0; kk < w.kp / 2; ++kk) {
+      const int64_t k0 = 2 * kk, k1 = k0 + 1;
+      const __m128i a = k0 < w.k ? load8(x_row(X, k0, q, oy, ox, left, tmp[0]), left) : zero;
+      const __m128i b = k1 < w.k ? load8(x_row(X, k1, q, oy, ox, left, tmp[1]), left) : zero;
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(buf + (kk * PB + 8 * j) * 2),
                           _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(a, b)));
     }
@@ -137,11 +144,11 @@ void xw_avx2(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const W&
   delete[] buf;
 }
 
-void wx_avx2(int64_t p_lo, int64_t p_hi, const uint8_t* X, int64_t ldx, const W& w, const Out& o) {
+void wx_avx2(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o) {
   int16_t* buf = new int16_t[size_t(w.kp * PB)];
   for (int64_t p = p_lo; p < p_hi; p += PB) {
     const int64_t np = min64(PB, p_hi - p);
-    pack_pixels(X, ldx, p, np, w, buf);
+    pack_pixels(X, p, np, w, buf);
     if (np > 8) wx_channels<2>(buf, p, np, w, o);
     else wx_channels<1>(buf, p, np, w, o);
   }

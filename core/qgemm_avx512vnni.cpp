@@ -131,14 +131,17 @@ void xw_panels(const uint8_t* buf, int64_t m, int64_t rows, int64_t p, const W& 
 }
 
 // X rows of pixels [p, p + np) → buf [kp/4][PB][4].
-void pack_pixels(const uint8_t* X, int64_t ldx, int64_t p, int64_t np, const W& w, uint8_t* buf) {
-  for (int64_t kk = 0; kk < w.kp / 4; ++kk)
-    for (int j = 0; j < NV; ++j) {
-      const int64_t left = np - 16 * j;
+void pack_pixels(const XSrc& X, int64_t p, int64_t np, const W& w, uint8_t* buf) {
+  alignas(16) uint8_t tmp[4][16];
+  for (int j = 0; j < NV; ++j) {
+    const int64_t left = min64(16, np - 16 * j), q = p + 16 * j;
+    const int64_t oy = X.conv && left > 0 ? q / X.OW : 0, ox = X.conv && left > 0 ? q % X.OW : 0;
+    for (int64_t kk = 0; kk < w.kp / 4; ++kk) {
       __m128i r[4];
       for (int t = 0; t < 4; ++t) {
         const int64_t k = 4 * kk + t;
-        r[t] = k < w.k && left > 0 ? _mm_maskz_loadu_epi8(first(left), X + k * ldx + p + 16 * j) : _mm_setzero_si128();
+        r[t] = k < w.k && left > 0 ? _mm_maskz_loadu_epi8(first(left), x_row(X, k, q, oy, ox, left, tmp[t]))
+                                   : _mm_setzero_si128();
       }
       const __m128i ab0 = _mm_unpacklo_epi8(r[0], r[1]), ab1 = _mm_unpackhi_epi8(r[0], r[1]);
       const __m128i cd0 = _mm_unpacklo_epi8(r[2], r[3]), cd1 = _mm_unpackhi_epi8(r[2], r[3]);
@@ -148,6 +151,7 @@ void pack_pixels(const uint8_t* X, int64_t ldx, int64_t p, int64_t np, const W& 
       _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 32), _mm_unpacklo_epi16(ab1, cd1));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 48), _mm_unpackhi_epi16(ab1, cd1));
     }
+  }
 }
 
 template <int nv>
@@ -182,11 +186,11 @@ void xw_avx512vnni(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, co
   delete[] buf;
 }
 
-void wx_avx512vnni(int64_t p_lo, int64_t p_hi, const uint8_t* X, int64_t ldx, const W& w, const Out& o) {
+void wx_avx512vnni(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o) {
   uint8_t* buf = new uint8_t[size_t(w.kp * PB)];
   for (int64_t p = p_lo; p < p_hi; p += PB) {
     const int64_t np = min64(PB, p_hi - p);
-    pack_pixels(X, ldx, p, np, w, buf);
+    pack_pixels(X, p, np, w, buf);
     if (np > 32) wx_channels<3>(buf, p, np, w, o);
     else if (np > 16) wx_channels<2>(buf, p, np, w, o);
     else wx_channels<1>(buf, p, np, w, o);

@@ -107,21 +107,24 @@ void xw_vectors(const uint8_t* buf, int64_t m, int64_t rows, int64_t q, const W&
 }
 
 // X rows of pixels [p, p + np) → buf [kp/4][PB][4] (4 rows interleaved per pixel).
-void pack_pixels(const uint8_t* X, int64_t ldx, int64_t p, int64_t np, const W& w, uint8_t* buf) {
+void pack_pixels(const XSrc& X, int64_t p, int64_t np, const W& w, uint8_t* buf) {
   const __m128i zero = _mm_setzero_si128();
-  for (int64_t kk = 0; kk < w.kp / 4; ++kk)
-    for (int j = 0; j < NV; ++j) {
-      const int64_t left = np - 8 * j;
+  alignas(16) uint8_t tmp[4][16];
+  for (int j = 0; j < NV; ++j) {
+    const int64_t left = min64(8, np - 8 * j), q = p + 8 * j;
+    const int64_t oy = X.conv && left > 0 ? q / X.OW : 0, ox = X.conv && left > 0 ? q % X.OW : 0;
+    for (int64_t kk = 0; kk < w.kp / 4; ++kk) {
       __m128i r[4];
       for (int t = 0; t < 4; ++t) {
         const int64_t k = 4 * kk + t;
-        r[t] = k < w.k && left > 0 ? load8(X + k * ldx + p + 8 * j, left) : zero;
+        r[t] = k < w.k && left > 0 ? load8(x_row(X, k, q, oy, ox, left, tmp[t]), left) : zero;
       }
       const __m128i ab = _mm_unpacklo_epi8(r[0], r[1]), cd = _mm_unpacklo_epi8(r[2], r[3]);
       uint8_t* dst = buf + (kk * PB + 8 * j) * 4;
       _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_unpacklo_epi16(ab, cd));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), _mm_unpackhi_epi16(ab, cd));
     }
+  }
 }
 
 template <int nv>
@@ -155,11 +158,11 @@ void xw_avxvnni(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const
   delete[] buf;
 }
 
-void wx_avxvnni(int64_t p_lo, int64_t p_hi, const uint8_t* X, int64_t ldx, const W& w, const Out& o) {
+void wx_avxvnni(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o) {
   uint8_t* buf = new uint8_t[size_t(w.kp * PB)];
   for (int64_t p = p_lo; p < p_hi; p += PB) {
     const int64_t np = min64(PB, p_hi - p);
-    pack_pixels(X, ldx, p, np, w, buf);
+    pack_pixels(X, p, np, w, buf);
     if (np > 16) wx_channels<3>(buf, p, np, w, o);
     else if (np > 8) wx_channels<2>(buf, p, np, w, o);
     else wx_channels<1>(buf, p, np, w, o);

@@ -39,21 +39,54 @@ struct Out {
   int32_t rs_min;        // min over channels of rs: ≥ 32 (every M < 1/2) allows the 32-bit epilogue
 };
 
+// The wx operand X [k][p]: a plain matrix, or — conv = true — the im2col
+// matrix of one image read in place (implicit GEMM): X[k][p] =
+// x[c][oy·s + kh − pad][ox·s + kw − pad] (zp outside the image) with
+// k = (c·KH + kh)·KW + kw, p = oy·OW + ox; koff/kh/kw are per-k tables
+// (c·H·W + kh·W + kw, kh, kw) so the kernels never divide by k.
+struct XSrc {
+  const uint8_t* p;
+  int64_t ld;  // plain: row stride
+  bool conv;
+  int64_t H, W, OW, stride, pad;
+  uint8_t zp;
+  const int32_t* koff;
+  const int32_t* kh;
+  const int32_t* kw;
+};
+
+// The n ≤ 64 bytes X[k][p .. p+n): a pointer into the operand when they lie
+// contiguous in memory, else gathered into tmp. (oy, ox): pixel p's output
+// position (conv only). Static: each kernel file gets its own copy, compiled
+// with its own flags (see the ODR note above).
+static inline const uint8_t* x_row(const XSrc& x, int64_t k, int64_t p, int64_t oy, int64_t ox, int64_t n,
+                                   uint8_t* tmp) {
+  if (!x.conv) return x.p + k * x.ld + p;
+  if (x.stride == 1 && x.pad == 0 && ox + n <= x.OW) return x.p + x.koff[k] + oy * x.W + ox;
+  const int64_t plane = x.koff[k] - x.kh[k] * x.W - x.kw[k];
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t iy = oy * x.stride + x.kh[k] - x.pad, ix = ox * x.stride + x.kw[k] - x.pad;
+    tmp[t] = iy < 0 || iy >= x.H || ix < 0 || ix >= x.W ? x.zp : x.p[plane + iy * x.W + ix];
+    if (++ox == x.OW) ox = 0, ++oy;
+  }
+  return tmp;
+}
+
 // "xw" (linear): C[m][c] for m ∈ [m_lo, m_hi), all c; A uint8 rows of k bytes (lda).
-// "wx" (conv):   C[c][p] for p ∈ [p_lo, p_hi), all c; X uint8 [k][ldx] (rows of pixels).
+// "wx" (conv):   C[c][p] for p ∈ [p_lo, p_hi), all c; X uint8 [k][p] (see XSrc).
 // The caller splits [0, M) / [0, P) between threads; a kernel never reads
 // outside the rows/columns it was given (no over-read past k either).
 using XwFn = void (*)(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const W& w, const Out& o);
-using WxFn = void (*)(int64_t p_lo, int64_t p_hi, const uint8_t* X, int64_t ldx, const W& w, const Out& o);
+using WxFn = void (*)(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o);
 
 void xw_generic(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
-void wx_generic(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
+void wx_generic(int64_t, int64_t, const XSrc&, const W&, const Out&);
 void xw_avx2(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
-void wx_avx2(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
+void wx_avx2(int64_t, int64_t, const XSrc&, const W&, const Out&);
 void xw_avxvnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
-void wx_avxvnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
+void wx_avxvnni(int64_t, int64_t, const XSrc&, const W&, const Out&);
 void xw_avx512vnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
-void wx_avx512vnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
+void wx_avx512vnni(int64_t, int64_t, const XSrc&, const W&, const Out&);
 
 // Tests only: run this pair instead of the ISA's kernels (null: back to dispatch).
 void set_kernels_for_testing(XwFn xw, WxFn wx);

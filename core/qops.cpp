@@ -4,7 +4,6 @@
 #include <omp.h>
 
 #include <cmath>
-#include <cstring>
 
 #include "core/parallel.h"
 
@@ -47,46 +46,16 @@ ConvGeom conv_geom(const Tensor& x, int32_t x_zp, const PackedWeights& w, int st
   return g;
 }
 
-// im2col of one uint8 image: col[(c·KH + kh)·KW + kw][oy·OW + ox] = x[c][oy·s + kh − p][ox·s + kw − p],
-// the input's zero point where the window leaves the image (real 0).
-void im2col_u8(const uint8_t* x, const ConvGeom& g, uint8_t zp, uint8_t* col) {
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t kh = 0; kh < g.KH; ++kh)
-      for (int64_t kw = 0; kw < g.KW; ++kw) {
-        uint8_t* dst = col + ((c * g.KH + kh) * g.KW + kw) * g.P;
-        for (int64_t oy = 0; oy < g.OH; ++oy, dst += g.OW) {
-          const int64_t iy = oy * g.s + kh - g.p;
-          if (iy < 0 || iy >= g.H) {
-            std::memset(dst, zp, size_t(g.OW));
-            continue;
-          }
-          const uint8_t* src = x + (c * g.H + iy) * g.W;
-          if (g.s == 1 && g.p == 0) {
-            std::memcpy(dst, src + kw, size_t(g.OW));
-            continue;
-          }
-          for (int64_t ox = 0; ox < g.OW; ++ox) {
-            const int64_t ix = ox * g.s + kw - g.p;
-            dst[ox] = ix < 0 || ix >= g.W ? zp : src[ix];
-          }
-        }
-      }
-}
-
 // Runs the convolution image by image: whole images per thread when there
 // are at least as many as threads, else one image at a time with the GEMM
-// itself split over threads. `gemm(col, n)` multiplies image n's columns.
-template <class Gemm>
-void conv_images(const Tensor& x, const ConvGeom& g, int32_t x_zp, Gemm&& gemm) {
+// itself split over threads. `conv(image, n)` convolves image n.
+template <class Conv>
+void conv_images(const Tensor& x, const ConvGeom& g, Conv&& conv) {
   const uint8_t* px = x.data<uint8_t>();
   const int64_t img = g.C * g.H * g.W;
   const int threads = omp_in_parallel() || g.N < get_num_threads() ? 1 : get_num_threads();
   parallel_range(g.N, threads, [&](int64_t lo, int64_t hi) {
-    std::vector<uint8_t> col(size_t(g.K * g.P));
-    for (int64_t n = lo; n < hi; ++n) {
-      im2col_u8(px + n * img, g, uint8_t(x_zp), col.data());
-      gemm(col.data(), n);
-    }
+    for (int64_t n = lo; n < hi; ++n) conv(px + n * img, n);
   });
 }
 
@@ -165,8 +134,8 @@ Tensor quantized_conv2d(const Tensor& x, int32_t x_zp, const PackedWeights& w, c
   check_requant(rq, g.CO, "quantized_conv2d");
   Tensor y = Tensor::empty({g.N, g.CO, g.OH, g.OW}, DType::UInt8);
   uint8_t* py = y.data<uint8_t>();
-  conv_images(x, g, x_zp, [&](const uint8_t* col, int64_t n) {
-    qgemm_wx_u8(g.P, col, g.P, x_zp, w, rq, py + n * g.CO * g.P, g.P);
+  conv_images(x, g, [&](const uint8_t* image, int64_t n) {
+    qconv_image_u8(image, g.C, g.H, g.W, g.s, g.p, x_zp, w, rq, py + n * g.CO * g.P);
   });
   return y;
 }
@@ -178,8 +147,9 @@ Tensor quantized_conv2d_s32(const Tensor& x, int32_t x_zp, const PackedWeights& 
                " entries for ", g.CO, " output channels");
   Tensor y = Tensor::empty({g.N, g.CO, g.OH, g.OW}, DType::Int32);
   int32_t* py = y.data<int32_t>();
-  conv_images(x, g, x_zp, [&](const uint8_t* col, int64_t n) {
-    qgemm_wx_s32(g.P, col, g.P, x_zp, w, bias.empty() ? nullptr : bias.data(), py + n * g.CO * g.P, g.P);
+  conv_images(x, g, [&](const uint8_t* image, int64_t n) {
+    qconv_image_s32(image, g.C, g.H, g.W, g.s, g.p, x_zp, w, bias.empty() ? nullptr : bias.data(),
+                    py + n * g.CO * g.P);
   });
   return y;
 }

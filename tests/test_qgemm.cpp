@@ -13,48 +13,19 @@
 
 #include "core/parallel.h"
 #include "core/qgemm.h"
-#include "core/qgemm_kernels.h"
+#include "qgemm_paths.h"
 #include "test_util.h"
 
-namespace minidl::qkern {  // tests/qgemm_avxvnni_emulated.cpp
-void xw_avxvnni_emulated(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
-void wx_avxvnni_emulated(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
-}  // namespace minidl::qkern
+
 
 using namespace minidl;
 using minidl::test::contains;
 using minidl::test::error_of;
+using minidl::test::IsaGuard;
+using minidl::test::Path;
+using minidl::test::paths;
 
 namespace {
-
-// Every path this CPU runs, plus the AVX-VNNI code with vpdpbusd emulated in
-// AVX2 when the CPU has AVX2 but not AVX-VNNI ("avxvnni-emulated").
-struct Path {
-  std::string name;
-  QIsa isa;
-  bool emulated = false;
-  void use() const {
-    set_qgemm_isa(isa);
-    if (emulated) qkern::set_kernels_for_testing(qkern::xw_avxvnni_emulated, qkern::wx_avxvnni_emulated);
-    else qkern::set_kernels_for_testing(nullptr, nullptr);
-  }
-};
-
-std::vector<Path> paths() {
-  std::vector<Path> r;
-  for (QIsa i : {QIsa::Generic, QIsa::Avx2, QIsa::AvxVnni, QIsa::Avx512Vnni})
-    if (qisa_supported(i)) r.push_back({qisa_name(i), i});
-  if (qisa_supported(QIsa::Avx2) && !qisa_supported(QIsa::AvxVnni)) r.push_back({"avxvnni-emulated", QIsa::Avx2, true});
-  return r;
-}
-
-struct IsaGuard {
-  QIsa saved = qgemm_isa();
-  ~IsaGuard() {
-    qkern::set_kernels_for_testing(nullptr, nullptr);
-    set_qgemm_isa(saved);
-  }
-};
 
 // The exact rounding of acc·m0 / 2^s, half up, in 80-bit long double (the
 // product has ≤ 62 bits, so this is exact): an independent statement of the rule.

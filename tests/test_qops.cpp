@@ -12,6 +12,7 @@
 #include "core/parallel.h"
 #include "core/qops.h"
 #include "core/random.h"
+#include "qgemm_paths.h"
 #include "test_util.h"
 
 using namespace minidl;
@@ -67,13 +68,6 @@ std::vector<int32_t> conv_acc_reference(const Tensor& x, int32_t zp, const std::
   return y;
 }
 
-std::vector<QIsa> supported_isas() {
-  std::vector<QIsa> r;
-  for (QIsa i : {QIsa::Generic, QIsa::Avx2, QIsa::AvxVnni, QIsa::Avx512Vnni})
-    if (qisa_supported(i)) r.push_back(i);
-  return r;
-}
-
 }  // namespace
 
 TEST_CASE("quantize_per_tensor: half to even on x·(1/scale), clamped; dequantize inverts on the grid") {
@@ -90,14 +84,14 @@ TEST_CASE("quantize_per_tensor: half to even on x·(1/scale), clamped; dequantiz
 }
 
 TEST_CASE("quantized_conv2d: equals the direct definition on every path (stride, zero-point padding, ReLU)") {
-  const QIsa saved = qgemm_isa();
+  test::IsaGuard guard;
   std::mt19937 g(5);
   struct C { int64_t N, C, H, W, CO, K; int s, p; };
   for (const C& c : {C{2, 1, 28, 28, 32, 3, 1, 0}, C{3, 32, 10, 9, 64, 3, 1, 0}, C{2, 3, 7, 8, 5, 3, 2, 1},
                      C{1, 4, 5, 5, 17, 1, 1, 2}, C{4, 2, 6, 6, 3, 5, 1, 2}})
-    for (QIsa isa : supported_isas()) {
-      set_qgemm_isa(isa);
-      CAPTURE(qisa_name(isa)); CAPTURE(c.C); CAPTURE(c.H); CAPTURE(c.s); CAPTURE(c.p);
+    for (const test::Path& path : test::paths()) {
+      path.use();
+      CAPTURE(path.name); CAPTURE(c.C); CAPTURE(c.H); CAPTURE(c.s); CAPTURE(c.p);
       const Tensor x = random_u8({c.N, c.C, c.H, c.W}, g);
       const int32_t zp = int32_t(g() % 256);
       const Shape ws = {c.CO, c.C, c.K, c.K};
@@ -117,7 +111,6 @@ TEST_CASE("quantized_conv2d: equals the direct definition on every path (stride,
           REQUIRE(py[i] == requantize(acc[i], rq.multiplier[size_t(int64_t(i) / per % c.CO)], rq.zero_point, rq.qmin, rq.qmax));
       }
     }
-  set_qgemm_isa(saved);
   set_num_threads(2);
 }
 
