@@ -4,6 +4,7 @@
 // integer average pooling with half-to-even division, and bad input.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -182,6 +183,32 @@ TEST_CASE("quantized_avg_pool2d: integer window sums, division rounded half to e
   }());
   CHECK(int(y.data<uint8_t>()[(1 * 6 + 1) * 6 + 2]) == int(ref) + 17);  // channel 1, window (1, 2)
   CHECK(contains(error_of([&] { quantized_avg_pool2d(x, 17, 25, 1); }), "kernel 25"));
+}
+
+TEST_CASE("quantized_avg_pool2d: every element against the definition (4x4 fast path, other windows, ragged widths)") {
+  std::mt19937 g(11);
+  struct P { int64_t H, W; int k, s; int32_t zp; int fill; };
+  for (const P& c : {P{24, 24, 4, 4, 17, 0}, P{9, 27, 4, 4, 255, 0}, P{16, 16, 4, 4, 0, 1}, P{16, 19, 4, 4, 255, 1},
+                     P{8, 8, 3, 2, 128, 0}, P{12, 16, 2, 2, 3, 0}, P{13, 17, 5, 3, 200, 0}}) {
+    CAPTURE(c.W); CAPTURE(c.k); CAPTURE(c.zp);
+    Tensor x = random_u8({2, 3, c.H, c.W}, g);
+    if (c.fill) x.fill_(255.f);
+    const Tensor y = quantized_avg_pool2d(x, c.zp, c.k, c.s);
+    const int64_t OH = (c.H - c.k) / c.s + 1, OW = (c.W - c.k) / c.s + 1;
+    REQUIRE(y.shape() == Shape{2, 3, OH, OW});
+    const uint8_t* px = x.data<uint8_t>();
+    for (int64_t nc = 0; nc < 6; ++nc)
+      for (int64_t oy = 0; oy < OH; ++oy)
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          int64_t sum = 0;
+          for (int i = 0; i < c.k; ++i)
+            for (int j = 0; j < c.k; ++j) sum += px[(nc * c.H + oy * c.s + i) * c.W + ox * c.s + j] - c.zp;
+          // exact: sum / k² as a double, rounded half to even
+          const double q = std::nearbyint(double(sum) / double(c.k * c.k));
+          const int want = int(std::clamp(q + c.zp, 0.0, 255.0));
+          REQUIRE(int(y.data<uint8_t>()[(nc * OH + oy) * OW + ox]) == want);
+        }
+  }
 }
 
 TEST_CASE("quantized_conv2d: bad input names the problem") {
