@@ -70,6 +70,7 @@ PackedWeights pack_weights(const int8_t* w, int64_t n, int64_t k, std::vector<in
   p.rows16.assign(size_t(np16 * 16 * kp), 0);
   p.panels.assign(size_t(np16 * kp * 16), 0);
   p.panels16.assign(size_t(np8 * kp * 8), 0);
+  p.tiles16.assign(size_t(np16 * 16 * kp), 0);
   for (int64_t c = 0; c < n; ++c)
     for (int64_t j = 0; j < k; ++j) {
       const int8_t v = w[c * k + j];
@@ -79,6 +80,7 @@ PackedWeights pack_weights(const int8_t* w, int64_t n, int64_t k, std::vector<in
       // panels: [c / 16][j / 4][c % 16][j % 4]; panels16: [c / 8][j / 2][c % 8][j % 2]
       p.panels[size_t(((c / 16) * (kp / 4) + j / 4) * 64 + (c % 16) * 4 + j % 4)] = v;
       p.panels16[size_t(((c / 8) * (kp / 2) + j / 2) * 16 + (c % 8) * 2 + j % 2)] = v;
+      p.tiles16[size_t(((c / 4) * (kp / 2) + j / 2) * 8 + (c % 4) * 2 + j % 2)] = v;
     }
   return p;
 }
@@ -229,7 +231,7 @@ Epi make_epi(const PackedWeights& W, int32_t a_zp, const int32_t* bias, const Re
 }
 
 qkern::W view(const PackedWeights& W) {
-  return {W.n, W.k, W.kp, W.rows.data(), W.panels.data(), W.rows16.data(), W.panels16.data()};
+  return {W.n, W.k, W.kp, W.rows.data(), W.panels.data(), W.rows16.data(), W.panels16.data(), W.tiles16.data()};
 }
 
 // Split [0, rows) over threads in blocks of kSplitAlign (the kernels' tiles

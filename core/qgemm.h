@@ -108,6 +108,7 @@ struct PackedWeights {
   std::vector<int8_t> panels;      // [ceil(n/16)][kp/4][16][4]   (VNNI: 4 K values per int32 lane)
   std::vector<int16_t> rows16;     // [n16][kp]                    (AVX2: widened)
   std::vector<int16_t> panels16;   // [ceil(n/8)][kp/2][8][2]      (AVX2: 2 K values per int32 lane)
+  std::vector<int16_t> tiles16;    // [n16/4][kp/2][4][2]          (AVX2 conv: 4 channels interleaved)
 };
 
 // W: int8, row-major [n][k], 1 ≤ n, 1 ≤ k ≤ 65536. `shape` (optional) is

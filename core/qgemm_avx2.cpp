@@ -12,12 +12,15 @@
 // widened on the fly into a small buffer reused across all output columns.
 //
 // Blocking (Zen 3 / Haswell-class: 16 ymm registers, 2 vpmaddwd per cycle):
-//   MR = 4 rows × NV = 3 vectors of 8 int32 = 12 accumulators, + 3 vector
-//   operands + 1 broadcast = all 16 registers. Per K pair: 12 vpmaddwd,
-//   12 vpaddd, 3 loads + 4 broadcasts — the multiplies bound the loop.
+//   MR = 4 rows × NV = 2 vectors of 8 int32 = 8 accumulators, + 2 vector
+//   operands + 1 broadcast + 1 product temporary (vpmaddwd cannot add into an
+//   accumulator, so 4 × 3 tiles need 17 registers and spill). Per K pair:
+//   8 vpmaddwd, 8 vpaddd, 2 loads + 4 broadcasts.
 //   xw: the 4 widened A rows (4·K·2 bytes, 18 KB at K = 2304) stay in L1 while
 //       the weight panels stream from L2.
-//   wx: a block of PB = 24 pixels of X is widened and interleaved into
+//   wx: the weights are read from PackedWeights::tiles16, where the 4 rows of
+//       a channel tile are interleaved per K pair (one 16-byte step feeds the
+//       4 broadcasts: one sequential stream instead of four); a block of PB = 16 pixels of X is widened and interleaved into
 //       [K/2][24][2] int16 (13.5 KB at K = 288, L1) and multiplied by every
 //       4-channel tile of the weights.
 #include <immintrin.h>
@@ -35,12 +38,12 @@ namespace {
 constexpr int MR = 4, NV = 2, PB = 8 * NV;
 
 // out[i][j] = Σ_kk vpmaddwd(R[i] pair kk, V vector j at kk): R rows int16
-// with stride ldr, V vectors of 16 int16 at V + j·vpanel + kk·vstride. The
+// with stride ldr (pair kk at R + i·ldr + kk·rk), V vectors of 16 int16 at V + j·vpanel + kk·vstride. The
 // accumulators are locals stored once at the end: kept as an array the caller
 // owns, GCC 12 allocates them so that every add is followed by a register copy
 // (one vmovdqa per multiply made the loop rename-bound).
 template <int nv>
-inline void tile(const int16_t* R, int64_t ldr, const int16_t* V, int64_t vstride, int64_t vpanel, int64_t k2,
+inline void tile(const int16_t* R, int64_t ldr, int64_t rk, const int16_t* V, int64_t vstride, int64_t vpanel, int64_t k2,
                  __m256i (&out)[MR][NV]) {
   __m256i acc[MR][nv];
 #pragma GCC unroll 8
@@ -55,7 +58,7 @@ inline void tile(const int16_t* R, int64_t ldr, const int16_t* V, int64_t vstrid
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       int32_t pair;
-      __builtin_memcpy(&pair, R + i * ldr + 2 * kk, 4);
+      __builtin_memcpy(&pair, R + i * ldr + rk * kk, 4);
       const __m256i b = _mm256_set1_epi32(pair);
 #pragma GCC unroll 8
       for (int j = 0; j < nv; ++j) acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(b, v[j]));
@@ -84,7 +87,7 @@ void widen_rows(const uint8_t* A, int64_t lda, int64_t m, int64_t valid, const W
 template <int nv>
 void xw_panels(const int16_t* buf, int64_t m, int64_t rows, int64_t p, const W& w, const Out& o) {
   __m256i acc[MR][NV];
-  tile<nv>(buf, w.kp, w.panels16 + p * w.kp * 8, 16, w.kp * 8, w.kp / 2, acc);
+  tile<nv>(buf, w.kp, 2, w.panels16 + p * w.kp * 8, 16, w.kp * 8, w.kp / 2, acc);
   for (int j = 0; j < nv; ++j) {
     const int64_t c = (p + j) * 8;
     const int valid = int(min64(8, w.n - c));
@@ -119,7 +122,7 @@ template <int nv>
 void wx_channels(const int16_t* buf, int64_t p, int64_t np, const W& w, const Out& o) {
   for (int64_t c = 0; c < w.n; c += MR) {
     __m256i acc[MR][NV];
-    tile<nv>(w.rows16 + c * w.kp, w.kp, buf, 2 * PB, 16, w.kp / 2, acc);
+    tile<nv>(w.tiles16 + c * w.kp, 2, 2 * MR, buf, 2 * PB, 16, w.kp / 2, acc);
     for (int i = 0; i < MR && c + i < w.n; ++i) {
       const Req8 q = req_row(o, c + i);
       for (int j = 0; j < nv; ++j) store8(o, (c + i) * o.ldc + p + 8 * j, acc[i][j], q, int(min64(8, np - 8 * j)));

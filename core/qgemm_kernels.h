@@ -21,6 +21,7 @@ struct W {
   const int8_t* panels;     // [ceil(n/16)][kp/4][16][4]
   const int16_t* rows16;    // [n16][kp]
   const int16_t* panels16;  // [ceil(n/8)][kp/2][8][2]
+  const int16_t* tiles16;   // [n16/4][kp/2][4][2]
 };
 
 // Where results go and the epilogue, per output channel c ∈ [0, n):
