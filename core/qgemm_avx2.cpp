@@ -18,11 +18,12 @@
 //   8 vpmaddwd, 8 vpaddd, 2 loads + 4 broadcasts.
 //   xw: the 4 widened A rows (4·K·2 bytes, 18 KB at K = 2304) stay in L1 while
 //       the weight panels stream from L2.
-//   wx: the weights are read from PackedWeights::tiles16, where the 4 rows of
-//       a channel tile are interleaved per K pair (one 16-byte step feeds the
-//       4 broadcasts: one sequential stream instead of four); a block of PB = 16 pixels of X is widened and interleaved into
-//       [K/2][24][2] int16 (13.5 KB at K = 288, L1) and multiplied by every
-//       4-channel tile of the weights.
+//   wx: a block of PB = 16 pixels of X (read in place from the image for a
+//       convolution, see XSrc) is widened and interleaved into [K/2][16][2]
+//       int16 (9 KB at K = 288, L1) and multiplied by every 4-channel tile
+//       of the weights, read from PackedWeights::tiles16 where a tile's 4
+//       rows are interleaved per K pair: one sequential stream feeds the 4
+//       broadcasts instead of four.
 #include <immintrin.h>
 
 #include <cstdint>
