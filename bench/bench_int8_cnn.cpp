@@ -173,9 +173,9 @@ int main(int argc, char** argv) {
       const int r = batch == 1 ? reps * 20 : reps;
       const double tf = best_seconds([&] { fp32_forward(n, x); }, r);
       const double tq = best_seconds([&] { int8_forward(q, x); }, r);
-      std::printf("%d thread%s batch %3lld: fp32 %9.0f img/s (%7.1f us) | int8 %9.0f img/s (%7.1f us) | int8/fp32 %.2fx\n",
-                  threads, threads > 1 ? "s" : " ", (long long)batch, double(batch) / tf, tf * 1e6,
-                  double(batch) / tq, tq * 1e6, tf / tq);
+      (void)stages;
+      std::printf("minidl fp32 bs%lld t%d: %.0f img/s %.1f us\n", (long long)batch, threads, double(batch) / tf, tf * 1e6);
+      std::printf("minidl int8 bs%lld t%d: %.0f img/s %.1f us\n", (long long)batch, threads, double(batch) / tq, tq * 1e6);
       double t[7];
       std::fill(t, t + 7, 1e30);
       for (int i = 0; i < r; ++i) int8_forward(q, x, t);
