@@ -109,12 +109,28 @@ void pack_pixels(const XSrc& X, int64_t p, int64_t np, const W& w, int16_t* buf)
       continue;
     }
     const int64_t oy = X.conv ? q / X.OW : 0, ox = X.conv ? q % X.OW : 0;
-    for (int64_t kk = 0; kk < w.kp / 2; ++kk) {
-      const int64_t k0 = 2 * kk, k1 = k0 + 1;
-      const __m128i a = k0 < w.k ? load8(x_row(X, k0, q, oy, ox, left, tmp[0]), left) : zero;
-      const __m128i b = k1 < w.k ? load8(x_row(X, k1, q, oy, ox, left, tmp[1]), left) : zero;
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(buf + (kk * PB + 8 * j) * 2),
-                          _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(a, b)));
+    int16_t* dst = buf + 8 * j * 2;
+    auto put = [&](int64_t kk, __m128i a, __m128i b) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + kk * PB * 2), _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(a, b)));
+    };
+    const int64_t full = w.k / 2;  // K pairs with both rows present
+    if (X.conv && X.stride == 1 && X.pad == 0 && ox + left <= X.OW) {
+      // the common case, hoisted: the 8 pixels are one contiguous run of each image row
+      const uint8_t* base = X.p + oy * X.W + ox;
+      for (int64_t kk = 0; kk < full; ++kk)
+        put(kk, load8(base + X.koff[2 * kk], left), load8(base + X.koff[2 * kk + 1], left));
+    } else if (!X.conv) {
+      const uint8_t* base = X.p + q;
+      for (int64_t kk = 0; kk < full; ++kk)
+        put(kk, load8(base + 2 * kk * X.ld, left), load8(base + (2 * kk + 1) * X.ld, left));
+    } else {
+      for (int64_t kk = 0; kk < full; ++kk)
+        put(kk, load8(x_row(X, 2 * kk, q, oy, ox, left, tmp[0]), left),
+            load8(x_row(X, 2 * kk + 1, q, oy, ox, left, tmp[1]), left));
+    }
+    for (int64_t kk = full; kk < w.kp / 2; ++kk) {  // the zero-padded tail of K
+      const int64_t k0 = 2 * kk;
+      put(kk, k0 < w.k ? load8(x_row(X, k0, q, oy, ox, left, tmp[0]), left) : zero, zero);
     }
   }
 }

@@ -63,7 +63,13 @@ struct XSrc {
 static inline const uint8_t* x_row(const XSrc& x, int64_t k, int64_t p, int64_t oy, int64_t ox, int64_t n,
                                    uint8_t* tmp) {
   if (!x.conv) return x.p + k * x.ld + p;
-  if (x.stride == 1 && x.pad == 0 && ox + n <= x.OW) return x.p + x.koff[k] + oy * x.W + ox;
+  if (x.stride == 1 && x.pad == 0) {  // runs of whole output rows, contiguous in the image
+    const uint8_t* base = x.p + x.koff[k];
+    if (ox + n <= x.OW) return base + oy * x.W + ox;
+    for (int64_t t = 0; t < n; ++oy, ox = 0)
+      for (const uint8_t* src = base + oy * x.W; ox < x.OW && t < n; ++ox) tmp[t++] = src[ox];
+    return tmp;
+  }
   const int64_t plane = x.koff[k] - x.kh[k] * x.W - x.kw[k];
   for (int64_t t = 0; t < n; ++t) {
     const int64_t iy = oy * x.stride + x.kh[k] - x.pad, ix = ox * x.stride + x.kw[k] - x.pad;
