@@ -234,16 +234,16 @@ qkern::W view(const PackedWeights& W) {
   return {W.n, W.k, W.kp, W.rows.data(), W.panels.data(), W.rows16.data(), W.panels16.data(), W.tiles16.data()};
 }
 
-// Split [0, rows) over threads in blocks of kSplitAlign (the kernels' tiles
-// divide it), on the calling thread inside a parallel region or for small work.
+// Split [0, rows) over threads in blocks of `align` (a multiple of the
+// kernels' tiles), on the calling thread inside a parallel region or for small work.
 template <class F>
-void split(int64_t rows, int64_t macs_per_row, F&& f) {
-  const int64_t blocks = (rows + qkern::kSplitAlign - 1) / qkern::kSplitAlign;
+void split(int64_t rows, int64_t align, int64_t macs_per_row, F&& f) {
+  const int64_t blocks = (rows + align - 1) / align;
   int threads = omp_in_parallel() || rows * macs_per_row < (int64_t(1) << 18) ? 1 : get_num_threads();
   if (threads > blocks) threads = int(blocks);
   parallel_range(blocks, threads, [&](int64_t lo, int64_t hi) {
-    const int64_t r_hi = hi * qkern::kSplitAlign;
-    f(lo * qkern::kSplitAlign, r_hi < rows ? r_hi : rows);
+    const int64_t r_hi = hi * align;
+    f(lo * align, r_hi < rows ? r_hi : rows);
   });
 }
 
@@ -257,7 +257,7 @@ void run_xw(int64_t M, const uint8_t* A, int64_t lda, int32_t a_zp, const Packed
   e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = ldc;
   const qkern::W w = view(W);
   const qkern::XwFn fn = g_xw_test.load() ? g_xw_test.load() : kernels_for(qgemm_isa()).xw;
-  split(M, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, A, lda, w, e.out); });
+  split(M, qkern::kRowAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, A, lda, w, e.out); });
 }
 
 void run_wx(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const PackedWeights& W, const int32_t* bias,
@@ -274,7 +274,7 @@ void run_wx(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const Packed
   const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load() : kernels_for(qgemm_isa()).wx;
   qkern::XSrc xs{};
   xs.p = X, xs.ld = ldx;
-  split(P, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });
+  split(P, qkern::kPixelAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });
 }
 
 }  // namespace
@@ -307,7 +307,7 @@ void run_conv(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, in
   e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = P;
   const qkern::W w = view(W);
   const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load() : kernels_for(qgemm_isa()).wx;
-  split(P, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });
+  split(P, qkern::kPixelAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });
 }
 }  // namespace
 

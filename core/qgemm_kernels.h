@@ -98,7 +98,9 @@ void wx_avx512vnni(int64_t, int64_t, const XSrc&, const W&, const Out&);
 // Tests only: run this pair instead of the ISA's kernels (null: back to dispatch).
 void set_kernels_for_testing(XwFn xw, WxFn wx);
 
-// Row/pixel block a thread's share is rounded to (a multiple of every tile).
-constexpr int64_t kSplitAlign = 48;
+// What a thread's share of rows (xw) or pixels (wx) is rounded to: multiples
+// of every path's tile (MR = 4 or 8 rows; 16, 24 or 48 pixels per packed block).
+constexpr int64_t kRowAlign = 8;
+constexpr int64_t kPixelAlign = 48;
 
 }  // namespace minidl::qkern
