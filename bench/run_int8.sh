@@ -9,6 +9,11 @@
 # ratios from one run. MINIDL_ISA=avx2|... forces minidl's int8 path.
 #   bench/run_int8.sh [--reps N]
 set -euo pipefail
+# Waiting OpenMP threads sleep instead of spinning: with CPU-time figures a
+# thread spinning at a barrier while its partner is descheduled (a loaded,
+# shared machine) would be counted as work — for every program alike (minidl,
+# oneDNN and PyTorch all run on libgomp). Override by setting it yourself.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 reps=5
 if [[ "${1:-}" == "--reps" ]]; then reps="$2"; fi
