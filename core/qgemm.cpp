@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -64,10 +65,12 @@ PackedWeights pack_weights(const int8_t* w, int64_t n, int64_t k, std::vector<in
   p.n = n, p.k = k, p.shape = std::move(shape), p.kp = (k + 3) / 4 * 4;
   const int64_t kp = p.kp, np16 = (n + 15) / 16, np8 = (n + 7) / 8;
   p.col_sums.assign(size_t(n), 0);
-  p.rows.assign(size_t(n * kp), 0);
-  p.rows16.assign(size_t(n * kp), 0);
+  // rows are padded to a multiple of 16 zero rows, so a kernel's channel tile never reads past the end
+  p.rows.assign(size_t(np16 * 16 * kp), 0);
+  p.rows16.assign(size_t(np16 * 16 * kp), 0);
   p.panels.assign(size_t(np16 * kp * 16), 0);
   p.panels16.assign(size_t(np8 * kp * 8), 0);
+  p.tiles16.assign(size_t(np16 * 16 * kp), 0);
   for (int64_t c = 0; c < n; ++c)
     for (int64_t j = 0; j < k; ++j) {
       const int8_t v = w[c * k + j];
@@ -77,6 +80,7 @@ PackedWeights pack_weights(const int8_t* w, int64_t n, int64_t k, std::vector<in
       // panels: [c / 16][j / 4][c % 16][j % 4]; panels16: [c / 8][j / 2][c % 8][j % 2]
       p.panels[size_t(((c / 16) * (kp / 4) + j / 4) * 64 + (c % 16) * 4 + j % 4)] = v;
       p.panels16[size_t(((c / 8) * (kp / 2) + j / 2) * 16 + (c % 8) * 2 + j % 2)] = v;
+      p.tiles16[size_t(((c / 4) * (kp / 2) + j / 2) * 8 + (c % 4) * 2 + j % 2)] = v;
     }
   return p;
 }
@@ -188,9 +192,17 @@ struct Kernels {
 };
 
 Kernels kernels_for(QIsa isa) {
-  (void)isa;  // the fast paths land with their kernels (core/qgemm_<isa>.cpp); until then all run generic
+  switch (isa) {
+    case QIsa::Avx512Vnni: return {qkern::xw_avx512vnni, qkern::wx_avx512vnni};
+    case QIsa::AvxVnni: return {qkern::xw_avxvnni, qkern::wx_avxvnni};
+    case QIsa::Avx2: return {qkern::xw_avx2, qkern::wx_avx2};
+    case QIsa::Generic: break;
+  }
   return {qkern::xw_generic, qkern::wx_generic};
 }
+
+std::atomic<qkern::XwFn> g_xw_test{nullptr};
+std::atomic<qkern::WxFn> g_wx_test{nullptr};
 
 // The per-call epilogue arrays: bias − z_a·colsum (mod 2^32), multipliers per channel.
 struct Epi {
@@ -200,37 +212,38 @@ struct Epi {
 
 Epi make_epi(const PackedWeights& W, int32_t a_zp, const int32_t* bias, const Requant* rq) {
   Epi e;
-  const size_t n = size_t(W.n);
-  e.bias.resize(n);
+  const size_t n = size_t(W.n), padded = size_t((W.n + 63) / 64 * 64);  // kernels load whole vectors
+  e.bias.assign(padded, 0), e.m0.assign(padded, 0), e.rs.assign(padded, 1);
   for (size_t c = 0; c < n; ++c)
     e.bias[c] = wrap32(int64_t(bias ? bias[c] : 0) - int64_t(a_zp) * W.col_sums[c]);
   if (rq) {
-    e.m0.resize(n), e.rs.resize(n);
     for (size_t c = 0; c < n; ++c) {
       const QuantMultiplier& m = rq->multiplier[rq->multiplier.size() == 1 ? 0 : c];
       e.m0[c] = m.m0, e.rs[c] = 31 + m.shift;
     }
     e.out.lo = rq->qmin - rq->zero_point, e.out.hi = rq->qmax - rq->zero_point, e.out.zp = rq->zero_point;
     e.out.m0 = e.m0.data(), e.out.rs = e.rs.data();
+    e.out.rs_min = 62;
+    for (size_t c = 0; c < n; ++c) e.out.rs_min = std::min(e.out.rs_min, e.rs[c]);
   }
   e.out.bias = e.bias.data();
   return e;
 }
 
 qkern::W view(const PackedWeights& W) {
-  return {W.n, W.k, W.kp, W.rows.data(), W.panels.data(), W.rows16.data(), W.panels16.data()};
+  return {W.n, W.k, W.kp, W.rows.data(), W.panels.data(), W.rows16.data(), W.panels16.data(), W.tiles16.data()};
 }
 
-// Split [0, rows) over threads in blocks of kSplitAlign (the kernels' tiles
-// divide it), on the calling thread inside a parallel region or for small work.
+// Split [0, rows) over threads in blocks of `align` (a multiple of the
+// kernels' tiles), on the calling thread inside a parallel region or for small work.
 template <class F>
-void split(int64_t rows, int64_t macs_per_row, F&& f) {
-  const int64_t blocks = (rows + qkern::kSplitAlign - 1) / qkern::kSplitAlign;
+void split(int64_t rows, int64_t align, int64_t macs_per_row, F&& f) {
+  const int64_t blocks = (rows + align - 1) / align;
   int threads = omp_in_parallel() || rows * macs_per_row < (int64_t(1) << 18) ? 1 : get_num_threads();
   if (threads > blocks) threads = int(blocks);
   parallel_range(blocks, threads, [&](int64_t lo, int64_t hi) {
-    const int64_t r_hi = hi * qkern::kSplitAlign;
-    f(lo * qkern::kSplitAlign, r_hi < rows ? r_hi : rows);
+    const int64_t r_hi = hi * align;
+    f(lo * align, r_hi < rows ? r_hi : rows);
   });
 }
 
@@ -243,8 +256,8 @@ void run_xw(int64_t M, const uint8_t* A, int64_t lda, int32_t a_zp, const Packed
   Epi e = make_epi(W, a_zp, bias, rq);
   e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = ldc;
   const qkern::W w = view(W);
-  const qkern::XwFn fn = kernels_for(qgemm_isa()).xw;
-  split(M, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, A, lda, w, e.out); });
+  const qkern::XwFn fn = g_xw_test.load() ? g_xw_test.load() : kernels_for(qgemm_isa()).xw;
+  split(M, qkern::kRowAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, A, lda, w, e.out); });
 }
 
 void run_wx(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const PackedWeights& W, const int32_t* bias,
@@ -258,11 +271,56 @@ void run_wx(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const Packed
   Epi e = make_epi(W, x_zp, bias, rq);
   e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = ldc;
   const qkern::W w = view(W);
-  const qkern::WxFn fn = kernels_for(qgemm_isa()).wx;
-  split(P, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, X, ldx, w, e.out); });
+  const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load() : kernels_for(qgemm_isa()).wx;
+  qkern::XSrc xs{};
+  xs.p = X, xs.ld = ldx;
+  split(P, qkern::kPixelAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });
 }
 
 }  // namespace
+
+void qkern::set_kernels_for_testing(XwFn xw, WxFn wx) {
+  g_xw_test = xw;
+  g_wx_test = wx;
+}
+
+namespace {
+void run_conv(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, int pad, int32_t x_zp,
+              const PackedWeights& W, const int32_t* bias, const Requant* rq, int32_t* c32, uint8_t* c8,
+              const char* who) {
+  MINIDL_CHECK(W.shape.size() == 4 && W.shape[1] == C, who, ": weights ", to_string(W.shape),
+               " are not [Cout, ", C, ", KH, KW]");
+  MINIDL_CHECK(x != nullptr && stride >= 1 && pad >= 0, who, ": null input, stride < 1 or padding < 0");
+  MINIDL_CHECK(x_zp >= 0 && x_zp <= 255, who, ": input zero point ", x_zp, " is outside [0, 255]");
+  const int64_t KH = W.shape[2], KW = W.shape[3];
+  MINIDL_CHECK(H + 2 * pad >= KH && Wd + 2 * pad >= KW, who, ": image ", H, "x", Wd, " with padding ", pad,
+               " is smaller than the kernel ", KH, "x", KW);
+  const int64_t OH = (H + 2 * pad - KH) / stride + 1, OW = (Wd + 2 * pad - KW) / stride + 1, P = OH * OW;
+  if (rq) check_requant(*rq, W.n, who);
+  std::vector<int32_t> koff(size_t(W.k)), kh(size_t(W.k)), kw(size_t(W.k));
+  for (int64_t k = 0; k < W.k; ++k) {
+    const int64_t c = k / (KH * KW), i = k / KW % KH, j = k % KW;
+    koff[size_t(k)] = int32_t(c * H * Wd + i * Wd + j), kh[size_t(k)] = int32_t(i), kw[size_t(k)] = int32_t(j);
+  }
+  qkern::XSrc xs{x, 0, true, H, Wd, OW, stride, pad, uint8_t(x_zp), koff.data(), kh.data(), kw.data()};
+  Epi e = make_epi(W, x_zp, bias, rq);
+  e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = P;
+  const qkern::W w = view(W);
+  const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load() : kernels_for(qgemm_isa()).wx;
+  split(P, qkern::kPixelAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });
+}
+}  // namespace
+
+void qconv_image_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
+                    const PackedWeights& w, const Requant& rq, uint8_t* out) {
+  run_conv(x, C, H, W, stride, padding, x_zp, w, rq.bias.empty() ? nullptr : rq.bias.data(), &rq, nullptr, out,
+           "qconv_image_u8");
+}
+
+void qconv_image_s32(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
+                     const PackedWeights& w, const int32_t* bias, int32_t* out) {
+  run_conv(x, C, H, W, stride, padding, x_zp, w, bias, nullptr, out, nullptr, "qconv_image_s32");
+}
 
 void qgemm_u8s8s32(int64_t M, const uint8_t* A, int64_t lda, int32_t a_zp, const PackedWeights& W,
                    const int32_t* bias, int32_t* C, int64_t ldc) {

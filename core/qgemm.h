@@ -104,10 +104,11 @@ struct PackedWeights {
   std::vector<int32_t> col_sums;   // Σ_k W[n][k], for the activation zero point
   // The kernels' layouts (private to core/qgemm*.cpp; K padded with zeros):
   int64_t kp = 0;                  // K rounded up to a multiple of 4
-  std::vector<int8_t> rows;        // [n][kp]
+  std::vector<int8_t> rows;        // [n16][kp], n16 = n rounded up to 16 (zero rows)
   std::vector<int8_t> panels;      // [ceil(n/16)][kp/4][16][4]   (VNNI: 4 K values per int32 lane)
-  std::vector<int16_t> rows16;     // [n][kp]                      (AVX2: widened)
+  std::vector<int16_t> rows16;     // [n16][kp]                    (AVX2: widened)
   std::vector<int16_t> panels16;   // [ceil(n/8)][kp/2][8][2]      (AVX2: 2 K values per int32 lane)
+  std::vector<int16_t> tiles16;    // [n16/4][kp/2][4][2]          (AVX2 conv: 4 channels interleaved)
 };
 
 // W: int8, row-major [n][k], 1 ≤ n, 1 ≤ k ≤ 65536. `shape` (optional) is
@@ -129,6 +130,16 @@ void qgemm_wx_u8(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const P
                  const Requant& rq, uint8_t* C, int64_t ldc);
 void qgemm_wx_s32(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const PackedWeights& W,
                   const int32_t* bias, int32_t* C, int64_t ldc);
+
+// The convolution of one image as an implicit GEMM: the product above with X
+// the im2col matrix of x [C][H][W] (uint8, zero point x_zp, which also fills
+// the padding), read in place by the kernels' packing step instead of being
+// written out first. w packed with shape [Cout, C, KH, KW]; out is
+// [Cout][OH·OW] (NCHW), OH = (H + 2·padding − KH)/stride + 1.
+void qconv_image_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
+                    const PackedWeights& w, const Requant& rq, uint8_t* out);
+void qconv_image_s32(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
+                     const PackedWeights& w, const int32_t* bias, int32_t* out);
 
 // ---- the reference loops: the definition every fast path is tested against
 // (plain int64 loops over the unpacked W [n][k], row stride ldw).

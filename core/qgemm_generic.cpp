@@ -1,6 +1,7 @@
 // minidl/core/qgemm_generic.cpp — the portable C++ path of the int8 GEMM
 // (core/qgemm_kernels.h): plain loops the compiler may vectorise for whatever
 // the build targets. Correct on every CPU; the x86 paths are the fast ones.
+#include <cstddef>
 #include <cstdint>
 
 #include "core/qgemm_kernels.h"
@@ -38,22 +39,30 @@ void xw_generic(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const
   }
 }
 
-void wx_generic(int64_t p_lo, int64_t p_hi, const uint8_t* X, int64_t ldx, const W& w, const Out& o) {
+void wx_generic(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o) {
   constexpr int64_t PB = 64;  // pixels per accumulator block
   int32_t acc[PB];
+  uint8_t* block = new uint8_t[size_t(w.k * PB)];  // X[k][p0 .. p0+np), fetched once per block
   for (int64_t p0 = p_lo; p0 < p_hi; p0 += PB) {
     const int64_t np = p_hi - p0 < PB ? p_hi - p0 : PB;
+    const int64_t oy = X.conv ? p0 / X.OW : 0, ox = X.conv ? p0 % X.OW : 0;
+    for (int64_t k = 0; k < w.k; ++k) {
+      const uint8_t* src = x_row(X, k, p0, oy, ox, np, block + k * PB);
+      if (src != block + k * PB)
+        for (int64_t j = 0; j < np; ++j) block[k * PB + j] = src[j];
+    }
     for (int64_t c = 0; c < w.n; ++c) {
       const int8_t* wr = w.rows + c * w.kp;
       for (int64_t j = 0; j < np; ++j) acc[j] = 0;
       for (int64_t k = 0; k < w.k; ++k) {
         const int32_t wk = wr[k];
-        const uint8_t* x = X + k * ldx + p0;
+        const uint8_t* x = block + k * PB;
         for (int64_t j = 0; j < np; ++j) acc[j] += wk * x[j];
       }
       for (int64_t j = 0; j < np; ++j) store(o, c, c * o.ldc + p0 + j, wadd(acc[j], o.bias[c]));
     }
   }
+  delete[] block;
 }
 
 }  // namespace minidl::qkern

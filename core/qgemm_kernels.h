@@ -17,10 +17,11 @@ namespace minidl::qkern {
 // The packed weights, as the kernels see them (see PackedWeights).
 struct W {
   int64_t n, k, kp;         // kp: k rounded up to 4, the pad holds zero weights
-  const int8_t* rows;       // [n][kp]
+  const int8_t* rows;       // [n16][kp] (n16: n rounded up to 16, zero rows)
   const int8_t* panels;     // [ceil(n/16)][kp/4][16][4]
-  const int16_t* rows16;    // [n][kp]
+  const int16_t* rows16;    // [n16][kp]
   const int16_t* panels16;  // [ceil(n/8)][kp/2][8][2]
+  const int16_t* tiles16;   // [n16/4][kp/2][4][2]
 };
 
 // Where results go and the epilogue, per output channel c ∈ [0, n):
@@ -32,29 +33,74 @@ struct Out {
   int32_t* c32;          // either this ...
   uint8_t* c8;           // ... or this
   int64_t ldc;
-  const int32_t* bias;   // [n]
-  const int32_t* m0;     // [n]  (c8 only)
+  const int32_t* bias;   // [n], readable up to n rounded up to 64
+  const int32_t* m0;     // [n]  (c8 only; same padding)
   const int32_t* rs;     // [n]  total right shift 31 + shift, 1..62
   int32_t lo, hi, zp;
+  int32_t rs_min;        // min over channels of rs: ≥ 32 (every M < 1/2) allows the 32-bit epilogue
 };
 
+// The wx operand X [k][p]: a plain matrix, or — conv = true — the im2col
+// matrix of one image read in place (implicit GEMM): X[k][p] =
+// x[c][oy·s + kh − pad][ox·s + kw − pad] (zp outside the image) with
+// k = (c·KH + kh)·KW + kw, p = oy·OW + ox; koff/kh/kw are per-k tables
+// (c·H·W + kh·W + kw, kh, kw) so the kernels never divide by k.
+struct XSrc {
+  const uint8_t* p;
+  int64_t ld;  // plain: row stride
+  bool conv;
+  int64_t H, W, OW, stride, pad;
+  uint8_t zp;
+  const int32_t* koff;
+  const int32_t* kh;
+  const int32_t* kw;
+};
+
+// The n ≤ 64 bytes X[k][p .. p+n): a pointer into the operand when they lie
+// contiguous in memory, else gathered into tmp. (oy, ox): pixel p's output
+// position (conv only). Static: each kernel file gets its own copy, compiled
+// with its own flags (see the ODR note above).
+static inline const uint8_t* x_row(const XSrc& x, int64_t k, int64_t p, int64_t oy, int64_t ox, int64_t n,
+                                   uint8_t* tmp) {
+  if (!x.conv) return x.p + k * x.ld + p;
+  if (x.stride == 1 && x.pad == 0) {  // runs of whole output rows, contiguous in the image
+    const uint8_t* base = x.p + x.koff[k];
+    if (ox + n <= x.OW) return base + oy * x.W + ox;
+    for (int64_t t = 0; t < n; ++oy, ox = 0)
+      for (const uint8_t* src = base + oy * x.W; ox < x.OW && t < n; ++ox) tmp[t++] = src[ox];
+    return tmp;
+  }
+  const int64_t plane = x.koff[k] - x.kh[k] * x.W - x.kw[k];
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t iy = oy * x.stride + x.kh[k] - x.pad, ix = ox * x.stride + x.kw[k] - x.pad;
+    tmp[t] = iy < 0 || iy >= x.H || ix < 0 || ix >= x.W ? x.zp : x.p[plane + iy * x.W + ix];
+    if (++ox == x.OW) ox = 0, ++oy;
+  }
+  return tmp;
+}
+
 // "xw" (linear): C[m][c] for m ∈ [m_lo, m_hi), all c; A uint8 rows of k bytes (lda).
-// "wx" (conv):   C[c][p] for p ∈ [p_lo, p_hi), all c; X uint8 [k][ldx] (rows of pixels).
+// "wx" (conv):   C[c][p] for p ∈ [p_lo, p_hi), all c; X uint8 [k][p] (see XSrc).
 // The caller splits [0, M) / [0, P) between threads; a kernel never reads
 // outside the rows/columns it was given (no over-read past k either).
 using XwFn = void (*)(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const W& w, const Out& o);
-using WxFn = void (*)(int64_t p_lo, int64_t p_hi, const uint8_t* X, int64_t ldx, const W& w, const Out& o);
+using WxFn = void (*)(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o);
 
 void xw_generic(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
-void wx_generic(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
+void wx_generic(int64_t, int64_t, const XSrc&, const W&, const Out&);
 void xw_avx2(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
-void wx_avx2(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
+void wx_avx2(int64_t, int64_t, const XSrc&, const W&, const Out&);
 void xw_avxvnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
-void wx_avxvnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
+void wx_avxvnni(int64_t, int64_t, const XSrc&, const W&, const Out&);
 void xw_avx512vnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
-void wx_avx512vnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
+void wx_avx512vnni(int64_t, int64_t, const XSrc&, const W&, const Out&);
 
-// Row/pixel block a thread's share is rounded to (a multiple of every tile).
-constexpr int64_t kSplitAlign = 48;
+// Tests only: run this pair instead of the ISA's kernels (null: back to dispatch).
+void set_kernels_for_testing(XwFn xw, WxFn wx);
+
+// What a thread's share of rows (xw) or pixels (wx) is rounded to: multiples
+// of every path's tile (MR = 4 or 8 rows; 16, 24 or 48 pixels per packed block).
+constexpr int64_t kRowAlign = 8;
+constexpr int64_t kPixelAlign = 48;
 
 }  // namespace minidl::qkern

@@ -5,6 +5,9 @@
 
 #include <cmath>
 #include <cstring>
+#ifdef __SSE4_1__
+#include <immintrin.h>
+#endif
 
 #include "core/parallel.h"
 
@@ -47,48 +50,66 @@ ConvGeom conv_geom(const Tensor& x, int32_t x_zp, const PackedWeights& w, int st
   return g;
 }
 
-// im2col of one uint8 image: col[(c·KH + kh)·KW + kw][oy·OW + ox] = x[c][oy·s + kh − p][ox·s + kw − p],
-// the input's zero point where the window leaves the image (real 0).
-void im2col_u8(const uint8_t* x, const ConvGeom& g, uint8_t zp, uint8_t* col) {
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t kh = 0; kh < g.KH; ++kh)
-      for (int64_t kw = 0; kw < g.KW; ++kw) {
-        uint8_t* dst = col + ((c * g.KH + kh) * g.KW + kw) * g.P;
-        for (int64_t oy = 0; oy < g.OH; ++oy, dst += g.OW) {
-          const int64_t iy = oy * g.s + kh - g.p;
-          if (iy < 0 || iy >= g.H) {
-            std::memset(dst, zp, size_t(g.OW));
-            continue;
-          }
-          const uint8_t* src = x + (c * g.H + iy) * g.W;
-          if (g.s == 1 && g.p == 0) {
-            std::memcpy(dst, src + kw, size_t(g.OW));
-            continue;
-          }
-          for (int64_t ox = 0; ox < g.OW; ++ox) {
-            const int64_t ix = ox * g.s + kw - g.p;
-            dst[ox] = ix < 0 || ix >= g.W ? zp : src[ix];
-          }
-        }
-      }
-}
-
 // Runs the convolution image by image: whole images per thread when there
 // are at least as many as threads, else one image at a time with the GEMM
-// itself split over threads. `gemm(col, n)` multiplies image n's columns.
-template <class Gemm>
-void conv_images(const Tensor& x, const ConvGeom& g, int32_t x_zp, Gemm&& gemm) {
+// itself split over threads. `conv(image, n)` convolves image n.
+template <class Conv>
+void conv_images(const Tensor& x, const ConvGeom& g, Conv&& conv) {
   const uint8_t* px = x.data<uint8_t>();
   const int64_t img = g.C * g.H * g.W;
   const int threads = omp_in_parallel() || g.N < get_num_threads() ? 1 : get_num_threads();
   parallel_range(g.N, threads, [&](int64_t lo, int64_t hi) {
-    std::vector<uint8_t> col(size_t(g.K * g.P));
-    for (int64_t n = lo; n < hi; ++n) {
-      im2col_u8(px + n * img, g, uint8_t(x_zp), col.data());
-      gemm(col.data(), n);
-    }
+    for (int64_t n = lo; n < hi; ++n) conv(px + n * img, n);
   });
 }
+
+// sum / d rounded to nearest, ties to even (d > 0, |sum| < 2^23): round half up
+// as floor((2·sum + d) / 2d), then a tie (exact remainder) that landed on an
+// odd value steps down. Power-of-two d (the seed's 4×4 window) shifts instead
+// of dividing: one division per output was most of the pooling's time.
+inline int32_t rdiv_half_even(int32_t sum, int32_t d, int log2_2d) {
+  const int32_t num = 2 * sum + d;
+  int32_t q;
+  bool tie;
+  if (log2_2d >= 0) {
+    q = num >> log2_2d;  // arithmetic shift: floor
+    tie = (num & ((1 << log2_2d) - 1)) == 0;
+  } else {
+    const int32_t dd = 2 * d;
+    q = num / dd;
+    int32_t r = num % dd;
+    if (r < 0) --q, r += dd;  // floor
+    tie = r == 0;
+  }
+  return tie && (q & 1) ? q - 1 : q;
+}
+
+#ifdef __SSE4_1__
+// The seed's 4×4 / stride 4 pooling of one band of 4 rows, 4 outputs per step:
+// pmaddubsw with ones adds byte pairs (255 + 255 cannot saturate), pmaddwd
+// with ones adds those pairs: four 4-wide sums per row in int32 lanes. Then
+// the same rounding as rdiv_half_even (shift by 5 = log2(2·16)). The last
+// step starts at OW·4 − 16, overlapping the previous one (same values).
+void pool4_band(const uint8_t* band, int64_t W, int64_t OW, int32_t zp, uint8_t* out) {
+  const __m128i ones8 = _mm_set1_epi8(1), ones16 = _mm_set1_epi16(1);
+  for (int64_t o = 0; o < OW; o += 4) {
+    const int64_t oo = o + 4 <= OW ? o : OW - 4;
+    __m128i sum = _mm_set1_epi32(-16 * zp);
+    for (int i = 0; i < 4; ++i) {
+      const __m128i row = _mm_loadu_si128(reinterpret_cast<const __m128i*>(band + i * W + 4 * oo));
+      sum = _mm_add_epi32(sum, _mm_madd_epi16(_mm_maddubs_epi16(row, ones8), ones16));
+    }
+    const __m128i num = _mm_add_epi32(_mm_add_epi32(sum, sum), _mm_set1_epi32(16));
+    __m128i q = _mm_srai_epi32(num, 5);
+    const __m128i tie = _mm_cmpeq_epi32(_mm_and_si128(num, _mm_set1_epi32(31)), _mm_setzero_si128());
+    q = _mm_sub_epi32(q, _mm_and_si128(tie, _mm_and_si128(q, _mm_set1_epi32(1))));
+    q = _mm_add_epi32(q, _mm_set1_epi32(zp));
+    const __m128i b = _mm_packus_epi16(_mm_packs_epi32(q, q), _mm_setzero_si128());  // clamps to [0, 255]
+    const int32_t four = _mm_cvtsi128_si32(b);
+    std::memcpy(out + oo, &four, 4);
+  }
+}
+#endif
 
 }  // namespace
 
@@ -100,9 +121,16 @@ Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point) {
   const float* px = x.data<float>();
   uint8_t* pq = q.data<uint8_t>();
   const float inv = 1.0f / scale;
-  for (int64_t i = 0; i < x.numel(); ++i) {
-    MINIDL_CHECK(!std::isnan(px[i]), "quantize_per_tensor: element ", i, " of ", to_string(x.shape()), " is NaN");
-    const float r = std::nearbyint(px[i] * inv) + float(zero_point);  // ±inf clamps
+  const int64_t n = x.numel();
+  bool nan = false;
+  for (int64_t i = 0; i < n; ++i) nan |= std::isnan(px[i]);
+  if (nan)
+    for (int64_t i = 0; i < n; ++i)
+      MINIDL_CHECK(!std::isnan(px[i]), "quantize_per_tensor: element ", i, " of ", to_string(x.shape()), " is NaN");
+  // rint = nearbyint in the default rounding mode (half to even), but inlined
+  // as one vroundps (nearbyint must not raise "inexact", which keeps it a libm call)
+  for (int64_t i = 0; i < n; ++i) {
+    const float r = std::rint(px[i] * inv) + float(zero_point);  // ±inf clamps
     pq[i] = uint8_t(r < 0.f ? 0.f : r > 255.f ? 255.f : r);
   }
   return q;
@@ -137,8 +165,8 @@ Tensor quantized_conv2d(const Tensor& x, int32_t x_zp, const PackedWeights& w, c
   check_requant(rq, g.CO, "quantized_conv2d");
   Tensor y = Tensor::empty({g.N, g.CO, g.OH, g.OW}, DType::UInt8);
   uint8_t* py = y.data<uint8_t>();
-  conv_images(x, g, x_zp, [&](const uint8_t* col, int64_t n) {
-    qgemm_wx_u8(g.P, col, g.P, x_zp, w, rq, py + n * g.CO * g.P, g.P);
+  conv_images(x, g, [&](const uint8_t* image, int64_t n) {
+    qconv_image_u8(image, g.C, g.H, g.W, g.s, g.p, x_zp, w, rq, py + n * g.CO * g.P);
   });
   return y;
 }
@@ -150,8 +178,9 @@ Tensor quantized_conv2d_s32(const Tensor& x, int32_t x_zp, const PackedWeights& 
                " entries for ", g.CO, " output channels");
   Tensor y = Tensor::empty({g.N, g.CO, g.OH, g.OW}, DType::Int32);
   int32_t* py = y.data<int32_t>();
-  conv_images(x, g, x_zp, [&](const uint8_t* col, int64_t n) {
-    qgemm_wx_s32(g.P, col, g.P, x_zp, w, bias.empty() ? nullptr : bias.data(), py + n * g.CO * g.P, g.P);
+  conv_images(x, g, [&](const uint8_t* image, int64_t n) {
+    qconv_image_s32(image, g.C, g.H, g.W, g.s, g.p, x_zp, w, bias.empty() ? nullptr : bias.data(),
+                    py + n * g.CO * g.P);
   });
   return y;
 }
@@ -181,29 +210,40 @@ Tensor quantized_avg_pool2d(const Tensor& x, int32_t zero_point, int kernel, int
   check_u8(x, 4, "quantized_avg_pool2d", "[N, C, H, W]");
   check_zp(zero_point, "quantized_avg_pool2d");
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  MINIDL_CHECK(kernel >= 1 && stride >= 1 && kernel <= H && kernel <= W, "quantized_avg_pool2d: kernel ", kernel,
-               " and stride ", stride, " must be >= 1 with the kernel inside the input ", to_string(x.shape()));
+  MINIDL_CHECK(kernel >= 1 && stride >= 1 && kernel <= H && kernel <= W && kernel <= 128, "quantized_avg_pool2d: kernel ",
+               kernel, " and stride ", stride, " must be >= 1 with the kernel (<= 128) inside the input ",
+               to_string(x.shape()));
   const int64_t OH = (H - kernel) / stride + 1, OW = (W - kernel) / stride + 1, area = int64_t(kernel) * kernel;
   Tensor y = Tensor::empty({N, C, OH, OW}, DType::UInt8);
   const uint8_t* px = x.data<uint8_t>();
   uint8_t* py = y.data<uint8_t>();
+#ifdef __SSE4_1__
+  if (kernel == 4 && stride == 4 && OW >= 4) {
+    parallel_range(N * C, threads_for(x.numel()), [&](int64_t lo, int64_t hi) {
+      for (int64_t nc = lo; nc < hi; ++nc)
+        for (int64_t oy = 0; oy < OH; ++oy)
+          pool4_band(px + (nc * H + oy * 4) * W, W, OW, zero_point, py + (nc * OH + oy) * OW);
+    });
+    return y;
+  }
+#endif
   parallel_range(N * C, threads_for(x.numel()), [&](int64_t lo, int64_t hi) {
+    std::vector<int32_t> col(static_cast<size_t>(W));  // column sums of one window row band
+    const int log2_2d = (area & (area - 1)) == 0 ? int(__builtin_ctzll(uint64_t(2 * area))) : -1;
     for (int64_t nc = lo; nc < hi; ++nc)
-      for (int64_t oy = 0; oy < OH; ++oy)
+      for (int64_t oy = 0; oy < OH; ++oy) {
+        const uint8_t* __restrict band = px + (nc * H + oy * stride) * W;
+        int32_t* __restrict cs = col.data();  // restrict: lets the row sums vectorise
+        for (int64_t j = 0; j < W; ++j) cs[j] = band[j];
+        for (int64_t i = 1; i < kernel; ++i)
+          for (int64_t j = 0; j < W; ++j) cs[j] += band[i * W + j];
         for (int64_t ox = 0; ox < OW; ++ox) {
-          int64_t sum = 0;
-          for (int64_t i = 0; i < kernel; ++i) {
-            const uint8_t* row = px + (nc * H + oy * stride + i) * W + ox * stride;
-            for (int64_t j = 0; j < kernel; ++j) sum += row[j];
-          }
-          sum -= area * zero_point;  // Σ (q − zp)
-          // round half to even of sum / area
-          int64_t q = sum >= 0 ? sum / area : -((-sum) / area);  // toward 0
-          const int64_t r = sum - q * area, twice = 2 * (r < 0 ? -r : r);
-          if (twice > area || (twice == area && (q & 1))) q += sum < 0 ? -1 : 1;
-          const int64_t v = q + zero_point;
+          int32_t sum = -int32_t(area) * zero_point;  // Σ (q − zp) over the window
+          for (int64_t j = 0; j < kernel; ++j) sum += cs[ox * stride + j];
+          const int32_t v = rdiv_half_even(sum, int32_t(area), log2_2d) + zero_point;
           py[(nc * OH + oy) * OW + ox] = uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
         }
+      }
   });
   return y;
 }

@@ -36,6 +36,7 @@ Tensor dequantize_accumulator(const Tensor& acc, const std::vector<float>& scale
 // (pack_weights with that shape). Returns UInt8 [N, Cout, Ho, Wo],
 // Ho = (H + 2p − KH)/stride + 1. The window reads the input's zero point where
 // it falls in the padding (real 0, the same as fp32 zero padding), not 0.
+// Implicit GEMM (qconv_image_u8): the im2col matrix is never written out.
 Tensor quantized_conv2d(const Tensor& x, int32_t x_zp, const PackedWeights& w, const Requant& rq, int stride = 1,
                         int padding = 0);
 // Same, int32 accumulators bias[n] + Σ (x − x_zp)·w (bias: [Cout] or empty).

@@ -8,30 +8,24 @@
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/parallel.h"
 #include "core/qgemm.h"
+#include "qgemm_paths.h"
 #include "test_util.h"
+
+
 
 using namespace minidl;
 using minidl::test::contains;
 using minidl::test::error_of;
+using minidl::test::IsaGuard;
+using minidl::test::Path;
+using minidl::test::paths;
 
 namespace {
-
-// Every path this CPU runs; the test switches between them and restores the default.
-std::vector<QIsa> supported_isas() {
-  std::vector<QIsa> r;
-  for (QIsa i : {QIsa::Generic, QIsa::Avx2, QIsa::AvxVnni, QIsa::Avx512Vnni})
-    if (qisa_supported(i)) r.push_back(i);
-  return r;
-}
-
-struct IsaGuard {
-  QIsa saved = qgemm_isa();
-  ~IsaGuard() { set_qgemm_isa(saved); }
-};
 
 // The exact rounding of acc·m0 / 2^s, half up, in 80-bit long double (the
 // product has ≤ 62 bits, so this is exact): an independent statement of the rule.
@@ -57,12 +51,15 @@ std::vector<int8_t> make_w(const Case& c, std::mt19937& g) {
   return w;
 }
 
-Requant make_rq(int64_t N, std::mt19937& g, bool per_channel, bool relu, bool bias) {
+// Multipliers 2^-6 … 2^-18 (s ≥ 32: the kernels' 32-bit epilogue), or with
+// `large` 1/2 … 4 (s < 32: the general 64-bit one, mostly saturating).
+Requant make_rq(int64_t N, std::mt19937& g, bool per_channel, bool relu, bool bias, bool large = false) {
   Requant rq;
   rq.zero_point = int32_t(g() % 256);
   if (relu) rq.qmin = rq.zero_point;
   for (int64_t n = 0; n < (per_channel ? N : 1); ++n)
-    rq.multiplier.push_back(quantize_multiplier(std::ldexp(1.0 + (g() % 1000) / 1000.0, -int(6 + g() % 12))));
+    rq.multiplier.push_back(quantize_multiplier(
+        std::ldexp(1.0 + (g() % 1000) / 1000.0, large ? int(g() % 4) - 1 : -int(6 + g() % 12))));
   if (bias)
     for (int64_t n = 0; n < N; ++n) rq.bias.push_back(int32_t(g() % 200001) - 100000);
   return rq;
@@ -149,17 +146,17 @@ TEST_CASE("pack_weights: column sums, zero-padded layouts, errors") {
 TEST_CASE("qgemm u8s8s32 / u8s8u8: every supported path bit-identical to the reference") {
   IsaGuard guard;
   std::mt19937 g(3);
-  for (QIsa isa : supported_isas()) {
-    set_qgemm_isa(isa);
-    CAPTURE(qisa_name(isa));
+  for (const Path& path : paths()) {
+    path.use();
+    CAPTURE(path.name);
     for (const Case& c : kCases) {
       CAPTURE(c.M); CAPTURE(c.N); CAPTURE(c.K); CAPTURE(c.zp); CAPTURE(c.fill);
       const int64_t lda = c.K + int64_t(g() % 3), ldc = c.N + int64_t(g() % 3);
       const std::vector<uint8_t> a = make_a(c, lda, g);
       const std::vector<int8_t> w = make_w(c, g);
       const PackedWeights p = pack_weights(w.data(), c.N, c.K);
-      for (int variant = 0; variant < 4; ++variant) {
-        const Requant rq = make_rq(c.N, g, variant % 2 == 0, variant >= 2, variant != 1);
+      for (int variant = 0; variant < 5; ++variant) {
+        const Requant rq = make_rq(c.N, g, variant % 2 == 0, variant == 2 || variant == 3, variant != 1, variant == 4);
         const int32_t* bias = rq.bias.empty() ? nullptr : rq.bias.data();
         std::vector<int32_t> want32(size_t(c.M * ldc), -7), got32(want32);
         qgemm_reference_s32(c.M, c.N, c.K, a.data(), lda, c.zp, w.data(), c.K, bias, want32.data(), ldc);
@@ -181,9 +178,9 @@ TEST_CASE("qgemm u8s8s32 / u8s8u8: every supported path bit-identical to the ref
 TEST_CASE("qgemm_wx (conv orientation, C[n][p]): every supported path bit-identical to the reference") {
   IsaGuard guard;
   std::mt19937 g(4);
-  for (QIsa isa : supported_isas()) {
-    set_qgemm_isa(isa);
-    CAPTURE(qisa_name(isa));
+  for (const Path& path : paths()) {
+    path.use();
+    CAPTURE(path.name);
     for (const Case& c : kCases) {
       if (c.K > 5000) continue;
       CAPTURE(c.M); CAPTURE(c.N); CAPTURE(c.K); CAPTURE(c.fill);
@@ -197,8 +194,8 @@ TEST_CASE("qgemm_wx (conv orientation, C[n][p]): every supported path bit-identi
         for (int64_t q = 0; q < P; ++q) xt[size_t(q * c.K + k)] = x[size_t(k * ldx + q)];
       const std::vector<int8_t> w = make_w(c, g);
       const PackedWeights p = pack_weights(w.data(), c.N, c.K);
-      for (int variant = 0; variant < 4; ++variant) {
-        const Requant rq = make_rq(c.N, g, variant % 2 == 0, variant >= 2, variant != 1);
+      for (int variant = 0; variant < 5; ++variant) {
+        const Requant rq = make_rq(c.N, g, variant % 2 == 0, variant == 2 || variant == 3, variant != 1, variant == 4);
         const int32_t* bias = rq.bias.empty() ? nullptr : rq.bias.data();
         std::vector<int32_t> ref32(size_t(P * c.N));
         std::vector<uint8_t> ref8(size_t(P * c.N));

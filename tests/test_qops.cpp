@@ -4,6 +4,7 @@
 // integer average pooling with half-to-even division, and bad input.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "core/parallel.h"
 #include "core/qops.h"
 #include "core/random.h"
+#include "qgemm_paths.h"
 #include "test_util.h"
 
 using namespace minidl;
@@ -67,13 +69,6 @@ std::vector<int32_t> conv_acc_reference(const Tensor& x, int32_t zp, const std::
   return y;
 }
 
-std::vector<QIsa> supported_isas() {
-  std::vector<QIsa> r;
-  for (QIsa i : {QIsa::Generic, QIsa::Avx2, QIsa::AvxVnni, QIsa::Avx512Vnni})
-    if (qisa_supported(i)) r.push_back(i);
-  return r;
-}
-
 }  // namespace
 
 TEST_CASE("quantize_per_tensor: half to even on x·(1/scale), clamped; dequantize inverts on the grid") {
@@ -90,14 +85,14 @@ TEST_CASE("quantize_per_tensor: half to even on x·(1/scale), clamped; dequantiz
 }
 
 TEST_CASE("quantized_conv2d: equals the direct definition on every path (stride, zero-point padding, ReLU)") {
-  const QIsa saved = qgemm_isa();
+  test::IsaGuard guard;
   std::mt19937 g(5);
   struct C { int64_t N, C, H, W, CO, K; int s, p; };
   for (const C& c : {C{2, 1, 28, 28, 32, 3, 1, 0}, C{3, 32, 10, 9, 64, 3, 1, 0}, C{2, 3, 7, 8, 5, 3, 2, 1},
                      C{1, 4, 5, 5, 17, 1, 1, 2}, C{4, 2, 6, 6, 3, 5, 1, 2}})
-    for (QIsa isa : supported_isas()) {
-      set_qgemm_isa(isa);
-      CAPTURE(qisa_name(isa)); CAPTURE(c.C); CAPTURE(c.H); CAPTURE(c.s); CAPTURE(c.p);
+    for (const test::Path& path : test::paths()) {
+      path.use();
+      CAPTURE(path.name); CAPTURE(c.C); CAPTURE(c.H); CAPTURE(c.s); CAPTURE(c.p);
       const Tensor x = random_u8({c.N, c.C, c.H, c.W}, g);
       const int32_t zp = int32_t(g() % 256);
       const Shape ws = {c.CO, c.C, c.K, c.K};
@@ -117,7 +112,6 @@ TEST_CASE("quantized_conv2d: equals the direct definition on every path (stride,
           REQUIRE(py[i] == requantize(acc[i], rq.multiplier[size_t(int64_t(i) / per % c.CO)], rq.zero_point, rq.qmin, rq.qmax));
       }
     }
-  set_qgemm_isa(saved);
   set_num_threads(2);
 }
 
@@ -189,6 +183,32 @@ TEST_CASE("quantized_avg_pool2d: integer window sums, division rounded half to e
   }());
   CHECK(int(y.data<uint8_t>()[(1 * 6 + 1) * 6 + 2]) == int(ref) + 17);  // channel 1, window (1, 2)
   CHECK(contains(error_of([&] { quantized_avg_pool2d(x, 17, 25, 1); }), "kernel 25"));
+}
+
+TEST_CASE("quantized_avg_pool2d: every element against the definition (4x4 fast path, other windows, ragged widths)") {
+  std::mt19937 g(11);
+  struct P { int64_t H, W; int k, s; int32_t zp; int fill; };
+  for (const P& c : {P{24, 24, 4, 4, 17, 0}, P{9, 27, 4, 4, 255, 0}, P{16, 16, 4, 4, 0, 1}, P{16, 19, 4, 4, 255, 1},
+                     P{8, 8, 3, 2, 128, 0}, P{12, 16, 2, 2, 3, 0}, P{13, 17, 5, 3, 200, 0}}) {
+    CAPTURE(c.W); CAPTURE(c.k); CAPTURE(c.zp);
+    Tensor x = random_u8({2, 3, c.H, c.W}, g);
+    if (c.fill) x.fill_(255.f);
+    const Tensor y = quantized_avg_pool2d(x, c.zp, c.k, c.s);
+    const int64_t OH = (c.H - c.k) / c.s + 1, OW = (c.W - c.k) / c.s + 1;
+    REQUIRE(y.shape() == Shape{2, 3, OH, OW});
+    const uint8_t* px = x.data<uint8_t>();
+    for (int64_t nc = 0; nc < 6; ++nc)
+      for (int64_t oy = 0; oy < OH; ++oy)
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          int64_t sum = 0;
+          for (int i = 0; i < c.k; ++i)
+            for (int j = 0; j < c.k; ++j) sum += px[(nc * c.H + oy * c.s + i) * c.W + ox * c.s + j] - c.zp;
+          // exact: sum / k² as a double, rounded half to even
+          const double q = std::nearbyint(double(sum) / double(c.k * c.k));
+          const int want = int(std::clamp(q + c.zp, 0.0, 255.0));
+          REQUIRE(int(y.data<uint8_t>()[(nc * OH + oy) * OW + ox]) == want);
+        }
+  }
 }
 
 TEST_CASE("quantized_conv2d: bad input names the problem") {
