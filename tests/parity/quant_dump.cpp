@@ -1,9 +1,9 @@
 // quant_dump — minidl's side of the PyTorch int8 parity check (torch_quant_parity.py):
 // post-training quantization of a seed CNN checkpoint with MinMaxObserver activations
-// (quint8, no reduce_range) and per-channel symmetric int8 weights in [−127, 127],
+// (quint8, reduce_range as asked) and per-channel symmetric int8 weights in [−127, 127],
 // calibrated on the first N training images (pixel/255, batches of 128, file order).
 //
-// usage: quant_dump FP32.safetensors N_CALIB OUT_DIR
+// usage: quant_dump FP32.safetensors N_CALIB OUT_DIR [reduce_range]   (activations in [0, 127])
 // writes OUT_DIR/int8.safetensors (the converted model) and OUT_DIR/outputs.safetensors:
 // "codes" U8 [10000, 10], the last layer's uint8 output on the test set, and "pred" I64.
 #include <iostream>
@@ -14,13 +14,14 @@ using namespace minidl;
 namespace cp = minidl::compress;
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::cerr << "usage: quant_dump FP32.safetensors N_CALIB OUT_DIR\n";
+  if (argc != 4 && argc != 5) {
+    std::cerr << "usage: quant_dump FP32.safetensors N_CALIB OUT_DIR [reduce_range]\n";
     return 2;
   }
   try {
     const std::string init = argv[1], dir = argv[3];
     const int64_t n = std::stoll(argv[2]);
+    const bool reduce_range = argc == 5 && std::string(argv[4]) == "reduce_range";
     nn::StateDict sd = nn::load_safetensors(init);
     bool bn = false;
     for (const auto& [k, t] : sd) bn = bn || k.rfind("bn1.", 0) == 0;
@@ -30,7 +31,7 @@ int main(int argc, char** argv) {
     auto test = std::make_shared<datasets::TensorDataset>(datasets::load_mnist(datasets::kFashionMnistDir, false));
     const std::vector<datasets::TransformPtr> scale = {std::make_shared<datasets::ScalePixels>()};
     datasets::DataLoader calib(train, {.batch_size = 128, .transforms = scale});
-    auto prepared = cp::prepare(*net, {.activation = "minmax", .per_channel = true, .reduce_range = false});
+    auto prepared = cp::prepare(*net, {.activation = "minmax", .per_channel = true, .reduce_range = reduce_range});
     cp::calibrate(*prepared, calib, calib.size());
     auto q = cp::convert(*prepared);
     cp::save_quantized(*q, dir + "/int8.safetensors");

@@ -50,6 +50,7 @@ def main():
     args = sys.argv[1:]; tool = args[0]
     init = args[args.index("--init") + 1] if "--init" in args else None
     calib = int(args[args.index("--calib") + 1]) if "--calib" in args else 512
+    rr = "--full-range" not in args
     variants = [None] if init else [False, True]
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -58,17 +59,37 @@ def main():
             if not init: fp32_weights(path, bn)
             sd = {k: torch.from_numpy(v.copy()) for k, v in load_st(path).items()}
             bn = any(k.startswith("bn1.") for k in sd)
-            subprocess.run([tool, path, str(calib), tmp], check=True)
-            failures += compare(sd, bn, calib, load_st(os.path.join(tmp, "int8.safetensors")),
+            subprocess.run([tool, path, str(calib), tmp] + (["reduce_range"] if rr else []), check=True)
+            failures += compare(sd, bn, calib, rr, load_st(os.path.join(tmp, "int8.safetensors")),
                                 load_st(os.path.join(tmp, "outputs.safetensors")))
     print("torch_quant_parity:", "FAILED" if failures else "passed"); return 1 if failures else 0
 
-def compare(sd, bn, calib, mine, out):
-    tag = "BN" if bn else "no BN"
+def exact_codes(q, T):
+    """The scheme's integer arithmetic written out (int64 sums, double multipliers, round half
+    up as minidl's requantize, half-even pooling): what an exact int8 engine must output."""
+    def quant(x, s, z): return np.clip(np.rint(x * np.float32(1 / np.float32(s))) + z, 0, 255).astype(np.int64)
+    x = quant(T, q["quant.scale"][0], q["quant.zero_point"][0]); z, s = int(q["quant.zero_point"][0]), float(q["quant.scale"][0])
+    def layer(x, z, s, name, conv, relu):
+        w = q[name + ".weight"].astype(np.int64); b = q[name + ".bias"].astype(np.int64); ws = q[name + ".weight_scale"].astype(np.float64)
+        so, zo = float(q[name + ".scale"][0]), int(q[name + ".zero_point"][0])
+        if conv:
+            acc = F.conv2d(torch.tensor(x - z, dtype=torch.float64), torch.tensor(w, dtype=torch.float64)).numpy().round().astype(np.int64)
+            acc = acc + b[None, :, None, None]; M = (s * ws / so)[None, :, None, None]
+        else:
+            acc = (x - z) @ w.T + b[None]; M = (s * ws / so)[None]
+        return np.clip(np.floor(acc * M + 0.5) + zo, zo if relu else 0, 255).astype(np.int64), zo, so
+    h, z, s = layer(x, z, s, "conv1", True, True); h, z, s = layer(h, z, s, "conv2", True, True)
+    N, C, H, W = h.shape; k = H // 6
+    p = (h - z).reshape(N, C, 6, k, 6, k).sum((3, 5)); d = k * k; qq = np.floor_divide(p, d); r = p - qq * d
+    qq = qq + ((2 * r > d) | ((2 * r == d) & (qq % 2 == 1))); h = np.clip(qq + z, 0, 255).reshape(N, -1)
+    h, z, s = layer(h, z, s, "fc1", False, True); return layer(h, z, s, "fc2", False, False)[0]
+
+def compare(sd, bn, calib, rr, mine, out):
+    tag = ("BN" if bn else "no BN") + (", reduce_range" if rr else ", full range")
     m = QNet(bn); m.load_state_dict(sd, strict=True); m.eval()
     fuse = [["conv1", "bn1", "r1"], ["conv2", "bn2", "r2"]] if bn else [["conv1", "r1"], ["conv2", "r2"]]
     tq.fuse_modules(m, fuse + [["fc1", "r3"]], inplace=True)
-    m.qconfig = tq.QConfig(activation=tq.MinMaxObserver.with_args(dtype=torch.quint8, reduce_range=False),
+    m.qconfig = tq.QConfig(activation=tq.MinMaxObserver.with_args(dtype=torch.quint8, reduce_range=rr),
                            weight=tq.PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric,
                                                                          quant_min=-127, quant_max=127))
     tq.prepare(m, inplace=True)
@@ -94,6 +115,9 @@ def compare(sd, bn, calib, mine, out):
     tc = q.int_repr().numpy().astype(np.int64); mc = out["codes"].astype(np.int64)
     equal = float(np.mean(tc == mc)); worst = int(np.max(np.abs(tc - mc)))
     agree = float(np.mean(q.dequantize().argmax(1).numpy() == out["pred"]))
+    ex = exact_codes(mine, T.numpy()); mine_exact = float(np.mean(ex == mc)); torch_exact = float(np.mean(ex == tc))
+    print(f"[{'BN' if bn else 'no BN'}] against the exact integer arithmetic: minidl equal {mine_exact:.4%}, PyTorch equal {torch_exact:.4%}")
+    if mine_exact != 1.0: bad.append(f"minidl differs from the exact integer arithmetic on {1 - mine_exact:.4%} of the outputs")
     print(f"[{tag}, {calib} calibration images] outputs equal {equal:.4%}, max |diff| {worst} step(s); "
           f"predictions agree {agree:.4%} of {len(T)}; qparams/weights mismatches: {len(bad)}")
     for b in bad[:10]: print("  MISMATCH", b)
