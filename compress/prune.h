@@ -83,6 +83,7 @@ class PruningMask : public nn::Parametrization {
   Tensor forward(const Tensor& previous) override;
   std::string type_name() const override { return "PruningMask"; }
   std::string tag() const override { return "mask"; }
+  bool commutes_with_channel_scale() const override { return true; }  // (s ⊙ w) ⊙ m = s ⊙ (w ⊙ m)
   Tensor& mask() { return buffer("mask"); }
 };
 
