@@ -26,6 +26,8 @@
 #include "nn/conv2d.h"
 #include "nn/dropout.h"
 #include "nn/flatten.h"
+#include "nn/fuse.h"
+#include "nn/fused.h"
 #include "nn/init.h"
 #include "nn/linear.h"
 #include "nn/lr_scheduler.h"

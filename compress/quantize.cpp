@@ -11,6 +11,7 @@
 #include "nn/conv2d.h"
 #include "nn/dropout.h"
 #include "nn/flatten.h"
+#include "nn/fuse.h"
 #include "nn/linear.h"
 #include "nn/pooling.h"
 #include "nn/sequential.h"
@@ -71,7 +72,8 @@ nn::Sequential& as_sequential(nn::Module& model, const char* who) {
 
 // Folds `bn` (eval statistics) into a copy of conv's weight and bias:
 //   W' = W·γ/√(σ²+ε),  b' = β + (b − μ)·γ/√(σ²+ε)   (Jacob et al. 2018 §3.2; Krishnamoorthi §2.4)
-// TODO(groundwork #10): nn/fuse.h's fold_batchnorm replaces this when it lands on main.
+// Used by convert for QAT blocks only, which keep conv and BatchNorm apart during training
+// (PTQ folds with nn/fuse.h in prepare).
 std::pair<Tensor, Tensor> folded(nn::Conv2d& conv, nn::BatchNorm& bn) {
   NoGradGuard ng;
   Tensor w = conv.param("weight").clone(), b = conv.bias();
@@ -107,6 +109,9 @@ struct Builder {
 
 nn::ModulePtr prepare_impl(nn::Module& model, const QConfig& config, bool qat, const char* who) {
   auto& seq = as_sequential(model, who);
+  // PTQ: BatchNorm folded into the conv before it and Conv/Linear+ReLU fused, by the fusion
+  // pass (in place). QAT keeps BatchNorm (frozen by QATFreeze, folded at convert).
+  if (!qat) nn::fuse(model, {.relu = true, .fold_batchnorm = true});
   const Builder B{config, qat};
   make_activation_observer(config.activation);  // validates the name up front
   auto out = std::make_shared<nn::Sequential>();
@@ -114,12 +119,13 @@ nn::ModulePtr prepare_impl(nn::Module& model, const QConfig& config, bool qat, c
   const auto& ch = seq.named_children();
   for (size_t i = 0; i < ch.size(); ++i) {
     const auto& [name, m] = ch[i];
-    if (is_a(m, "Conv2d") || is_a(m, "Linear")) {
+    if (is_a(m, "Conv2d") || is_a(m, "Linear") || is_a(m, "ConvReLU2d") || is_a(m, "LinearReLU")) {
       nn::ModulePtr bn;
       bool relu = false;
+      const bool fused_relu = is_a(m, "ConvReLU2d") || is_a(m, "LinearReLU");
       size_t j = i + 1;
       if (j < ch.size() && is_a(m, "Conv2d") && is_a(ch[j].second, "BatchNorm2d")) bn = ch[j++].second;
-      if (j < ch.size() && is_a(ch[j].second, "ReLU")) relu = true, ++j;
+      if (!fused_relu && j < ch.size() && is_a(ch[j].second, "ReLU")) relu = true, ++j;
       std::shared_ptr<Observer> wobs;
       if (qat) {
         auto fq = std::make_shared<FakeQuantize>(weight_observer_for(config), true);
@@ -130,7 +136,9 @@ nn::ModulePtr prepare_impl(nn::Module& model, const QConfig& config, bool qat, c
         wobs = weight_observer_for(config);
         wobs->where = name + ".weight";
       }
+      // A fused ConvReLU2d/LinearReLU applies its ReLU itself; the block records it for convert.
       auto block = std::make_shared<QuantBlock>(m, bn, relu, B.activation(name + " output"), wobs);
+      block->fused_relu = fused_relu;
       out->push_back(name, block);
       i = j - 1;
     } else if (is_a(m, "AvgPool2d")) {
@@ -239,10 +247,10 @@ nn::ModulePtr convert(nn::Module& prepared) {
       const QParams wq = wobs->qparams(), yq = activation_qparams(b->post_process);
       nn::ModulePtr q;
       if (auto* c = dynamic_cast<nn::Conv2d*>(b->layer.get()))
-        q = std::make_shared<QuantizedConv2d>(w, bias, wq, s, z, yq.scale[0], yq.zero_point[0], b->relu, c->stride,
-                                              c->padding);
+        q = std::make_shared<QuantizedConv2d>(w, bias, wq, s, z, yq.scale[0], yq.zero_point[0],
+                                              b->relu || b->fused_relu, c->stride, c->padding);
       else
-        q = std::make_shared<QuantizedLinear>(w, bias, wq, s, z, yq.scale[0], yq.zero_point[0], b->relu);
+        q = std::make_shared<QuantizedLinear>(w, bias, wq, s, z, yq.scale[0], yq.zero_point[0], b->relu || b->fused_relu);
       s = yq.scale[0], z = yq.zero_point[0];
       out->push_back(name, q);
     } else if (is_a(m, "AvgPool2d")) {

@@ -10,7 +10,8 @@
 // Q31 requantization) is in compress/qscheme.h and core/qgemm.h; the resulting modules are
 // in compress/quantized_modules.h.
 //
-// prepare() works on a Sequential whose children are Conv2d, Linear, BatchNorm2d (right
+// prepare() first runs the fusion pass (nn/fuse.h, in place: BatchNorm folded, Conv/Linear
+// + ReLU fused), then works on a Sequential whose children are Conv2d, Linear, BatchNorm2d (right
 // after a Conv2d), ReLU, AvgPool2d, Flatten, Dropout or Identity; anything else is an
 // error naming the layer. It wraps the model as
 //   quant (QuantStub: input observer) → blocks … → dequant (DeQuantStub)
@@ -72,7 +73,8 @@ class QuantBlock : public nn::Module {
 
   nn::ModulePtr layer, bn, post_process;
   std::shared_ptr<Observer> weight_observer;  // PTQ; for QAT the weight's FakeQuantize
-  bool relu;
+  bool relu;                 // a ReLU applied by the block
+  bool fused_relu = false;   // the layer is a ConvReLU2d / LinearReLU (nn/fuse.h)
   bool freeze_bn = false;
 };
 
