@@ -19,6 +19,20 @@ uint64_t le16(const Bytes& b, size_t i) { return u8(b, i) | (u8(b, i + 1) << 8);
 uint64_t le32(const Bytes& b, size_t i) { return le16(b, i) | (le16(b, i + 2) << 16); }
 bool starts(const Bytes& b, const char* magic, size_t n) { return b.size() >= n && std::memcmp(b.data(), magic, n) == 0; }
 
+// The limits every format shares, checked as soon as the header gives the
+// size — before any pixel data is looked at or inflated.
+void check_size(const std::string& path, const ImageHeader& h, size_t file_bytes) {
+  constexpr int64_t kMaxSide = int64_t(1) << 24;
+  MINIDL_CHECK(h.width >= 1 && h.height >= 1 && h.width <= kMaxSide && h.height <= kMaxSide, path, ": ", h.format,
+               " image is ", h.width, "x", h.height, " (width x height), expected both in [1, ", kMaxSide, "]");
+  const int64_t pixels = h.width * h.height;
+  MINIDL_CHECK(pixels <= kMaxImagePixels, path, ": ", h.format, " image is ", h.width, "x", h.height, " = ", pixels,
+               " pixels, more than the limit of ", kMaxImagePixels);
+  MINIDL_CHECK(uint64_t(pixels) <= uint64_t(kMaxPixelsPerByte) * file_bytes, path, ": ", h.format, " image claims ",
+               h.width, "x", h.height, " pixels in only ", file_bytes, " bytes (more than ", kMaxPixelsPerByte,
+               " pixels per byte: corrupt or hostile)");
+}
+
 // PNG (ISO/IEC 15948): 8-byte signature, then chunks {u32 length, 4-byte
 // type, data, u32 CRC}; IHDR first, IEND last. The inflated IDAT stream holds
 // one filter byte per row and ceil(width x bits per pixel / 8) bytes per row;
@@ -35,6 +49,7 @@ ImageHeader check_png(const std::string& path, const Bytes& b) {
   const uint64_t channels = color == 0 ? 1 : color == 2 ? 3 : color == 3 ? 1 : color == 4 ? 2 : color == 6 ? 4 : 0;
   MINIDL_CHECK(channels != 0 && depth >= 1 && depth <= 16, path, ": PNG color type ", color, " / bit depth ", depth,
                " at offset 24 is invalid");
+  check_size(path, h, b.size());
   const uint64_t bound = (uint64_t(h.width) * uint64_t(h.height) * channels * depth + 7) / 8 +
                          14 * uint64_t(h.height) + 8;  // with width, height <= 2^32 this cannot overflow
 
@@ -105,6 +120,7 @@ ImageHeader check_jpeg(const std::string& path, const Bytes& b) {
     pos += 2 + size_t(len);
   }
   MINIDL_CHECK(sof, path, ": JPEG has no frame header (SOFn) before its scan");
+  check_size(path, h, b.size());
   bool eoi = false;
   for (size_t i = b.size() - 1; i > pos && !eoi; --i) eoi = u8(b, i - 1) == 0xFF && u8(b, i) == 0xD9;
   MINIDL_CHECK(eoi, path, ": truncated JPEG: no end-of-image marker (FF D9) after the scan at offset ", pos);
@@ -136,11 +152,10 @@ ImageHeader check_bmp(const std::string& path, const Bytes& b) {
                " bits per pixel, expected 1, 4, 8, 16, 24 or 32");
   MINIDL_CHECK(compression != 1 && compression != 2 && compression != 4 && compression != 5, path,
                ": compressed (RLE/JPEG/PNG) BMP is not supported by stb_image");
-  if (h.width >= 1 && h.width <= (int64_t(1) << 24)) {
-    const uint64_t row = (uint64_t(h.width) * bpp + 31) / 32 * 4;
-    check_span(path, "BMP pixel rows (" + std::to_string(h.height) + " rows of " + std::to_string(row) + " bytes)",
-               offset, uint64_t(h.height), row, b.size());
-  }
+  check_size(path, h, b.size());
+  const uint64_t row = (uint64_t(h.width) * bpp + 31) / 32 * 4;
+  check_span(path, "BMP pixel rows (" + std::to_string(h.height) + " rows of " + std::to_string(row) + " bytes)",
+             offset, uint64_t(h.height), row, b.size());
   return h;
 }
 
@@ -170,6 +185,7 @@ ImageHeader check_pnm(const std::string& path, const Bytes& b) {
   h.height = number("height");
   const int64_t maxval = number("maxval");
   MINIDL_CHECK(maxval <= 65535, path, ": PNM maxval ", maxval, " exceeds 65535");
+  check_size(path, h, b.size());
   const uint64_t channels = b[1] == '5' ? 1 : 3, sample = maxval > 255 ? 2 : 1;
   check_span(path, "PNM samples", pos + 1, uint64_t(h.width) * uint64_t(h.height), channels * sample, b.size());
   return h;
@@ -186,15 +202,6 @@ ImageHeader check_image_bytes(const std::string& path, const std::string& b) {
   else if (starts(b, "P5", 2) || starts(b, "P6", 2)) h = check_pnm(path, b);
   else
     detail::fail(path, ": cannot decode image: not a PNG, JPEG, BMP or binary PGM/PPM image (", b.size(), " bytes, unknown magic)");
-  constexpr int64_t kMaxSide = int64_t(1) << 24;
-  MINIDL_CHECK(h.width >= 1 && h.height >= 1 && h.width <= kMaxSide && h.height <= kMaxSide, path, ": ", h.format,
-               " image is ", h.width, "x", h.height, " (width x height), expected both in [1, ", kMaxSide, "]");
-  const int64_t pixels = h.width * h.height;
-  MINIDL_CHECK(pixels <= kMaxImagePixels, path, ": ", h.format, " image is ", h.width, "x", h.height, " = ", pixels,
-               " pixels, more than the limit of ", kMaxImagePixels);
-  MINIDL_CHECK(uint64_t(pixels) <= uint64_t(kMaxPixelsPerByte) * b.size(), path, ": ", h.format, " image claims ",
-               h.width, "x", h.height, " pixels in only ", b.size(), " bytes (more than ", kMaxPixelsPerByte,
-               " pixels per byte: corrupt or hostile)");
   return h;
 }
 

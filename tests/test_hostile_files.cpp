@@ -149,12 +149,22 @@ TEST_CASE("image folders: headers are checked before stb_image is called") {
     return bmp_head + le32(uint32_t(height)) + std::string("\x01\x00\x18\x00", 4) + le32(0) + std::string(20, '\0') +
            std::string(pixel_bytes, '\x40');
   };
-  CHECK(contains(load("a.pgm", "P5 20000 20000 255\n\0\0\0"), "image is 20000x20000 = 400000000 pixels, more than the limit"));
-  CHECK(contains(load("a.pgm", "P5 4000 4000 255\n\0\0\0"), "image claims 4000x4000 pixels in only 20 bytes"));
+  // The 22-byte PGM that asked stb_image for ~400 MB.
+  CHECK(contains(load("a.pgm", std::string("P5 20000 20000 255\n\0\0\0", 22)),
+                 "PNM image is 20000x20000 = 400000000 pixels, more than the limit of 16777216"));
+  CHECK(contains(load("a.pgm", std::string("P5 4000 4000 255\n\0\0\0", 20)),
+                 "PNM image claims 4000x4000 pixels in only 20 bytes"));
+  // Compressed formats cannot be checked that way; their size is capped in pixels and pixels per byte.
+  const std::string png_sig("\x89PNG\r\n\x1a\n", 8);
+  auto ihdr = [&](uint32_t w, uint32_t h) {
+    return png_sig + be32(13) + "IHDR" + be32(w) + be32(h) + std::string("\x08\x00\x00\x00\x00", 5) + be32(0);
+  };
+  CHECK(contains(load("a.png", ihdr(20000, 20000)), "image is 20000x20000 = 400000000 pixels, more than the limit"));
+  CHECK(contains(load("a.png", ihdr(4000, 4000)), "image claims 4000x4000 pixels in only 33 bytes"));
   CHECK(contains(load("a.pgm", std::string("P5 5 3 255\n") + std::string(7, 'x')),
                  "truncated: PNM samples needs 15 bytes at offset 11, file has 18 bytes"));
   CHECK(contains(load("a.bmp", bmp(3, 20)), "truncated: BMP pixel rows (3 rows of 16 bytes) needs 3 x 16 bytes"));
-  CHECK(contains(load("a.bmp", bmp(INT32_MIN, 48)), "BMP pixel rows (2147483648 rows"));
+  CHECK(contains(load("a.bmp", bmp(INT32_MIN, 48)), "BMP image is 5x2147483648 (width x height)"));
   CHECK(contains(load("a.bmp", bmp(0, 48), 4), "BMP image is 5x0 (width x height), expected both in [1, 16777216]"));
   CHECK(contains(load("a.png", "GIF89a...."), "not a PNG, JPEG, BMP or binary PGM/PPM image"));
   CHECK(contains(load("a.jpg", std::string("\xff\xd8\xff\xc0\x00\x0b\x08\x00\x02\x00\x02\x01\x01\x11\x00\xff\xda\x00\x02\x00", 20)),
