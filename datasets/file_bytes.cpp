@@ -50,11 +50,17 @@ bool dims_product(const std::vector<uint64_t>& dims, uint64_t cap, uint64_t* pro
 
 // ---- FileReader
 
+// Owns the descriptor / gzip stream, so a constructor that throws halfway
+// (not a regular file, not gzip) still closes them: impl_ is already built.
 struct FileReader::Impl {
   std::string path;
   int fd = -1;
   gzFile gz = nullptr;
   uint64_t size = 0;
+  ~Impl() {
+    if (gz) gzclose(gz);
+    if (fd >= 0) ::close(fd);
+  }
 };
 
 FileReader::FileReader(const std::string& path, bool gunzip) : impl_(std::make_unique<Impl>()) {
@@ -77,17 +83,14 @@ FileReader::FileReader(const std::string& path, bool gunzip) : impl_(std::make_u
   if (!gunzip || !is_gz_path(path)) return;
   impl_->gz = gzdopen(fd, "rb");
   MINIDL_CHECK(impl_->gz != nullptr, path, ": cannot open as gzip (out of memory)");
-  impl_->fd = -1;  // owned by gz now
+  impl_->fd = -1;  // owned by gz now (gzclose closes it)
   gzbuffer(impl_->gz, 1 << 17);
   // In "transparent" mode zlib passes non-gzip files through unchanged; a file
   // named .gz that is not gzip is almost certainly a mistake, so say so.
   MINIDL_CHECK(!gzdirect(impl_->gz), path, ": not a gzip file (missing gzip magic 1f 8b at offset 0)");
 }
 
-FileReader::~FileReader() {
-  if (impl_->gz) gzclose(impl_->gz);
-  if (impl_->fd >= 0) ::close(impl_->fd);
-}
+FileReader::~FileReader() = default;
 
 bool FileReader::gz() const { return impl_->gz != nullptr; }
 uint64_t FileReader::file_size() const { return impl_->size; }
