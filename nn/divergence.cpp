@@ -17,7 +17,7 @@ void DivergenceGuard::on_train_begin(Module& model) {
   good_ = snapshot(model);
   good_epoch_ = 0;
   seen_ = above_ = 0;
-  start_sum_ = start_ = 0;
+  start_ = smooth_ = 0;
   unhealthy_epoch_ = false;
 }
 
@@ -31,16 +31,21 @@ void DivergenceGuard::on_batch_end(Module& model, const BatchInfo& b) {
   if (!std::isfinite(loss)) {
     why << "the loss became " << loss;
   } else if (seen_ < o_.warmup) {
-    start_sum_ += loss;
-    start_ = start_sum_ / double(++seen_);
+    // The minimum, not the mean: with a learning rate far too high the loss
+    // can explode within the first few steps, and must not inflate L0.
+    start_ = seen_++ == 0 ? loss : std::min(start_, loss);
+    smooth_ = start_;
     return;
   } else {
+    // The smoothed loss (exponential moving average): a diverged network's
+    // per-batch loss swings between ~0 and huge, which a per-batch test misses.
+    smooth_ += o_.smoothing * (loss - smooth_);
     const double limit = std::max(o_.factor * start_, start_ + o_.margin);
-    above_ = loss > limit ? above_ + 1 : 0;
+    above_ = smooth_ > limit ? above_ + 1 : 0;
     if (above_ > 0) unhealthy_epoch_ = true;
     if (above_ < o_.patience) return;
-    why << "the loss stayed above " << limit << " (starting value " << start_ << ") for " << above_
-        << " batches, now " << loss;
+    why << "the smoothed loss stayed above " << limit << " (starting value " << start_ << ") for " << above_
+        << " batches, now " << smooth_;
   }
   restore(model);
   throw DivergenceError("training diverged at epoch " + std::to_string(b.epoch) + ", step " +

@@ -36,7 +36,7 @@ std::string divergence_of(nn::DivergenceGuard& g, nn::Module& m, const nn::Batch
 TEST_CASE("DivergenceGuard: an exploding loss stops training and restores the last healthy epoch") {
   Generator gen(3);
   nn::Linear lin(3, 2, true, gen);
-  nn::DivergenceGuard g({.warmup = 4, .factor = 10, .margin = 5, .patience = 3});
+  nn::DivergenceGuard g({.warmup = 4, .factor = 10, .margin = 5, .patience = 3, .smoothing = 1});
   g.on_train_begin(lin);
   const Tensor w0 = lin.weight().clone();
   int64_t step = 0;
@@ -56,6 +56,7 @@ TEST_CASE("DivergenceGuard: an exploding loss stops training and restores the la
   CHECK(divergence_of(g, lin, batch(3, 1, ++step, 1e18f)) == "<no error>");
   const std::string e = divergence_of(g, lin, batch(3, 2, ++step, 1e18f));
   CHECK(contains(e, "training diverged at epoch 3, step 12 (batch 2 of the epoch)"));
+  CHECK(contains(e, "the smoothed loss stayed above 20 (starting value 2)"));
   CHECK(contains(e, "for 3 batches"));
   CHECK(contains(e, "the model is back to its weights at the end of epoch 1"));
   CHECK(lin.weight().to_vector<float>() == w1.to_vector<float>());
