@@ -53,8 +53,16 @@ ImageHeader check_png(const std::string& path, const Bytes& b) {
   const uint64_t bound = (uint64_t(h.width) * uint64_t(h.height) * channels * depth + 7) / 8 +
                          14 * uint64_t(h.height) + 8;  // with width, height <= 2^32 this cannot overflow
 
-  z_stream z{};
-  MINIDL_CHECK(inflateInit(&z) == Z_OK, path, ": zlib inflateInit failed");
+  // Owned, so the chunk checks below may throw without leaking zlib's state.
+  struct Inflater {
+    z_stream z{};
+    bool live = inflateInit(&z) == Z_OK;
+    ~Inflater() {
+      if (live) inflateEnd(&z);
+    }
+  } inflater;
+  MINIDL_CHECK(inflater.live, path, ": zlib inflateInit failed");
+  z_stream& z = inflater.z;
   unsigned char scratch[1 << 16];
   uint64_t inflated = 0;
   bool stream_end = false, iend = false;
@@ -80,9 +88,7 @@ ImageHeader check_png(const std::string& path, const Bytes& b) {
     }
     pos += 12 + size_t(len);
   }
-  const char* zmsg = z.msg;
-  const std::string zm = zmsg ? zmsg : "";
-  inflateEnd(&z);
+  const std::string zm = z.msg ? z.msg : "";
   MINIDL_CHECK(inflated <= bound, path, ": PNG image data inflates past the ", bound, " bytes a ", h.width, "x",
                h.height, " image can need (a decompression bomb?)");
   MINIDL_CHECK(zerr == Z_OK || zerr == Z_BUF_ERROR || zerr == Z_STREAM_END, path,
