@@ -3,7 +3,7 @@
 #   scripts/fuzz.sh                 every target, 60 s each
 #   scripts/fuzz.sh TARGET [SECONDS]  one target (idx idx_gz cifar10 csv image_folder safetensors sparse)
 #   scripts/fuzz.sh all SECONDS     every target, SECONDS each, one after the other
-# Builds into build-fuzz/, seeds build-fuzz/corpus/<target>/ from minidl's own
+# Builds into build-fuzz/ (scripts/sanitized_build.sh), seeds build-fuzz/corpus/<target>/ from minidl's own
 # writers (tests/fuzz/make_seeds.cpp), then runs one fuzzer process at a time
 # with the limits: no allocation above 256 MiB (-malloc_limit_mb),
 # 2 GiB RSS, 10 s per input. Crashes land in build-fuzz/crashes/<target>/;
@@ -17,12 +17,7 @@ if [[ "$what" != all ]]; then
   [[ " ${targets[*]} " == *" $what "* ]] || { echo "fuzz.sh: unknown target '$what' (${targets[*]})" >&2; exit 2; }
   targets=("$what")
 fi
-scripts/setup.sh --fuzz
-san="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
-cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER=clang++ \
-  -DMINIDL_FUZZ=ON -DMINIDL_BUILD_BENCH=OFF \
-  -DCMAKE_CXX_FLAGS="$san" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
-  ${CMAKE_CXX_COMPILER_LAUNCHER:+-DCMAKE_CXX_COMPILER_LAUNCHER=$CMAKE_CXX_COMPILER_LAUNCHER} > /dev/null
+scripts/sanitized_build.sh
 cmake --build build-fuzz -j "$(nproc)" --target fuzz_make_seeds "${targets[@]/#/fuzz_}"
 rm -rf build-fuzz/seeds && build-fuzz/tests/fuzz/fuzz_make_seeds build-fuzz/seeds > /dev/null
 mkdir -p build-fuzz/logs

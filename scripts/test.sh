@@ -2,8 +2,9 @@
 # The test command: installs what the suite needs, builds, runs every test.
 #   scripts/test.sh              Release build in build/, the whole suite
 #   scripts/test.sh --sanitize   the whole suite built with AddressSanitizer +
-#                                UndefinedBehaviorSanitizer in build-sanitize/
-#                                (benchmarks not built; any report fails the test)
+#                                UndefinedBehaviorSanitizer (clang) in build-fuzz/,
+#                                the tree scripts/fuzz.sh uses (benchmarks not
+#                                built; any sanitizer report fails the test)
 #   scripts/test.sh --tsan       ThreadSanitizer (clang + LLVM OpenMP with its
 #                                Archer tool) over the parallel kernels and the
 #                                parallel folds, in build-tsan/ (not part of CI)
@@ -11,20 +12,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh --test
 if [[ "${1:-}" == "--sanitize" ]]; then
-  san="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g1"
-  # The install_consumer test builds its consumer with the same CMAKE_CXX_FLAGS
-  # (a sanitized libminidl.a needs the sanitizer runtimes at link time).
-  # -O1: with the sanitizers, -O3 compiles far slower (on the shared 2-core machine
-  # it had built a quarter of the tree after 35 minutes) and runs little faster.
-  cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE="-O1 -DNDEBUG" -DMINIDL_BUILD_BENCH=OFF \
-    -DCMAKE_CXX_FLAGS="$san" -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined" \
-    ${CMAKE_CXX_COMPILER_LAUNCHER:+-DCMAKE_CXX_COMPILER_LAUNCHER=$CMAKE_CXX_COMPILER_LAUNCHER} > /dev/null
-  cmake --build build-sanitize -j "$(nproc)"
-  cd build-sanitize
-  # halt_on_error: a UBSan report aborts (non-zero exit) instead of printing and going on.
-  # detect_leaks: LeakSanitizer at exit. The Python parity scripts load their
-  # own (unsanitized) libraries, so the sanitized programs they start run as usual.
-  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  # The sanitized tree of scripts/fuzz.sh (clang, ASan + UBSan), all targets
+  # but the benchmarks; the install_consumer test builds its consumer with the
+  # same compiler and flags (a sanitized libminidl.a needs their runtimes).
+  scripts/sanitized_build.sh
+  cmake --build build-fuzz -j "$(nproc)"
+  cd build-fuzz
+  # halt_on_error: a UBSan report aborts (non-zero exit) instead of printing and
+  # going on; LeakSanitizer runs at every program's exit. The Python parity
+  # scripts run the sanitized programs like the normal build's.
+  ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --output-on-failure --timeout 900 -j "$(nproc)"
   exit
 fi
