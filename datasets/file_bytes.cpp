@@ -161,9 +161,9 @@ std::vector<uint8_t> read_file_bytes(const std::string& path, const SizeLimit& l
     const uint64_t stop = allowed + 1;  // one byte more shows that data follows
     if (out.size() >= stop) break;
     const size_t n = size_t(std::min<uint64_t>(stop - out.size(), kChunk));
-    // Grow geometrically but never past what may be read (no 2x overshoot of a cap).
+    // Grow geometrically (linear growth would copy quadratically) but never past cap + 1.
     if (out.capacity() < out.size() + n)
-      out.reserve(size_t(std::min<uint64_t>(stop, std::max<uint64_t>(2 * out.capacity(), out.size() + n))));
+      out.reserve(size_t(std::min<uint64_t>(cap + 1, std::max<uint64_t>(2 * out.capacity(), out.size() + n))));
     if (r.read(out, n) == 0) break;
     if (limit && out.size() >= allowed) allowed = std::max(allowed, allowed_now());
   }

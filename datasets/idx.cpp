@@ -93,14 +93,15 @@ IdxHeader parse_header(const std::vector<uint8_t>& b, const std::string& path) {
 // (and inflating, for .gz) stops one byte past the size its header declares,
 // so a small header in front of a decompression bomb costs nothing.
 uint64_t idx_size_limit(const std::vector<uint8_t>& b) {
-  if (b.size() < 4) return 4;
-  if (b[0] != 0 || b[1] != 0 || b[3] == 0) return b.size();  // parse_header reports it
+  // A fixed answer for a bad header (parse_header reports it): answering
+  // b.size() would let reading creep on one byte at a time (a fuzzer found it).
+  if (b.size() < 4 || b[0] != 0 || b[1] != 0 || b[3] == 0) return 4;
   const size_t header = 4 + 4 * size_t(b[3]);
   if (b.size() < header) return header;
   size_t elem = 0;
   for (const IdxType& t : kTypes)
     if (t.code == b[2]) elem = t.bytes;
-  if (elem == 0) return b.size();
+  if (elem == 0) return 4;
   std::vector<uint64_t> dims;
   for (size_t d = 0; d < b[3]; ++d) dims.push_back(be32(&b[4 + 4 * d]));
   uint64_t count = 0, bytes = 0;
