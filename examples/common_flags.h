@@ -10,6 +10,7 @@
 #include <CLI/CLI.hpp>
 #include <filesystem>
 
+#include "nn/checkpoint.h"
 #include "nn/train_config.h"
 
 namespace minidl::examples {
@@ -31,12 +32,12 @@ inline void add_recipe_flags(CLI::App& app, nn::TrainConfig& c) {
   app.add_flag("--augment", c.augment, "random crop (padding 2) and horizontal flip");
 }
 
-// An output path must be creatable before hours of training are spent:
-// its directory has to exist. (The file itself is written atomically later.)
+// An output path must be writable before hours of training are spent: not a
+// directory, in an existing directory where a temporary file can be created,
+// written and removed (read-only and full file systems fail here, not after
+// training). The file itself is written atomically later.
 inline void check_output_path(const std::string& flag, const std::string& path) {
-  if (path.empty()) return;
-  const std::filesystem::path dir = std::filesystem::absolute(path).parent_path();
-  MINIDL_CHECK(std::filesystem::is_directory(dir), flag, ": directory ", dir.string(), " of ", path, " does not exist");
+  if (!path.empty()) nn::check_writable(path, flag);
 }
 
 // Command-line mistakes print one line, "<program>: error: <what> (see --help)",

@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
   examples::one_line_errors(app, "prune");
   CLI11_PARSE(app, argc, argv);
   try {
-    examples::check_output_path("--out", out);
+    for (const char* suffix : {"", ".sparse", ".dense"})
+      if (!out.empty()) examples::check_output_path("--out", out + suffix);
     MINIDL_CHECK(sparsity > 0 || structured > 0, "give --sparsity and/or --structured");
     if (threads) set_num_threads(threads);
     manual_seed(c.seed);

@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
 
   try {
     examples::check_output_path("--out", out);
+    if (!history.empty()) {
+      examples::check_output_path("--history", history + ".csv");
+      examples::check_output_path("--history", history + ".json");
+    }
     c.shuffle = !no_shuffle;
     c.validate();
     if (threads) set_num_threads(threads);

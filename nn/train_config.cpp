@@ -7,6 +7,7 @@
 
 #include "datasets/loader.h"
 #include "datasets/transforms.h"
+#include "nn/divergence.h"
 #include "nn/lr_scheduler.h"
 #include "nn/optim.h"
 
@@ -117,6 +118,9 @@ History train(Module& model, const datasets::DatasetPtr& train_data, const datas
   o.val = val_loader.get();
   o.test = test_loader.get();
   o.scheduler = sched.get();
+  // Every recipe run stops when it diverges, with the last healthy weights.
+  DivergenceGuard guard;
+  o.callbacks.insert(o.callbacks.begin(), &guard);
   return fit(model, opt, train_loader, o);
 }
 

@@ -58,6 +58,9 @@ std::vector<datasets::TransformPtr> transforms_from_metadata(const std::map<std:
 // Trains `model` on `train_data` with the recipe; `val` (early stopping / best
 // weights) and `test` (reporting) may be null. `extra` supplies logging,
 // callbacks, patience and history files; its loaders and scheduler are ignored.
+// A DivergenceGuard (nn/divergence.h) watches every run: a diverging loss
+// throws DivergenceError naming epoch and step, with the model back at its
+// last healthy epoch's weights.
 History train(Module& model, const datasets::DatasetPtr& train_data, const datasets::DatasetPtr& val,
               const datasets::DatasetPtr& test, const TrainConfig& c, FitOptions extra = {});
 

@@ -69,6 +69,16 @@ case("corrupt checkpoint (evaluate)", ["evaluate", os.path.join(tmp, "junk.safet
      ["junk.safetensors", "header"])
 case("unwritable output", ["train_seed_cnn", "--data", good, "--epochs", "0", "--out", "/nonexistent/dir/m.safetensors"],
      ["/nonexistent/dir"])
+# Output targets are checked before training starts (issue 16), not when saving.
+case("--out names a directory", ["train_seed_cnn", "--data", good, "--epochs", "1", "--out", out_dir],
+     ["--out", "is a directory"])
+case("--history in a missing directory", ["train_seed_cnn", "--data", good, "--epochs", "1",
+     "--history", "/nonexistent/dir/hist"], ["--history", "/nonexistent/dir"])
+case("kfold --out in a missing directory", ["kfold", "--data", good, "--out", "/nonexistent/dir/k"],
+     ["--out", "/nonexistent/dir"])
+# Training that diverges stops with a message naming epoch and step, and saves nothing.
+case("diverging training", ["train_seed_cnn", "--data", good, "--epochs", "5", "--batch-size", "4", "--lr", "10",
+     "--momentum", "0.99", "--threads", "1", "--out", out], ["training diverged at epoch", "step", "learning rate"], out)
 case("kfold with one fold", ["kfold", "--data", good, "--folds", "1"], ["--folds"])
 case("prune without a target", ["prune", "--data", good, "--init", bn_ckpt, "--bn"], ["--sparsity", "--structured"])
 case("prune sparsity out of range", ["prune", "--sparsity", "1.5"], ["--sparsity", "1.5"])
