@@ -22,6 +22,33 @@ void Optimizer::set_lr(float lr) {
   lr_ = lr;
 }
 
+void Optimizer::set_momentum(double) {
+  MINIDL_CHECK(false, "optimizer: this optimizer has no momentum to set");
+}
+
+void Optimizer::mask_state(const Tensor&, const Tensor&) {}
+
+void detail::zero_masked(Tensor& t, const Tensor& mask) {
+  if (!t.defined()) return;
+  MINIDL_CHECK(mask.numel() == t.numel() && mask.dtype() == DType::Float32, "optimizer: mask_state got a mask of ",
+               mask.numel(), " elements for a parameter of ", t.numel());
+  const float* k = mask.data<float>();
+  float* d = t.data<float>();
+  for (int64_t j = 0; j < t.numel(); ++j)
+    if (k[j] == 0.f) d[j] = 0.f;
+}
+
+void SGD::set_momentum(double momentum) {
+  MINIDL_CHECK(std::isfinite(momentum) && momentum >= 0, "SGD: momentum must be >= 0, got ", momentum);
+  MINIDL_CHECK(!opt_.nesterov || momentum > 0, "SGD: nesterov momentum requires a momentum > 0");
+  opt_.momentum = float(momentum);  // torch.optim.SGD's buf.mul_(momentum) rounds it to float too
+}
+
+void SGD::mask_state(const Tensor& param, const Tensor& mask) {
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (params_[i].same(param)) detail::zero_masked(buf_[i], mask);
+}
+
 SGD::SGD(std::vector<Tensor> params, const SGDOptions& o) : Optimizer(std::move(params), o.lr), opt_(o) {
   MINIDL_CHECK(o.momentum >= 0.f, "SGD: momentum must be >= 0, got ", o.momentum);
   MINIDL_CHECK(o.weight_decay >= 0.f, "SGD: weight_decay must be >= 0, got ", o.weight_decay);

@@ -16,6 +16,11 @@
 
 namespace minidl::nn {
 
+namespace detail {
+// Zeroes `state` (if defined) wherever `mask` is 0; both hold the same number of floats.
+void zero_masked(Tensor& state, const Tensor& mask);
+}  // namespace detail
+
 class Optimizer {
  public:
   explicit Optimizer(std::vector<Tensor> params, float lr);
@@ -25,6 +30,14 @@ class Optimizer {
   float lr() const { return lr_; }
   void set_lr(float lr);
   const std::vector<Tensor>& params() const { return params_; }
+  // The momentum a schedule may cycle (OneCycleLR): SGD's momentum, Adam's β₁.
+  virtual bool has_momentum() const { return false; }
+  virtual double momentum() const { return 0; }
+  virtual void set_momentum(double momentum);
+  // Clears the optimizer's per-entry state (momentum, moments) of `param`
+  // wherever `mask` is 0, so pruned weights carry no stale state. `param`
+  // not among params(): nothing happens.
+  virtual void mask_state(const Tensor& param, const Tensor& mask);
 
  protected:
   std::vector<Tensor> params_;
@@ -44,6 +57,10 @@ class SGD : public Optimizer {
   SGD(std::vector<Tensor> params, const SGDOptions& options);
   void step() override;
   const SGDOptions& options() const { return opt_; }
+  bool has_momentum() const override { return true; }
+  double momentum() const override { return opt_.momentum; }
+  void set_momentum(double momentum) override;
+  void mask_state(const Tensor& param, const Tensor& mask) override;
   // The momentum buffer of parameter i (undefined before its first step).
   const Tensor& momentum_buffer(size_t i) const { return buf_.at(i); }
 
