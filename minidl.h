@@ -49,6 +49,7 @@
 
 // validate/
 #include "validate/cross_validate.h"
+#include "validate/cv_arrays.h"
 #include "validate/group_kfold.h"
 #include "validate/metrics.h"
 #include "validate/shuffle_split.h"
