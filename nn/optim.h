@@ -17,7 +17,7 @@
 namespace minidl::nn {
 
 namespace detail {
-// Zeroes `state` (if defined) wherever `mask` is 0; both hold the same number of floats.
+// Zeroes `state` (if defined) wherever `mask` is 0; the mask must be float32 of state's shape.
 void zero_masked(Tensor& state, const Tensor& mask);
 }  // namespace detail
 
@@ -34,9 +34,11 @@ class Optimizer {
   virtual bool has_momentum() const { return false; }
   virtual double momentum() const { return 0; }
   virtual void set_momentum(double momentum);
-  // Clears the optimizer's per-entry state (momentum, moments) of `param`
-  // wherever `mask` is 0, so pruned weights carry no stale state. `param`
-  // not among params(): nothing happens.
+  // Zero this optimizer's per-parameter state of `param` (the same tensor
+  // object as one of params(); others are ignored) wherever `mask` (float32,
+  // param's shape) is 0, so that a pruned entry at 0 stays exactly 0 under
+  // the next steps. compress/prune's zero_pruned_optimizer_state and the
+  // gradual pruner call it after pruning. Stateless optimizers: nothing to do.
   virtual void mask_state(const Tensor& param, const Tensor& mask);
 
  protected:
@@ -56,11 +58,11 @@ class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, const SGDOptions& options);
   void step() override;
+  void mask_state(const Tensor& param, const Tensor& mask) override;  // the momentum buffer
   const SGDOptions& options() const { return opt_; }
   bool has_momentum() const override { return true; }
   double momentum() const override { return opt_.momentum; }
   void set_momentum(double momentum) override;
-  void mask_state(const Tensor& param, const Tensor& mask) override;
   // The momentum buffer of parameter i (undefined before its first step).
   const Tensor& momentum_buffer(size_t i) const { return buf_.at(i); }
 
