@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
     ft.epochs = finetune_epochs;
     ft.lr = finetune_lr;
     ft.schedule = "cosine";
+    ft.warmup_epochs = 0;  // (the cosine schedule replaces the recipe's warm-up)
     if (structured > 0) {
       auto r = cp::prune_conv_filters(*net, "conv2", cp::Amount::fraction(structured), 1);
       std::cout << "structured: removed " << r.removed.size() << " of " << r.removed.size() + r.kept.size()

@@ -106,6 +106,7 @@ History fit(Module& model, Optimizer& opt, datasets::DataLoader& train, const Fi
                    " (learning rate ", opt.lr(), " too high?)");
       loss.backward();
       opt.step();
+      if (o.scheduler && o.scheduler->per_batch()) o.scheduler->step();  // OneCycleLR, warm-up
       ++step;
       const int64_t n = b.y.numel();
       loss_sum += double(lv) * double(n);
@@ -136,7 +137,7 @@ History fit(Module& model, Optimizer& opt, datasets::DataLoader& train, const Fi
       s.test_loss = t.loss;
       s.test_accuracy = t.accuracy;
     }
-    if (o.scheduler) o.scheduler->step();
+    if (o.scheduler && !o.scheduler->per_batch()) o.scheduler->step();
     h.epochs.push_back(s);
 
     bool improved = false;

@@ -63,7 +63,7 @@ struct FitOptions {
   int epochs = 10;
   datasets::DataLoader* val = nullptr;   // early stopping and best weights
   datasets::DataLoader* test = nullptr;  // reported each epoch, never used for decisions
-  LRScheduler* scheduler = nullptr;      // stepped after every epoch
+  LRScheduler* scheduler = nullptr;      // stepped after every epoch (per_batch(): every step)
   LossFn loss;                           // empty: cross_entropy
   std::vector<Callback*> callbacks;
   int early_stopping_patience = 0;       // 0: off. Needs `val`.

@@ -49,6 +49,11 @@ case("unknown flag", ["train_seed_cnn", "--epochz", "3"], ["--epochz"])
 case("epochs out of range", ["train_seed_cnn", "--epochs", "-1"], ["--epochs", "-1"])
 case("learning rate out of range", ["train_seed_cnn", "--lr", "50"], ["--lr", "50"])
 case("bad schedule", ["train_seed_cnn", "--schedule", "linear"], ["--schedule", "linear"])
+case("unknown optimizer", ["train_seed_cnn", "--optimizer", "rmsprop"], ["--optimizer", "rmsprop"])
+case("warm-up with another schedule", ["train_seed_cnn", "--data", good, "--epochs", "2", "--warmup-epochs", "1",
+     "--schedule", "cosine", "--out", out], ["warm-up", "cosine"], out)
+case("nesterov with adam", ["train_seed_cnn", "--data", good, "--optimizer", "adam", "--nesterov", "--out", out],
+     ["nesterov", "adam"], out)
 case("train limit too large", ["train_seed_cnn", "--data", good, "--train-limit", "500", "--out", out],
      ["limit", "500", "100"], out)
 d = data_dir("truncated", data_len=1000)

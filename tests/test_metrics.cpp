@@ -109,6 +109,15 @@ TEST_CASE("confusion matrix: pooling, printing, errors") {
   CHECK(rep.find("precision") != std::string::npos);
   CHECK(rep.find("macro avg") != std::string::npos);
   CHECK(rep.find("0.5000") != std::string::npos);  // accuracy 2/4
+  // (true, predicted) = (0,0) (0,1) (1,1) (0,1): class 0 P = 1, R = 1/3, n = 3; class 1 P = 1/3, R = 1, n = 1;
+  // F1 = 0.5 each. weighted P = (3·1 + 1·1/3)/4 = 5/6, R = (3·1/3 + 1)/4 = 1/2; macro P = R = 2/3.
+  CHECK(rep.find("weighted avg") != std::string::npos);
+  CHECK(rep.find("0.8333") != std::string::npos);
+  CHECK(pooled.weighted_avg().precision == doctest::Approx(5.0 / 6));
+  CHECK(pooled.weighted_avg().recall == doctest::Approx(0.5));
+  CHECK(pooled.weighted_avg().f1 == doctest::Approx(0.5));
+  CHECK(pooled.macro_avg().precision == doctest::Approx(2.0 / 3));
+  CHECK(pooled.weighted_avg().support == 4);
 
   CHECK(std::isnan(ConfusionMatrix(3).accuracy()));
   CHECK(std::isnan(ConfusionMatrix(3).macro_f1()));

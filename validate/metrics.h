@@ -20,6 +20,10 @@
 //     "macro") with its default labels = unique_labels(y_true, y_pred).
 //     Classes absent from both are left out (they would count as 0 and drag
 //     the mean down for no reason). The per-class getters work for every class.
+//   * weighted_avg() averages precision, recall and F1 over the same classes
+//     weighted by their support (true count): Σ_c n_c·m_c / Σ_c n_c, sklearn's
+//     average="weighted" (the "weighted avg" row of classification_report).
+//     Checked live against sklearn by tests/sklearn_report_parity.py.
 //
 // Summaries: mean, sample standard deviation (divisor n − 1, numpy's
 // std(ddof=1)), and the half-width of the two-sided 95% confidence interval
@@ -64,12 +68,21 @@ class ConfusionMatrix {
   std::vector<double> f1s() const;
   double macro_f1() const;  // see above; NaN when empty
 
+  // The report's average rows (sklearn's average="macro" / "weighted"); NaN
+  // fields when the matrix is empty. support = total().
+  struct Averages {
+    double precision, recall, f1;
+    int64_t support;
+  };
+  Averages macro_avg() const;
+  Averages weighted_avg() const;
+
   // The matrix as a text table, rows labelled "true", columns "predicted",
   // headed by the class names when given (must be num_classes() of them)
   // or the class indices otherwise.
   std::string to_string(const std::vector<std::string>& class_names = {}) const;
-  // Per-class precision, recall, F1 and support, then accuracy and the macro
-  // averages — the layout of sklearn's classification_report.
+  // Per-class precision, recall, F1 and support, then accuracy, the macro and
+  // the weighted averages — the layout of sklearn's classification_report.
   std::string report(const std::vector<std::string>& class_names = {}, int digits = 4) const;
 
   bool operator==(const ConfusionMatrix&) const = default;
