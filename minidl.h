@@ -43,8 +43,14 @@
 #include "nn/trainer.h"
 
 // compress/
+#include "compress/fake_quantize.h"
 #include "compress/gradual.h"
+#include "compress/observer.h"
 #include "compress/prune.h"
+#include "compress/qscheme.h"
+#include "compress/quantize.h"
+#include "compress/quantized_checkpoint.h"
+#include "compress/quantized_modules.h"
 #include "compress/report.h"
 #include "compress/sparse_format.h"
 #include "compress/structured.h"

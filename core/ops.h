@@ -111,4 +111,12 @@ Tensor log_softmax(const Tensor& x, int64_t dim);  // computed stably: x - max -
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets);
 Tensor mse_loss(const Tensor& input, const Tensor& target);  // mean squared error
 
+// ---- quantization — core/ops_fake_quant.cpp
+// Quantize to [qmin, qmax] and dequantize, in float: (clamp(zp + round(x/scale)) − zp)·scale,
+// one (scale, zp) for the tensor (axis −1, one entry each) or per slice along `axis`.
+// Gradient: the straight-through estimator, 1 where the unclamped code is inside
+// [qmin, qmax], 0 where it saturates (quantization-aware training; compress/fake_quantize.h).
+Tensor fake_quantize(const Tensor& x, const std::vector<float>& scale, const std::vector<int32_t>& zero_point,
+                     int32_t qmin, int32_t qmax, int axis = -1);
+
 }  // namespace minidl

@@ -35,15 +35,21 @@ int main(int argc, char** argv) {
   try {
     nn::Metadata meta;
     nn::StateDict sd = nn::load_safetensors(checkpoint, &meta);
+    const bool int8 = compress::is_quantized_checkpoint(meta);
     nn::SeedCNNOptions o;
     o.batchnorm = false;
     for (const auto& [n, t] : sd) o.batchnorm = o.batchnorm || n.rfind("bn1.", 0) == 0;
     o.conv1_channels = find(sd, "conv1.weight", checkpoint).size(0);
     o.conv2_channels = find(sd, "conv2.weight", checkpoint).size(0);
     o.hidden = find(sd, "fc1.weight", checkpoint).size(0);
-    auto net = nn::seed_cnn(o);
-    compress::load_pruned(*net, checkpoint);  // plain checkpoints load unchanged
-    nn::fuse(*net);                           // layer + ReLU as one module: the same values, faster
+    nn::ModulePtr net;
+    if (int8) {  // an int8 model (examples/quantize): rebuilt from the file's layer list
+      net = compress::quantized_from_state(sd, meta, checkpoint);
+    } else {
+      net = nn::seed_cnn(o);
+      compress::load_pruned(*net, checkpoint);  // plain checkpoints load unchanged
+      nn::fuse(*net);                           // layer + ReLU as one module: the same values, faster
+    }
 
     auto test = std::make_shared<datasets::TensorDataset>(datasets::load_mnist(data, false));
     datasets::DataLoader loader(test, {.batch_size = batch_size, .transforms = nn::transforms_from_metadata(meta)});
@@ -52,10 +58,11 @@ int main(int argc, char** argv) {
     const std::vector<std::string> names = {"T-shirt", "Trouser", "Pullover", "Dress", "Coat",
                                             "Sandal",  "Shirt",   "Sneaker",  "Bag",   "Boot"};
     const auto& labels = test->num_classes() == 10 ? names : std::vector<std::string>{};
-    std::cout << "model: seed CNN" << (o.batchnorm ? " with BatchNorm" : "") << " (conv1 " << o.conv1_channels
+    std::cout << "model: " << (int8 ? "int8 quantized " : "") << "seed CNN" << (o.batchnorm ? " with BatchNorm" : "") << " (conv1 " << o.conv1_channels
               << ", conv2 " << o.conv2_channels << ", fc1 " << o.hidden << ")"
               << (meta.count("recipe") ? "\ntrained with: " + meta["recipe"] : "")
-              << (meta.count("pruning") ? "\npruned: " + meta["pruning"] : "") << "\n"
+              << (meta.count("pruning") ? "\npruned: " + meta["pruning"] : "")
+              << (int8 ? "\nquantization: " + meta["quantization.scheme"] : "") << "\n"
               << "test accuracy: " << r.accuracy << " (" << r.count << " images), loss " << r.loss << "\n\n"
               << "confusion matrix (rows: true class, columns: predicted)\n"
               << cm.to_string(labels) << "\n" << cm.report(labels);

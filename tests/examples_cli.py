@@ -88,6 +88,56 @@ case("kfold with one fold", ["kfold", "--data", good, "--folds", "1"], ["--folds
 case("prune without a target", ["prune", "--data", good, "--init", bn_ckpt, "--bn"], ["--sparsity", "--structured"])
 case("prune sparsity out of range", ["prune", "--sparsity", "1.5"], ["--sparsity", "1.5"])
 
+# examples/quantize and int8 checkpoints.
+import json
+def st_edit(src, dst, edit=None, meta=None, extra=None):
+    """Copy a safetensors file, editing one tensor's bytes, the metadata, or adding a tensor."""
+    b = open(src, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); body = bytearray(b[8 + n:])
+    if edit: s0, _ = h[edit[0]]["data_offsets"]; body[s0:s0 + len(edit[1])] = edit[1]
+    if meta: h["__metadata__"].update(meta)
+    if extra:
+        h[extra] = {"dtype": "F32", "shape": [1], "data_offsets": [len(body), len(body) + 4]}; body += struct.pack("<f", 1.0)
+    hb = json.dumps(h).encode(); hb += b" " * ((8 - len(hb) % 8) % 8)
+    with open(dst, "wb") as f: f.write(struct.pack("<Q", len(hb)) + hb + bytes(body))
+plain = os.path.join(tmp, "plain.safetensors")
+subprocess.run([os.path.join(bin_dir, "train_seed_cnn"), "--data", good, "--epochs", "0", "--out", plain],
+               check=True, capture_output=True)
+qout = os.path.join(out_dir, "q.safetensors")
+case("quantize without calibration images", ["quantize", "--data", good, "--init", plain, "--calib", "0", "--out", qout],
+     ["--calib 0", "calibration"], qout)
+case("quantize unknown observer", ["quantize", "--init", plain, "--observer", "kl"], ["--observer", "kl"])
+nan_ckpt = os.path.join(tmp, "nan.safetensors")
+st_edit(plain, nan_ckpt, edit=("fc2.bias", struct.pack("<f", float("nan"))))
+case("quantize NaN weights", ["quantize", "--data", good, "--init", nan_ckpt, "--calib", "20", "--out", qout],
+     ["fc2 output", "non-finite"], qout)
+unknown = os.path.join(tmp, "unknown.safetensors")
+st_edit(plain, unknown, extra="act.weight")
+case("quantize checkpoint with an unknown layer", ["quantize", "--data", good, "--init", unknown, "--out", qout],
+     ["unknown.safetensors", "unexpected keys", "act.weight"], qout)
+case("quantize unwritable output", ["quantize", "--data", good, "--init", plain, "--out", "/nonexistent/dir/q.safetensors"],
+     ["/nonexistent/dir"])
+int8 = os.path.join(tmp, "int8.safetensors")
+r = subprocess.run([os.path.join(bin_dir, "quantize"), "--data", good, "--init", plain, "--calib", "20", "--out", int8],
+                   capture_output=True, text=True)
+if r.returncode != 0: failures.append("quantize on good input failed: " + r.stderr.strip())
+else:
+    case("int8 checkpoint into a float model", ["train_seed_cnn", "--data", good, "--init", int8, "--out", out],
+         ["int8.safetensors", "conv1.weight", "I8"], out)
+    case("int8 checkpoint given to quantize", ["quantize", "--data", good, "--init", int8, "--out", qout],
+         ["int8.safetensors", "already an int8"], qout)
+    bad = os.path.join(tmp, "badlayers.safetensors")
+    st_edit(int8, bad, meta={"quantization.layers": "quant=Quantize;conv1=QuantizedConv2d 32 1 3 x s1 p0 relu pc"})
+    case("corrupted int8 layer list (evaluate)", ["evaluate", bad, "--data", good], ["badlayers.safetensors", "conv1"])
+    tw = os.path.join(tmp, "tampered.safetensors")
+    st_edit(int8, tw, edit=("fc1.weight", b"\x80"))
+    case("int8 weight outside [-127, 127] (evaluate)", ["evaluate", tw, "--data", good], ["tampered.safetensors", "fc1", "-128"])
+    trunc = os.path.join(tmp, "trunc.safetensors")
+    with open(trunc, "wb") as f: f.write(open(int8, "rb").read()[:-100])
+    case("truncated int8 checkpoint (evaluate)", ["evaluate", trunc, "--data", good], ["trunc.safetensors"])
+    ev = subprocess.run([os.path.join(bin_dir, "evaluate"), int8, "--data", good], capture_output=True, text=True)
+    if ev.returncode != 0 or "int8 quantized seed CNN" not in ev.stdout:
+        failures.append("evaluate does not report the int8 checkpoint: " + ev.stdout[:200] + ev.stderr)
+
 shutil.rmtree(tmp)
 if failures:
     print("\nFAILURES:\n  " + "\n  ".join(failures)); sys.exit(1)
