@@ -42,9 +42,34 @@
 //      the teacher for nothing.
 //   3. There is no temperature, no T² and no hard-label term, so neither the
 //      dark knowledge nor the true labels are used as the paper does.
+//
+// Use with nn::fit (the Distiller is fit's objective; everything else —
+// callbacks, pruning schedules, early stopping, history — is unchanged):
+//
+//   compress::Distiller d(teacher, {.temperature = 4, .alpha = 0.9});
+//   nn::FitOptions fo;  fo.objective = &d;
+//   nn::fit(*student, opt, train_loader, fo);
+//
+// Every training batch goes through the teacher in eval mode under
+// NoGradGuard — the very batch (after augmentation) the student sees, so the
+// soft targets match the inputs. With precompute(), the teacher's logits for
+// every sample are computed once and looked up by Batch::index instead, which
+// saves one teacher forward per batch. That is valid only when the training
+// batches are the un-augmented samples of that same dataset under the same
+// transforms (shuffling is fine): with augmentation the student would learn
+// the teacher's answer for a different image. The Distiller checks this on
+// the first batch and every `verify_every` batches after it by running the
+// teacher anyway, and throws if the table disagrees.
 #pragma once
 
+#include <vector>
+
 #include "core/tensor.h"
+#include "datasets/dataset.h"
+#include "datasets/loader.h"
+#include "datasets/transforms.h"
+#include "nn/module.h"
+#include "nn/trainer.h"
 
 namespace minidl::compress {
 
@@ -58,5 +83,41 @@ Tensor distillation_loss(const Tensor& student_logits, const Tensor& teacher_log
 // Argument checks shared with the Distiller (throw minidl::Error naming the value).
 void check_temperature(float temperature);
 void check_alpha(float alpha);
+
+struct DistillOptions {
+  float temperature = 4.f;    // T > 0
+  float alpha = 0.9f;         // weight of the soft term, in [0, 1]; 0 trains from the labels alone
+  int64_t verify_every = 200; // precomputed: re-run the teacher on every N-th batch to check the table (0: first only)
+};
+
+class Distiller : public nn::Objective {
+ public:
+  // The teacher is put in eval mode and never receives gradients; it is
+  // shared, not copied (one teacher can serve several students in turn).
+  explicit Distiller(nn::ModulePtr teacher, DistillOptions options = {});
+
+  // Teacher logits for every sample of `data` under `transforms` (which must
+  // be what the training loader applies, and deterministic), in batches.
+  void precompute(const datasets::DatasetPtr& data, const std::vector<datasets::TransformPtr>& transforms,
+                  int64_t batch_size = 256);
+  bool precomputed() const { return table_.defined(); }
+
+  // The teacher's logits for this batch [B, C]: a forward in eval mode with no
+  // graph, or rows of the precomputed table (checked as described above).
+  Tensor teacher_logits(const datasets::Batch& batch);
+  // One step: the student's forward on batch.x and distillation_loss against
+  // the teacher (α = 0: cross-entropy alone, the teacher is not run).
+  nn::StepOutput compute(nn::Module& student, const datasets::Batch& batch) override;
+
+  const DistillOptions& options() const { return options_; }
+  nn::Module& teacher() { return *teacher_; }
+
+ private:
+  Tensor run_teacher(const Tensor& x);
+  nn::ModulePtr teacher_;
+  DistillOptions options_;
+  Tensor table_;  // [n, C] precomputed logits
+  int64_t lookups_ = 0;
+};
 
 }  // namespace minidl::compress
