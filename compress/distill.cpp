@@ -49,10 +49,16 @@ Tensor distillation_loss(const Tensor& student_logits, const Tensor& teacher_log
 
 Distiller::Distiller(nn::ModulePtr teacher, DistillOptions options) : teacher_(std::move(teacher)), options_(options) {
   MINIDL_CHECK(teacher_ != nullptr, "Distiller: no teacher");
-  check_temperature(options_.temperature);
-  check_alpha(options_.alpha);
-  MINIDL_CHECK(options_.verify_every >= 0, "Distiller: verify_every must be >= 0, got ", options_.verify_every);
+  set_options(options);
   teacher_->eval();
+}
+
+void Distiller::set_options(const DistillOptions& options) {
+  check_temperature(options.temperature);
+  check_alpha(options.alpha);
+  MINIDL_CHECK(options.verify_every >= 0, "Distiller: verify_every must be >= 0, got ", options.verify_every);
+  options_ = options;
+  lookups_ = 0;
 }
 
 Tensor Distiller::run_teacher(const Tensor& x) {

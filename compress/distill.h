@@ -110,6 +110,9 @@ class Distiller : public nn::Objective {
   nn::StepOutput compute(nn::Module& student, const datasets::Batch& batch) override;
 
   const DistillOptions& options() const { return options_; }
+  // New T and α (checked), keeping the teacher and any precomputed table: a
+  // grid over T and α on one training set computes the table once.
+  void set_options(const DistillOptions& options);
   nn::Module& teacher() { return *teacher_; }
 
  private:

@@ -65,16 +65,19 @@ nn::ModulePtr train_teacher(const Setup& s, const datasets::DatasetPtr& fit, uin
 
 // A student of the given width trained from `seed` on `fit`, with the teacher
 // (alpha > 0) or from the labels alone (teacher null); its accuracy on `test`.
+// (d: the fold's Distiller, its precomputed table shared by every cell; null: scratch).
 double train_student(const Setup& s, const datasets::DatasetPtr& fit, const datasets::DatasetPtr& test, uint64_t seed,
-                     const nn::ModulePtr& teacher, float T, float alpha) {
+                     compress::Distiller* d, float T, float alpha) {
   Generator gen(seed);
   auto student = nn::seed_cnn({.width = s.width}, gen);
   nn::TrainConfig c = s.recipe;
   c.seed = seed;
-  compress::Distiller d(teacher ? teacher : student, {.temperature = T, .alpha = teacher ? alpha : 0.f});
-  if (s.precompute && teacher && alpha > 0) d.precompute(fit, nn::make_transforms(c, *fit, true));
   nn::FitOptions fo;
-  fo.objective = &d;
+  if (d) {
+    d->set_options({.temperature = T, .alpha = alpha});
+    if (s.precompute && !d->precomputed()) d->precompute(fit, nn::make_transforms(c, *fit, true));
+    fo.objective = d;
+  }
   nn::train(*student, fit, nullptr, nullptr, c, fo);
   return accuracy(*student, fit, test, c);
 }
@@ -139,7 +142,7 @@ int main(int argc, char** argv) {
     s.recipe.validate();
     if (threads) set_num_threads(threads);
     nn::ModulePtr teacher;
-    int64_t teacher_saw = 0;
+    int64_t teacher_saw = 0, teacher_classes = 0;
     if (!teacher_path.empty()) {
       nn::Metadata meta;
       nn::StateDict sd = nn::load_safetensors(teacher_path, &meta);
@@ -153,6 +156,7 @@ int main(int argc, char** argv) {
       o.conv1_channels = dim0("conv1.weight");
       o.conv2_channels = dim0("conv2.weight");
       o.hidden = dim0("fc1.weight");
+      o.num_classes = teacher_classes = dim0("fc2.weight");
       teacher = nn::seed_cnn(o);
       nn::load(*teacher, teacher_path);
       MINIDL_CHECK(!meta.count("normalize_mean") && !s.recipe.normalize, "distill: teacher and student must see the "
@@ -162,6 +166,9 @@ int main(int argc, char** argv) {
     auto all = std::make_shared<datasets::TensorDataset>(datasets::load_mnist(
         data_dir, true, train_limit ? std::optional<int64_t>(skip + train_limit) : std::nullopt));
     MINIDL_CHECK(skip < all->size(), "--skip ", skip, " leaves no training images (the file has ", all->size(), ")");
+    if (teacher)
+      MINIDL_CHECK(teacher_classes == all->num_classes(), "distill: the teacher ", teacher_path, " has ",
+                   teacher_classes, " classes (fc2.weight), the data and the student ", all->num_classes());
     std::vector<int64_t> idx;
     for (int64_t i = skip; i < all->size(); ++i) idx.push_back(i);
     auto pool = std::make_shared<datasets::Subset>(all, idx);
@@ -202,12 +209,13 @@ int main(int argc, char** argv) {
       nn::ModulePtr t = teacher ? teacher : train_teacher(s, fit, seed ^ 0x7eac4e7ULL);
       teacher_acc.push_back(accuracy(*t, fit, test, s.recipe));
       scratch.push_back(train_student(s, fit, test, seed, nullptr, 1.f, 0.f));
+      compress::Distiller d(t);
       std::cout << (folds ? "fold " + std::to_string(f + 1) + ": " : std::string()) << "teacher " << pct(teacher_acc.back())
-                << "%, scratch student " << pct(scratch.back()) << "%";
+                << "%, scratch student " << pct(scratch.back()) << "%" << std::flush;
       for (Cell& c : cells) {
-        c.acc.push_back(train_student(s, fit, test, seed, t, c.T, c.alpha));
+        c.acc.push_back(train_student(s, fit, test, seed, &d, c.T, c.alpha));
         std::cout << ", T=" << std::setprecision(3) << std::defaultfloat << c.T << " α=" << c.alpha << ": "
-                  << pct(c.acc.back()) << "%";
+                  << pct(c.acc.back()) << "%" << std::flush;
       }
       std::cout << std::endl;
     }
