@@ -7,6 +7,8 @@
 #include <cmath>
 
 #include "compress/distill.h"
+#include "compress/gradual.h"
+#include "compress/prune.h"
 #include "minidl.h"
 #include "test_util.h"
 
@@ -276,4 +278,23 @@ TEST_CASE("seed CNN width multiplier: channels and hidden units scale, parameter
   CHECK(contains(error_of([] { nn::seed_cnn({.width = 0}); }), "width must be in (0, 16], got 0"));
   CHECK(contains(error_of([] { nn::seed_cnn({.width = -1}); }), "got -1"));
   CHECK(contains(error_of([] { nn::seed_cnn({.width = std::nan("")}); }), "width"));
+}
+
+TEST_CASE("Distiller composes with callbacks: a student pruned gradually while it distils") {
+  auto data = noise(64, 8);
+  compress::Distiller d(mlp(8, 32, 16, 4), {.temperature = 4.f, .alpha = 0.9f});
+  auto student = mlp(9, 32, 16, 4);
+  nn::SGD opt(student->parameters(), {.lr = 0.05f, .momentum = 0.9f});
+  auto targets = compress::prunable_weights(*student);
+  compress::GradualPruner pruner(targets, {.initial_sparsity = 0, .final_sparsity = 0.75, .begin_step = 0,
+                                           .num_prunes = 4, .frequency = 2}, true, &opt);
+  datasets::DataLoader loader(data, {.batch_size = 16, .shuffle = true, .seed = 3});
+  nn::FitOptions fo;
+  fo.epochs = 3;  // 12 steps: prunes at steps 2, 4, 6, 8
+  fo.objective = &d;
+  fo.callbacks = {&pruner};
+  nn::History h = nn::fit(*student, opt, loader, fo);
+  CHECK(compress::sparsity(targets) == doctest::Approx(0.75).epsilon(0.01));
+  CHECK(h.epochs.size() == 3);
+  CHECK(std::isfinite(h.epochs.back().train_loss));
 }
