@@ -43,6 +43,7 @@
 #include "nn/trainer.h"
 
 // compress/
+#include "compress/distill.h"
 #include "compress/fake_quantize.h"
 #include "compress/gradual.h"
 #include "compress/observer.h"

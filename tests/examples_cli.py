@@ -137,6 +137,30 @@ else:
     ev = subprocess.run([os.path.join(bin_dir, "evaluate"), int8, "--data", good], capture_output=True, text=True)
     if ev.returncode != 0 or "int8 quantized seed CNN" not in ev.stdout:
         failures.append("evaluate does not report the int8 checkpoint: " + ev.stdout[:200] + ev.stderr)
+# distill: temperature, alpha, width, teachers of another architecture or class count, leaking folds.
+case("distill temperature 0", ["distill", "--data", good, "--temperature", "0"], ["temperature", "got 0"])
+case("distill alpha out of range", ["distill", "--data", good, "--alpha", "0.5,1.5"], ["alpha must be in [0, 1], got 1.5"])
+case("distill width 0", ["distill", "--data", good, "--width", "0"], ["width must be in (0, 16], got 0"])
+case("distill precompute with augment", ["distill", "--data", good, "--precompute", "--augment"], ["--precompute", "--augment"])
+def write_st(path, tensors):  # name -> shape, float32 zeros
+    import json
+    header, off = {}, 0
+    for k, shape in tensors.items():
+        n = 4
+        for d in shape: n *= d
+        header[k] = {"dtype": "F32", "shape": list(shape), "data_offsets": [off, off + n]}; off += n
+    h = json.dumps(header).encode(); h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f: f.write(struct.pack("<Q", len(h)) + h + bytes(off))
+mlp = os.path.join(tmp, "mlp.safetensors")
+write_st(mlp, {"fc.weight": (10, 784), "fc.bias": (10,)})
+case("distill teacher of another architecture", ["distill", "--data", good, "--teacher", mlp],
+     ["mlp.safetensors", "not a seed CNN", "conv1.weight"])
+five = os.path.join(tmp, "five.safetensors")
+write_st(five, {"conv1.weight": (32, 1, 3, 3), "conv1.bias": (32,), "conv2.weight": (64, 32, 3, 3), "conv2.bias": (64,),
+                "fc1.weight": (100, 2304), "fc1.bias": (100,), "fc2.weight": (5, 100), "fc2.bias": (5,)})
+case("distill teacher with 5 classes", ["distill", "--data", good, "--teacher", five], ["five.safetensors", "5 classes", "10"])
+case("distill folds on the teacher's images", ["distill", "--data", good, "--teacher", bn_ckpt, "--folds", "2"],
+     ["--folds", "first 100 training images", "--skip 100"])
 
 shutil.rmtree(tmp)
 if failures:
