@@ -269,6 +269,16 @@ Summary summarize(const std::vector<double>& values) {
   return s;
 }
 
+Summary summarize_corrected(const std::vector<double>& values, double test_train_ratio) {
+  MINIDL_CHECK(test_train_ratio > 0 && std::isfinite(test_train_ratio),
+               "summarize_corrected: n_test / n_train must be a positive number, got ", test_train_ratio);
+  Summary s = summarize(values);
+  if (s.n < 2) return s;
+  const double j = double(s.n);
+  s.ci95 = student_t_quantile(0.975, j - 1) * std::sqrt((1.0 / j + test_train_ratio) * s.std * s.std);
+  return s;
+}
+
 double student_t_quantile(double p, double df) {
   MINIDL_CHECK(p > 0 && p < 1, "student_t_quantile: p must be in (0, 1), got ", p);
   MINIDL_CHECK(df > 0 && !std::isnan(df), "student_t_quantile: degrees of freedom must be > 0, got ", df);

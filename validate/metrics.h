@@ -94,6 +94,18 @@ struct Summary {
 // a NaN/infinity.
 Summary summarize(const std::vector<double>& values);
 
+// The corrected resampled t interval (Nadeau & Bengio 2003, "Inference for
+// the Generalization Error", Machine Learning 52; recommended for repeated
+// k-fold by Bouckaert & Frank 2004). J results from resampled train/test
+// splits are not independent — their training sets overlap — so the plain
+// variance of the mean, s²/J, is too small and the plain t interval too
+// narrow (it rejects a true null far more often than 5%). The correction
+// replaces 1/J by 1/J + n_test/n_train:
+//   ci95 = t_{0.975, J−1} · √((1/J + n_test/n_train) · s²)
+// `test_train_ratio` = n_test / n_train (1/(k−1) for k-fold), > 0. mean, std,
+// min and max are summarize()'s; only ci95 differs (NaN for J = 1).
+Summary summarize_corrected(const std::vector<double>& values, double test_train_ratio);
+
 // The p-quantile of Student's t distribution with df > 0 degrees of freedom
 // (df may be fractional or +infinity, which gives the standard normal), for
 // p in (0, 1). Computed by bisection on the exact CDF, which is a regularized
