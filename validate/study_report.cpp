@@ -243,12 +243,19 @@ std::string curves_svg(const StudyResult& r) {
   loss.xlabel = acc.xlabel = "epoch (fine-tuning after the dense epochs)";
   loss.ylabel = "cross-entropy";
   acc.ylabel = "accuracy";
-  auto add = [&](const RunResult& x, size_t color, bool label, double offset) {
+  // A fine-tuning curve starts at the end of the fold's dense curve, so the two connect.
+  auto add = [&](const RunResult& x, size_t color, bool label, double offset, const CurvePoint* start) {
     for (const Curve& cv : x.curves) {
       Series l, a;
       l.color = a.color = kColors[color % 11];
       l.dashed = a.dashed = x.recipe != "dense";
       if (label) l.label = a.label = x.recipe, label = false;
+      if (start) {
+        l.x.push_back(offset);
+        a.x.push_back(offset);
+        l.y.push_back(start->train_loss);
+        a.y.push_back(start->heldout_accuracy);
+      }
       for (size_t e = 0; e < cv.epochs.size(); ++e) {
         l.x.push_back(offset + double(e) + 1);
         a.x.push_back(offset + double(e) + 1);
@@ -256,14 +263,16 @@ std::string curves_svg(const StudyResult& r) {
         a.y.push_back(cv.epochs[e].heldout_accuracy);
       }
       offset += double(cv.epochs.size());
+      if (!cv.epochs.empty()) start = &cv.epochs.back();
       loss.series.push_back(l);
       acc.series.push_back(a);
     }
   };
   for (size_t i = 0; i < r.dense.size(); ++i) {
-    const double dense_epochs = r.dense[i].curves.empty() ? 0 : double(r.dense[i].curves[0].epochs.size());
-    add(r.dense[i], 0, i == 0, 0);
-    for (size_t k = 0; k < r.runs.size(); ++k) add(r.runs[k][i], k + 1, i == 0, dense_epochs);
+    const Curve* dc = r.dense[i].curves.empty() ? nullptr : &r.dense[i].curves[0];
+    const CurvePoint* last = dc && !dc->epochs.empty() ? &dc->epochs.back() : nullptr;
+    add(r.dense[i], 0, i == 0, 0, nullptr);
+    for (size_t k = 0; k < r.runs.size(); ++k) add(r.runs[k][i], k + 1, i == 0, dc ? double(dc->epochs.size()) : 0, last);
   }
   return svg_charts({loss, acc}, 620, 420, "per-fold training curves (one line per fold and stage)");
 }

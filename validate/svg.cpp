@@ -22,7 +22,10 @@ std::string num(double v) {
 std::string tick_label(double v) {
   char b[32];
   const double a = std::fabs(v);
-  if (a != 0 && (a >= 1e5 || a < 1e-3)) std::snprintf(b, sizeof b, "%.0e", v);
+  if (a >= 1e9) std::snprintf(b, sizeof b, "%gG", v / 1e9);
+  else if (a >= 1e6) std::snprintf(b, sizeof b, "%gM", v / 1e6);
+  else if (a >= 1e4) std::snprintf(b, sizeof b, "%gk", v / 1e3);
+  else if (a != 0 && a < 1e-3) std::snprintf(b, sizeof b, "%.0e", v);
   else std::snprintf(b, sizeof b, "%g", std::fabs(v) < 1e-12 ? 0.0 : v);
   return b;
 }
@@ -100,6 +103,11 @@ void draw_series(std::ostringstream& o, const Series& s, const std::string& colo
     for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
       if (finite_point(f, s.x[i], s.y[i])) o << num(f.px(s.x[i])) << "," << num(f.py(s.y[i])) << " ";
     o << "'/>\n";
+    if (s.x.size() <= 60)  // vertices as dots, so a one-epoch curve is still visible
+      for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i)
+        if (finite_point(f, s.x[i], s.y[i]))
+          o << "<circle cx='" << num(f.px(s.x[i])) << "' cy='" << num(f.py(s.y[i])) << "' r='2.2' fill='" << color
+            << "'/>\n";
     return;
   }
   for (size_t i = 0; i < s.x.size() && i < s.y.size(); ++i) {
