@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "compress/sparse_format.h"
@@ -306,4 +308,20 @@ TEST_CASE("study: bad settings are errors before training") {
     CHECK(contains(error_of([&] { check_study(*data, StratifiedKFold(2, true, 1), one); }), "issue #1"));
   }
   CHECK(!fs::exists(tmp.path / "study"));
+
+  // A second study in a directory where one is running is refused; a killed
+  // run's temporaries are cleared once the lock is had.
+  o = tiny_options(tmp.path);
+  fs::create_directories(fs::path(o.out_dir) / "fold-0");
+  const fs::path stale = fs::path(o.out_dir) / "fold-0" / "dense.json.tmp.99999.0";
+  std::ofstream(stale) << "partial";
+  const int fd = ::open((fs::path(o.out_dir) / "study.lock").c_str(), O_RDWR | O_CREAT, 0644);
+  REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
+  CHECK(contains(error_of([&] { run_study(data, StratifiedKFold(2, true, 1), o); }), "another study is running"));
+  ::close(fd);
+  o.recipes = {};
+  o.train.epochs = 0;
+  run_study(data, StratifiedKFold(2, true, 1), o);
+  CHECK(!fs::exists(stale));
+  CHECK(fs::exists(fs::path(o.out_dir) / "fold-0" / "dense.json"));
 }

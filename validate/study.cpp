@@ -14,6 +14,10 @@
 #include <sstream>
 #include <thread>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include "compress/report.h"
 #include "core/error.h"
 #include "core/parallel.h"
@@ -240,6 +244,32 @@ std::string progress_line(const StudyResult& res, const RunResult& r, bool train
   return os.str();
 }
 
+// Holds an exclusive flock on DIR/study.lock while a study runs there: a second
+// study in the same directory is refused (the kernel drops the lock when the
+// process dies, even by kill -9). With it held, temporaries left by a killed
+// run (write_file_atomic's "<file>.tmp.<pid>.<n>") can be deleted safely.
+class DirLock {
+ public:
+  explicit DirLock(const fs::path& dir) {
+    const std::string path = (dir / "study.lock").string();
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT, 0644);
+    MINIDL_CHECK(fd_ >= 0, "cannot open ", path);
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd_);
+      throw Error("--out " + dir.string() + ": another study is running in this directory");
+    }
+    for (const auto& e : fs::recursive_directory_iterator(dir))
+      if (e.is_regular_file() && e.path().filename().string().find(".tmp.") != std::string::npos)
+        fs::remove(e.path());
+  }
+  ~DirLock() { ::close(fd_); }
+  DirLock(const DirLock&) = delete;
+  DirLock& operator=(const DirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace
 
 bool recipe_runnable(const Recipe& r, std::string* why) {
@@ -277,6 +307,7 @@ StudyResult run_study(const datasets::DatasetPtr& data, const Splitter& splitter
   check_study(*data, splitter, o);
   const auto t0 = Clock::now();
   fs::create_directories(o.out_dir);
+  const DirLock lock(o.out_dir);
   nn::write_file_atomic((fs::path(o.out_dir) / "study.json").string(), manifest(*data, splitter, o).dump(2) + "\n");
 
   const std::vector<Fold> splits = splitter.split(data->labels());

@@ -51,7 +51,9 @@
 // (DIR/fold-<i>/<recipe>.json) — is written atomically (temporary file,
 // fsync, rename) the moment it is done; a restarted study loads these and
 // trains only what is missing, so a kill -9 loses at most the units that were
-// running. Adding recipes to a finished study runs just the new ones.
+// running. Adding recipes to a finished study runs just the new ones. A lock
+// (DIR/study.lock, flock) refuses a second study in the same directory while
+// one runs.
 //
 // Parallel folds: jobs folds at a time (at most the thread budget), each on
 // threads = budget / jobs threads, as in cross_validate. Latencies are then
