@@ -38,6 +38,7 @@
 #include "nn/trainer.h"
 
 // compress/
+#include "compress/distill.h"
 #include "compress/gradual.h"
 #include "compress/prune.h"
 #include "compress/report.h"

@@ -64,6 +64,9 @@ int main(int argc, char** argv) {
     if (!out.empty()) {
       nn::Metadata meta = nn::recipe_metadata(c, *train);
       meta["model"] = bn ? "seed_cnn_bn" : "seed_cnn";
+      // The images it learnt from (the first N of the training file), so that a
+      // later cross-validation can keep its held-out folds out of them (distill).
+      meta["train_images"] = std::to_string(train->size());
       nn::save(*net, out, meta);
       std::cout << "saved " << out << std::endl;
     }

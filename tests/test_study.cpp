@@ -1,5 +1,5 @@
 // Tests for validate/recipe.h, validate/study.h, validate/svg.h and
-// summarize_corrected: the recipe grammar and its errors, the corrected
+// the corrected interval: the recipe grammar and its errors, the corrected
 // resampled t against a hand computation, the study runner on small synthetic
 // images (dense models equal cross_validate's, measurements agree with the
 // files on disk, resuming trains nothing twice, settings mismatches and bad
@@ -128,20 +128,19 @@ TEST_CASE("recipe grammar: every mistake is a one-line error naming what is wron
   CHECK(contains(error_of([] { parse_recipes({"prune:0.9", "prune:0.90"}); }), "given twice"));
 }
 
-TEST_CASE("summarize_corrected: Nadeau-Bengio's interval by hand") {
+TEST_CASE("the study's corrected interval: Nadeau-Bengio's by hand") {
   const std::vector<double> d = {0.010, 0.020, -0.005, 0.015, 0.000};
   // mean 0.008; squared deviations 4e-6, 1.44e-4, 1.69e-4, 4.9e-5, 6.4e-5 sum to 4.3e-4;
   // s² = 4.3e-4 / 4 = 1.075e-4; t_{0.975,4} = 2.7764451051977.
   const double s2 = 1.075e-4, t = 2.7764451051977;
   const Summary naive = summarize(d);
-  const Summary corr = summarize_corrected(d, 0.25);  // 5-fold: n_test / n_train = 1/4
+  const Summary corr = summarize(d, 0.25);  // 5-fold: n_test / n_train = 1/4
   CHECK(corr.mean == doctest::Approx(0.008).epsilon(1e-12));
   CHECK(corr.std == doctest::Approx(std::sqrt(s2)).epsilon(1e-12));
   CHECK(naive.ci95 == doctest::Approx(t * std::sqrt(s2 / 5)).epsilon(1e-10));
   CHECK(corr.ci95 == doctest::Approx(t * std::sqrt((1.0 / 5 + 0.25) * s2)).epsilon(1e-10));
   CHECK(corr.ci95 / naive.ci95 == doctest::Approx(1.5).epsilon(1e-10));  // √((0.2 + 0.25) / 0.2)
-  CHECK(std::isnan(summarize_corrected({0.1}, 0.25).ci95));
-  CHECK(contains(error_of([&] { summarize_corrected(d, 0); }), "positive"));
+  CHECK(std::isnan(summarize({0.1}, 0.25).ci95));
 }
 
 TEST_CASE("summarize_recipe: paired differences, ratios and the verdict line") {
@@ -260,7 +259,7 @@ TEST_CASE("study: dense folds equal cross_validate's; measurements agree with th
   // Resume with one more recipe: only the new recipe trains, old unit files stay byte for byte.
   const std::string before = read(dir / "fold-1" / "prune-0.9.json");
   const auto dense_time = fs::last_write_time(dir / "fold-0" / "dense.safetensors");
-  o.recipes = parse_recipes({"prune:0.9", "structured:0.5", "prune:0.5"});
+  o.recipes = parse_recipes({"prune:0.9", "structured:0.5", "distill:0.5"});
   const StudyResult r2 = run_study(data, splitter, o);
   CHECK(r2.trained == 2);
   CHECK(r2.resumed == 6);
@@ -269,6 +268,13 @@ TEST_CASE("study: dense folds equal cross_validate's; measurements agree with th
   for (size_t k = 0; k < 2; ++k)
     for (size_t i = 0; i < 2; ++i) CHECK(r2.runs[k][i].accuracy == r.runs[k][i].accuracy);
   CHECK(r2.summaries[0].verdict == r.summaries[0].verdict);
+  // The distilled student: a quarter-size network (width 0.5 halves every layer), read back from its file.
+  const RunResult& ds = r2.runs[2][1];
+  CHECK(ds.params < r.dense[1].params / 3);
+  CHECK(ds.stored_bytes == int64_t(fs::file_size(dir / ds.file)));
+  CHECK(contains(ds.details, "student conv 16/32, hidden 50"));
+  CHECK(ds.curves.size() == 1);
+  CHECK(ds.accuracy > 0.4);
 
   // Outputs.
   write_study(r2, o.out_dir);
@@ -276,11 +282,11 @@ TEST_CASE("study: dense folds equal cross_validate's; measurements agree with th
   CHECK(j["recipes"].size() == 3);
   CHECK(j["runs"].size() == 8);
   CHECK(j["recipes"][0]["recipe"] == "prune:0.9");
-  CHECK(contains(read(dir / "results.csv"), "\nprune:0.5,1,0,1,"));
+  CHECK(contains(read(dir / "results.csv"), "\ndistill:0.5,1,0,1,"));
   CHECK(contains(read(dir / "pareto.svg"), "prune:0.9 ("));
   CHECK(contains(read(dir / "curves.svg"), "polyline"));
   CHECK(contains(study_table(r2), "structured:0.5"));
-  CHECK(contains(verdicts(r2), "prune:0.5 "));
+  CHECK(contains(verdicts(r2), "distill:0.5 "));
 
   // Another training recipe in the same directory: an error before anything trains.
   o.train.lr = 0.05f;

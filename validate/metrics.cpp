@@ -241,13 +241,17 @@ std::string ConfusionMatrix::report(const std::vector<std::string>& class_names,
 
 std::string Summary::to_string(int precision) const {
   if (n < 2) return fixed(mean, precision) + " (n=" + std::to_string(n) + ", no spread)";
-  return fixed(mean, precision) + " \u00b1 " + fixed(std, precision) + " (95% CI [" + fixed(lo(), precision) + ", " +
+  return fixed(mean, precision) + " \u00b1 " + fixed(std, precision) + (test_train_ratio > 0 ? " (corrected " : " (") +
+         "95% CI [" + fixed(lo(), precision) + ", " +
          fixed(hi(), precision) + "], n=" + std::to_string(n) + ")";
 }
 
-Summary summarize(const std::vector<double>& values) {
+Summary summarize(const std::vector<double>& values, double test_train_ratio) {
   MINIDL_CHECK(!values.empty(), "summarize: no values");
+  MINIDL_CHECK(std::isfinite(test_train_ratio) && test_train_ratio >= 0,
+               "summarize: test_train_ratio (n_test/n_train) must be finite and >= 0, got ", test_train_ratio);
   Summary s;
+  s.test_train_ratio = test_train_ratio;
   s.n = int64_t(values.size());
   s.min = s.max = values[0];
   double sum = 0;
@@ -265,17 +269,10 @@ Summary summarize(const std::vector<double>& values) {
   double ss = 0;  // two passes: no cancellation
   for (double v : values) ss += (v - s.mean) * (v - s.mean);
   s.std = std::sqrt(ss / double(s.n - 1));
-  s.ci95 = student_t_quantile(0.975, double(s.n - 1)) * s.std / std::sqrt(double(s.n));
-  return s;
-}
-
-Summary summarize_corrected(const std::vector<double>& values, double test_train_ratio) {
-  MINIDL_CHECK(test_train_ratio > 0 && std::isfinite(test_train_ratio),
-               "summarize_corrected: n_test / n_train must be a positive number, got ", test_train_ratio);
-  Summary s = summarize(values);
-  if (s.n < 2) return s;
-  const double j = double(s.n);
-  s.ci95 = student_t_quantile(0.975, j - 1) * std::sqrt((1.0 / j + test_train_ratio) * s.std * s.std);
+  // Variance of the mean: s²/J, or Nadeau & Bengio's s²·(1/J + n_test/n_train).
+  const double t = student_t_quantile(0.975, double(s.n - 1));
+  s.ci95 = test_train_ratio > 0 ? t * s.std * std::sqrt(1.0 / double(s.n) + test_train_ratio)
+                                : t * s.std / std::sqrt(double(s.n));
   return s;
 }
 

@@ -27,6 +27,19 @@
 // std and ci95 are NaN (no spread can be estimated). The interval is not
 // clamped to the range of the metric: with few, spread-out folds an
 // accuracy interval can reach below 0 or above 1, which is the honest answer.
+//
+// Corrected resampled t (Nadeau & Bengio 2003, "Inference for the
+// Generalization Error", Machine Learning 52; recommended for (repeated)
+// cross-validation by Bouckaert & Frank 2004). The J results of K-fold CV are
+// not independent: their training sets overlap, so the plain interval above,
+// whose variance of the mean is s²/J, is too narrow and rejects a true null
+// far more often than 5% of the time. Nadeau & Bengio's correction replaces
+// it with s²·(1/J + n_test/n_train):
+//   ci95 = t_{0.975, J−1} · s · √(1/J + n_test/n_train).
+// Pass test_train_ratio = n_test/n_train (1/(K − 1) for K-fold) to
+// summarize(); 0 gives the plain interval. The correction is a heuristic
+// (it assumes the correlation between results is n_test/n_train) but a
+// conservative one; judge differences by it, show the plain one beside it.
 #pragma once
 
 #include <cstdint>
@@ -84,27 +97,18 @@ struct Summary {
   int64_t n = 0;
   double mean = 0, std = 0, ci95 = 0;  // std: sample std (n − 1); ci95: t_{0.975,n−1}·std/√n
   double min = 0, max = 0;
+  double test_train_ratio = 0;  // > 0: ci95 is the corrected resampled t interval (above)
   double lo() const { return mean - ci95; }  // 95% confidence interval of the mean
   double hi() const { return mean + ci95; }
-  // "0.8200 ± 0.0158 (95% CI [0.8004, 0.8396], n=5)"; for n = 1 "0.8200 (n=1, no spread)".
+  // "0.8200 ± 0.0158 (95% CI [0.8004, 0.8396], n=5)"; corrected: "... (corrected 95% CI [...], n=5)";
+  // for n = 1 "0.8200 (n=1, no spread)".
   std::string to_string(int precision = 4) const;
 };
 
 // Summary of finite values; throws minidl::Error if `values` is empty or has
-// a NaN/infinity.
-Summary summarize(const std::vector<double>& values);
-
-// The corrected resampled t interval (Nadeau & Bengio 2003, "Inference for
-// the Generalization Error", Machine Learning 52; recommended for repeated
-// k-fold by Bouckaert & Frank 2004). J results from resampled train/test
-// splits are not independent — their training sets overlap — so the plain
-// variance of the mean, s²/J, is too small and the plain t interval too
-// narrow (it rejects a true null far more often than 5%). The correction
-// replaces 1/J by 1/J + n_test/n_train:
-//   ci95 = t_{0.975, J−1} · √((1/J + n_test/n_train) · s²)
-// `test_train_ratio` = n_test / n_train (1/(k−1) for k-fold), > 0. mean, std,
-// min and max are summarize()'s; only ci95 differs (NaN for J = 1).
-Summary summarize_corrected(const std::vector<double>& values, double test_train_ratio);
+// a NaN/infinity, or if test_train_ratio is negative or not finite.
+// test_train_ratio > 0: the corrected resampled t interval (above).
+Summary summarize(const std::vector<double>& values, double test_train_ratio = 0);
 
 // The p-quantile of Student's t distribution with df > 0 degrees of freedom
 // (df may be fractional or +infinity, which gives the standard normal), for

@@ -418,7 +418,7 @@ RecipeSummary summarize_recipe(const std::string& recipe, const std::vector<RunR
   s.accuracy = summarize(acc);
   s.macro_f1 = summarize(f1);
   s.diff = summarize(diff);
-  s.diff_corrected = summarize_corrected(diff, test_train_ratio);
+  s.diff_corrected = summarize(diff, test_train_ratio);
   s.compression = s.dense_bytes / s.stored_bytes;
   s.speedup1 = sp1;
   s.speedup256 = sp256;

@@ -21,7 +21,7 @@
 // split, the initialisation). The K differences are not independent, though:
 // the folds' training sets overlap, so the plain Student-t interval over them
 // is too narrow. The verdict uses the corrected resampled t of Nadeau & Bengio
-// 2003 (validate/metrics.h: summarize_corrected) and the naive one is printed
+// 2003 (validate/metrics.h: summarize with test_train_ratio) and the naive one is printed
 // beside it.
 //
 // Per fold (the same per-fold seeding and leak-free preprocessing as

@@ -73,23 +73,22 @@ void structured_step(double fraction, Candidate& c, const FoldData& f, const Stu
 }  // namespace
 
 bool step_available(const std::string& kind, std::string* why) {
-  if (kind == "prune" || kind == "structured") return true;
+  if (kind == "prune" || kind == "structured" || kind == "distill") return true;
   if (why) {
     if (kind == "int8" || kind == "qat")
       *why = kind + " needs int8 quantization (compress/quantize, issue #11), which this build does not have yet";
-    else if (kind == "distill")
-      *why = "distill needs knowledge distillation (compress/distill, issue #13), which this build does not have yet";
     else
       *why = "unknown recipe step '" + kind + "'";
   }
   return false;
 }
 
-void apply_step(const RecipeStep& s, Candidate& c, const FoldData& f, nn::Module& /*dense*/, const StudyOptions& o,
+void apply_step(const RecipeStep& s, Candidate& c, const FoldData& f, nn::Module& dense, const StudyOptions& o,
                 std::ostream* train_log) {
   std::string why;
   MINIDL_CHECK(step_available(s.kind, &why), why);
-  if (s.kind == "prune") prune_step(s.value, c, f, o, train_log);
+  if (s.kind == "distill") distill_step(s.value, c, f, dense, o, train_log);
+  else if (s.kind == "prune") prune_step(s.value, c, f, o, train_log);
   else if (s.kind == "structured") structured_step(s.value, c, f, o, train_log);
 }
 

@@ -43,6 +43,11 @@ bool step_available(const std::string& kind, std::string* why);
 void apply_step(const RecipeStep& step, Candidate& c, const FoldData& f, nn::Module& dense, const StudyOptions& o,
                 std::ostream* train_log);
 
+// The distill:W step (validate/study_distill.cpp): replaces c.model by a
+// student of width `width` trained against `teacher`.
+void distill_step(double width, Candidate& c, const FoldData& f, nn::Module& teacher, const StudyOptions& o,
+                  std::ostream* log);
+
 // Writes the candidate's model to `stem` + its format's extension; returns the path.
 std::string save_candidate(const Candidate& c, const std::string& stem);
 // A fresh model of c.arch with the file's contents.
