@@ -259,9 +259,12 @@ TEST_CASE("study: dense folds equal cross_validate's; measurements agree with th
   // Resume with one more recipe: only the new recipe trains, old unit files stay byte for byte.
   const std::string before = read(dir / "fold-1" / "prune-0.9.json");
   const auto dense_time = fs::last_write_time(dir / "fold-0" / "dense.safetensors");
-  o.recipes = parse_recipes({"prune:0.9", "structured:0.5", "distill:0.5"});
+  // (prune:0.9+int8 once this build has int8 quantization, issue #11.)
+  const bool int8 = recipe_runnable(parse_recipe("int8"));
+  o.recipes = parse_recipes(int8 ? std::vector<std::string>{"prune:0.9", "structured:0.5", "distill:0.5", "prune:0.9+int8"}
+                                 : std::vector<std::string>{"prune:0.9", "structured:0.5", "distill:0.5"});
   const StudyResult r2 = run_study(data, splitter, o);
-  CHECK(r2.trained == 2);
+  CHECK(r2.trained == (int8 ? 4 : 2));
   CHECK(r2.resumed == 6);
   CHECK(read(dir / "fold-1" / "prune-0.9.json") == before);
   CHECK(fs::last_write_time(dir / "fold-0" / "dense.safetensors") == dense_time);
@@ -279,11 +282,23 @@ TEST_CASE("study: dense folds equal cross_validate's; measurements agree with th
   // soft targets are nearly uniform, so accuracy is not the thing to check here).
   CHECK(ds.curves[0].epochs.back().train_loss < ds.curves[0].epochs.front().train_loss);
 
+  // prune + int8: an integer-only model in an int8 safetensors file, a quarter of the
+  // dense float file; the counts are the pruned float model's.
+  if (int8) {
+  const RunResult& q = r2.runs[3][0];
+  CHECK(q.file == "fold-0/prune-0.9_int8.int8.safetensors");
+  CHECK(q.stored_bytes == int64_t(fs::file_size(dir / q.file)));
+  CHECK(q.stored_bytes < r.dense[0].stored_bytes * 0.3);
+  CHECK(q.nonzeros == r.runs[0][0].nonzeros);
+  CHECK(contains(q.details, "PTQ int8, per-channel weights, histogram activations"));
+  CHECK(q.accuracy > r.runs[0][0].accuracy - 0.1);
+  }
+
   // Outputs.
   write_study(r2, o.out_dir);
   const auto j = nlohmann::json::parse(read(dir / "results.json"));
-  CHECK(j["recipes"].size() == 3);
-  CHECK(j["runs"].size() == 8);
+  CHECK(j["recipes"].size() == (int8 ? 4 : 3));
+  CHECK(j["runs"].size() == (int8 ? 10 : 8));
   CHECK(j["recipes"][0]["recipe"] == "prune:0.9");
   CHECK(contains(read(dir / "results.csv"), "\ndistill:0.5,1,0,1,"));
   CHECK(contains(read(dir / "pareto.svg"), "prune:0.9 ("));
@@ -308,13 +323,14 @@ TEST_CASE("study: bad settings are errors before training") {
   o.out_dir = "";
   CHECK(contains(error_of([&] { check_study(*data, StratifiedKFold(2, true, 1), o); }), "output directory"));
   o = tiny_options(tmp.path);
-  o.recipes = parse_recipes({"int8", "distill:0.25"});
-  for (const Recipe& rc : o.recipes) {
-    std::string why;
-    if (recipe_runnable(rc, &why)) continue;
-    StudyOptions one = o;
-    one.recipes = {rc};
-    CHECK(contains(error_of([&] { check_study(*data, StratifiedKFold(2, true, 1), one); }), "issue #1"));
+  CHECK(error_of([&] { check_study(*data, StratifiedKFold(2, true, 1), o); }) == "<no error>");
+  CHECK(recipe_runnable(parse_recipe("structured:0.5+prune:0.5")));
+  CHECK(recipe_runnable(parse_recipe("distill:0.25")));
+  std::string why;
+  if (!recipe_runnable(parse_recipe("prune:0.9+int8"), &why)) {  // until the int8 issue (#11) lands
+    CHECK(contains(why, "issue #11"));
+    o.recipes = parse_recipes({"prune:0.9+int8"});
+    CHECK(contains(error_of([&] { check_study(*data, StratifiedKFold(2, true, 1), o); }), "recipe 'prune:0.9+int8': int8 needs"));
   }
   CHECK(!fs::exists(tmp.path / "study"));
 

@@ -102,16 +102,18 @@ detail::FoldData fold_data(const datasets::DatasetPtr& data, const FoldTask& t, 
   return f;
 }
 
-// Accuracy, macro-F1 and loss of `m` on the held-out part; size, parameters, MACs.
-void measure(nn::Module& m, const detail::FoldData& f, int64_t num_classes, RunResult& r) {
+// Accuracy, macro-F1 and loss of `m` on the held-out part; parameters and
+// MACs (`stats`, when given, instead of tracing `m`).
+void measure(nn::Module& m, const detail::FoldData& f, int64_t num_classes, RunResult& r,
+             const compress::LayerStats* stats = nullptr) {
   datasets::DataLoader l(f.test, {.batch_size = 256, .transforms = f.eval_t});
   const nn::EvalResult e = nn::evaluate(m, l);
   const ConfusionMatrix cm(e.predictions, e.targets, num_classes);
   r.accuracy = cm.accuracy();
   r.macro_f1 = cm.macro_f1();
   r.loss = e.loss;
-  const compress::LayerStats t = compress::report(m, {1, f.fit->item_shape()[0], f.fit->item_shape()[1],
-                                                      f.fit->item_shape()[2]}).total;
+  const compress::LayerStats t =
+      stats ? *stats : compress::report(m, {1, f.fit->item_shape()[0], f.fit->item_shape()[1], f.fit->item_shape()[2]}).total;
   r.params = t.params;
   r.nonzeros = t.nonzeros;
   r.macs = t.macs;
@@ -201,7 +203,7 @@ class FoldRunner {
     r.file = fs::relative(path, o_.out_dir).string();
     r.stored_bytes = int64_t(fs::file_size(path));
     nn::ModulePtr reread = detail::load_candidate(c, path);
-    measure(*reread, f_, data_->num_classes(), r);
+    measure(*reread, f_, data_->num_classes(), r, c.has_stats ? &c.stats : nullptr);
     r.diff = r.accuracy - dense_.accuracy;
     const auto lat = detail::time_side_by_side({model_.get(), reread.get()}, f_, o_.latency_rounds, o_.latency_images);
     r.dense_latency1_ms = lat[0].first;

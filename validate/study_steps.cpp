@@ -7,6 +7,12 @@
 
 #include "compress/gradual.h"
 #include "compress/prune.h"
+#if __has_include("compress/quantize.h")  // the int8 issue (#11); see study_quantize.cpp
+#include "compress/quantized_checkpoint.h"
+#define MINIDL_STUDY_INT8 1
+#else
+#define MINIDL_STUDY_INT8 0
+#endif
 #include "compress/sparse_format.h"
 #include "compress/structured.h"
 #include "core/autograd.h"
@@ -74,12 +80,12 @@ void structured_step(double fraction, Candidate& c, const FoldData& f, const Stu
 
 bool step_available(const std::string& kind, std::string* why) {
   if (kind == "prune" || kind == "structured" || kind == "distill") return true;
-  if (why) {
-    if (kind == "int8" || kind == "qat")
-      *why = kind + " needs int8 quantization (compress/quantize, issue #11), which this build does not have yet";
-    else
-      *why = "unknown recipe step '" + kind + "'";
+  if (kind == "int8" || kind == "qat") {
+    if (MINIDL_STUDY_INT8) return true;
+    if (why) *why = kind + " needs int8 quantization (compress/quantize.h, issue #11), which this build does not have yet";
+    return false;
   }
+  if (why) *why = "unknown recipe step '" + kind + "'";
   return false;
 }
 
@@ -90,9 +96,19 @@ void apply_step(const RecipeStep& s, Candidate& c, const FoldData& f, nn::Module
   if (s.kind == "distill") distill_step(s.value, c, f, dense, o, train_log);
   else if (s.kind == "prune") prune_step(s.value, c, f, o, train_log);
   else if (s.kind == "structured") structured_step(s.value, c, f, o, train_log);
+#if MINIDL_STUDY_INT8
+  else if (s.kind == "int8" || s.kind == "qat") quantize_step(s, c, f, o, train_log);
+#endif
 }
 
 std::string save_candidate(const Candidate& c, const std::string& stem) {
+#if MINIDL_STUDY_INT8
+  if (c.format == Format::int8) {
+    const std::string path = stem + ".int8.safetensors";
+    compress::save_quantized(*c.model, path);
+    return path;
+  }
+#endif
   if (c.format == Format::sparse) {
     const std::string path = stem + ".sparse";
     compress::save_sparse(*c.model, path);
@@ -104,6 +120,9 @@ std::string save_candidate(const Candidate& c, const std::string& stem) {
 }
 
 nn::ModulePtr load_candidate(const Candidate& c, const std::string& path) {
+#if MINIDL_STUDY_INT8
+  if (c.format == Format::int8) return compress::load_quantized(path);
+#endif
   Generator gen(0);  // every weight is overwritten by the file
   nn::ModulePtr m = nn::seed_cnn(c.arch, gen);
   if (c.format == Format::sparse) compress::load_sparse(*m, path);

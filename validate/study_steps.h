@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "compress/report.h"
 #include "datasets/dataset.h"
 #include "datasets/transforms.h"
 #include "nn/module.h"
@@ -26,7 +27,7 @@ struct FoldData {
   uint64_t seed = 0;
 };
 
-enum class Format { safetensors, sparse };
+enum class Format { safetensors, sparse, int8 };
 
 struct Candidate {
   nn::ModulePtr model;
@@ -34,6 +35,10 @@ struct Candidate {
   std::vector<Curve> curves;
   std::string details;
   Format format = Format::safetensors;
+  // Parameters/nonzeros/MACs measured before quantization (integer modules
+  // are not traced by compress::report); unset: measured on the re-read model.
+  compress::LayerStats stats;
+  bool has_stats = false;
 };
 
 // Whether this build can run recipe steps of `kind`; if not, `why` says what is missing.
@@ -47,6 +52,11 @@ void apply_step(const RecipeStep& step, Candidate& c, const FoldData& f, nn::Mod
 // student of width `width` trained against `teacher`.
 void distill_step(double width, Candidate& c, const FoldData& f, nn::Module& teacher, const StudyOptions& o,
                   std::ostream* log);
+
+// The int8 and qat steps (validate/study_quantize.cpp): c.model becomes the
+// integer-only model.
+void quantize_step(const RecipeStep& step, Candidate& c, const FoldData& f, const StudyOptions& o,
+                   std::ostream* log);
 
 // Writes the candidate's model to `stem` + its format's extension; returns the path.
 std::string save_candidate(const Candidate& c, const std::string& stem);
