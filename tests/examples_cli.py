@@ -87,6 +87,16 @@ case("diverging training", ["train_seed_cnn", "--data", good, "--epochs", "5", "
 case("kfold with one fold", ["kfold", "--data", good, "--folds", "1"], ["--folds"])
 case("prune without a target", ["prune", "--data", good, "--init", bn_ckpt, "--bn"], ["--sparsity", "--structured"])
 case("prune sparsity out of range", ["prune", "--sparsity", "1.5"], ["--sparsity", "1.5"])
+study_out = os.path.join(out_dir, "study")
+case("study with an unknown recipe", ["study", "--data", good, "--recipe", "prun:0.9", "--out", study_out],
+     ["prun:0.9", "unknown step"], study_out)
+case("study sparsity out of range", ["study", "--data", good, "--recipe", "prune:1.5", "--out", study_out],
+     ["prune:1.5", "outside [0, 1)"], study_out)
+case("study with one fold", ["study", "--data", good, "--folds", "1", "--out", study_out], ["--folds"], study_out)
+with open(os.path.join(tmp, "a_file"), "w") as f: f.write("x")
+case("study output directory is a file", ["study", "--data", good, "--out", os.path.join(tmp, "a_file")],
+     ["a_file", "is a file"])
+case("study without --out", ["study", "--data", good], ["--out"])
 
 # examples/quantize and int8 checkpoints.
 import json
