@@ -43,12 +43,14 @@ class FakeQuantize : public nn::Module {
   bool have_qparams_ = false;
 };
 
-// The weight role: apply(w) = fq(w).
+// The weight role: forward(w) = fq(w). The FakeQuantize observes in every mode
+// (observe_in_eval) and is re-ranged on every call, so it holds no state worth
+// saving: it is a member, not a registered child (no state_dict keys).
 class WeightFakeQuantize : public nn::Parametrization {
  public:
   explicit WeightFakeQuantize(std::shared_ptr<FakeQuantize> fq) : fq_(std::move(fq)) {}
-  Tensor apply(const Tensor& w) const override { return fq_->forward(w); }
-  std::string name() const override { return "WeightFakeQuantize"; }
+  Tensor forward(const Tensor& w) override { return fq_->forward(w); }
+  std::string type_name() const override { return "WeightFakeQuantize"; }
   FakeQuantize& fake_quant() const { return *fq_; }
 
  private:

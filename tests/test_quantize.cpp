@@ -293,8 +293,8 @@ TEST_CASE("QAT: FakeQuantize after a pruning mask keeps pruned weights zero; con
   auto prepared = cp::prepare_qat(*net, {.activation = "moving_average"});
   const auto& ps = fc1->parametrizations("weight");
   REQUIRE(ps.size() == 2);
-  CHECK(ps[0]->name() == "PruningMask");
-  CHECK(ps[1]->name() == "WeightFakeQuantize");
+  CHECK(ps[0]->type_name() == "PruningMask");
+  CHECK(ps[1]->type_name() == "WeightFakeQuantize");
   nn::SGD opt(prepared->parameters(), {.lr = 0.05f, .momentum = 0.9f});
   datasets::DataLoader loader(images(64), {.batch_size = 16});
   nn::FitOptions fo;
