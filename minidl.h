@@ -21,6 +21,8 @@
 
 // nn/
 #include "nn/activation.h"
+#include "nn/adam.h"
+#include "nn/adamw.h"
 #include "nn/batchnorm.h"
 #include "nn/checkpoint.h"
 #include "nn/conv2d.h"
@@ -32,6 +34,7 @@
 #include "nn/linear.h"
 #include "nn/lr_scheduler.h"
 #include "nn/module.h"
+#include "nn/one_cycle_lr.h"
 #include "nn/optim.h"
 #include "nn/pooling.h"
 #include "nn/seed_cnn.h"
@@ -40,6 +43,7 @@
 #include "nn/trainer.h"
 
 // compress/
+#include "compress/distill.h"
 #include "compress/fake_quantize.h"
 #include "compress/gradual.h"
 #include "compress/observer.h"
@@ -54,6 +58,9 @@
 
 // validate/
 #include "validate/cross_validate.h"
+#include "validate/cv_arrays.h"
+#include "validate/group_kfold.h"
 #include "validate/metrics.h"
+#include "validate/shuffle_split.h"
 #include "validate/split.h"
 

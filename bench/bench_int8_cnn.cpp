@@ -142,7 +142,7 @@ Tensor int8_forward(const QNet& q, const Tensor& x, double* t = nullptr) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   int reps = 5, only = 0;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -194,4 +194,15 @@ int main(int argc, char** argv) {
   }
   std::printf("argmax agreement int8 vs fp32 on the timed batch: %d / 256\n", agree);
   return 0;
+}
+
+// A bad MINIDL_ISA (unknown, or a path this CPU lacks) or any other minidl
+// error: one line and a non-zero exit.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const minidl::Error& e) {
+    std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+    return 1;
+  }
 }

@@ -184,7 +184,7 @@ void saturation_check() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   int reps = 7, only_threads = 0;
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
@@ -229,4 +229,15 @@ int main(int argc, char** argv) {
   std::printf("\n(GOP/s; fp32 columns GFLOP/s. Process CPU time / threads, best of %d after a warm-up. Quote ratios from one run.)\n",
               reps);
   return 0;
+}
+
+// A bad MINIDL_ISA (unknown, or a path this CPU lacks) or any other minidl
+// error: one line and a non-zero exit.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const minidl::Error& e) {
+    std::fprintf(stderr, "%s: %s\n", argv[0], e.what());
+    return 1;
+  }
 }

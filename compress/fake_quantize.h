@@ -43,15 +43,16 @@ class FakeQuantize : public nn::Module {
   bool have_qparams_ = false;
 };
 
-// The weight role, a parametrization (nn/module.h): forward(w) = fq(w), state under
-// "<param>_fake_quantize.*". A per-channel symmetric quantizer commutes with a per-channel
-// scale (its range scales with it), so BatchNorm folding (nn/fuse.h) may scale the original.
+// The weight role, a parametrization (nn/module.h): forward(w) = fq(w). The FakeQuantize
+// observes in every mode (observe_in_eval) and is re-ranged on every call, so it holds no
+// state worth saving: it is a member, not a registered child (no state_dict keys). A
+// per-channel symmetric quantizer commutes with a per-channel scale (its range scales with
+// it), so BatchNorm folding (nn/fuse.h) may scale the original.
 class WeightFakeQuantize : public nn::Parametrization {
  public:
-  explicit WeightFakeQuantize(std::shared_ptr<FakeQuantize> fq) : fq_(std::move(fq)) { register_module("fq", fq_); }
+  explicit WeightFakeQuantize(std::shared_ptr<FakeQuantize> fq) : fq_(std::move(fq)) {}
   Tensor forward(const Tensor& w) override { return fq_->forward(w); }
   std::string type_name() const override { return "WeightFakeQuantize"; }
-  std::string tag() const override { return "fake_quantize"; }
   bool commutes_with_channel_scale() const override { return is_per_channel(fq_->observer().qscheme); }
   FakeQuantize& fake_quant() const { return *fq_; }
 

@@ -113,11 +113,16 @@ void pack_pixels(const XSrc& X, int64_t p, int64_t np, const W& w, uint8_t* buf)
   for (int j = 0; j < NV; ++j) {
     const int64_t left = min64(8, np - 8 * j), q = p + 8 * j;
     const int64_t oy = X.conv && left > 0 ? q / X.OW : 0, ox = X.conv && left > 0 ? q % X.OW : 0;
+    // the common case, hoisted (as in the AVX2 path): 8 pixels contiguous in one image row
+    const bool run = left > 0 && X.conv && X.stride == 1 && X.pad == 0 && ox + left <= X.OW;
+    const uint8_t* base = X.p + oy * X.W + ox;
     for (int64_t kk = 0; kk < w.kp / 4; ++kk) {
       __m128i r[4];
       for (int t = 0; t < 4; ++t) {
         const int64_t k = 4 * kk + t;
-        r[t] = k < w.k && left > 0 ? load8(x_row(X, k, q, oy, ox, left, tmp[t]), left) : zero;
+        r[t] = k >= w.k || left <= 0 ? zero
+               : run                 ? load8(base + X.koff[k], left)
+                                     : load8(x_row(X, k, q, oy, ox, left, tmp[t]), left);
       }
       const __m128i ab = _mm_unpacklo_epi8(r[0], r[1]), cd = _mm_unpacklo_epi8(r[2], r[3]);
       uint8_t* dst = buf + (kk * PB + 8 * j) * 4;

@@ -44,7 +44,10 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   try {
-    examples::check_output_path("--out", out + ".json");
+    if (!out.empty()) {
+      examples::check_output_path("--out", out + ".json");
+      examples::check_output_path("--out", out + ".csv");
+    }
     o.train = c;
     if (threads) set_num_threads(threads);
     auto data = std::make_shared<datasets::TensorDataset>(

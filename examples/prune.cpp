@@ -71,7 +71,8 @@ int main(int argc, char** argv) {
   examples::one_line_errors(app, "prune");
   CLI11_PARSE(app, argc, argv);
   try {
-    examples::check_output_path("--out", out);
+    for (const char* suffix : {"", ".sparse", ".dense"})
+      if (!out.empty()) examples::check_output_path("--out", out + suffix);
     MINIDL_CHECK(sparsity > 0 || structured > 0, "give --sparsity and/or --structured");
     if (threads) set_num_threads(threads);
     manual_seed(c.seed);
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
     ft.epochs = finetune_epochs;
     ft.lr = finetune_lr;
     ft.schedule = "cosine";
+    ft.warmup_epochs = 0;  // (the cosine schedule replaces the recipe's warm-up)
     if (structured > 0) {
       auto r = cp::prune_conv_filters(*net, "conv2", cp::Amount::fraction(structured), 1);
       std::cout << "structured: removed " << r.removed.size() << " of " << r.removed.size() + r.kept.size()

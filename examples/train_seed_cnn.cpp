@@ -36,6 +36,10 @@ int main(int argc, char** argv) {
 
   try {
     examples::check_output_path("--out", out);
+    if (!history.empty()) {
+      examples::check_output_path("--history", history + ".csv");
+      examples::check_output_path("--history", history + ".json");
+    }
     c.shuffle = !no_shuffle;
     c.validate();
     if (threads) set_num_threads(threads);
@@ -65,6 +69,9 @@ int main(int argc, char** argv) {
     if (!out.empty()) {
       nn::Metadata meta = nn::recipe_metadata(c, *train);
       meta["model"] = bn ? "seed_cnn_bn" : "seed_cnn";
+      // The images it learnt from (the first N of the training file), so that a
+      // later cross-validation can keep its held-out folds out of them (distill).
+      meta["train_images"] = std::to_string(train->size());
       nn::save(*net, out, meta);
       std::cout << "saved " << out << std::endl;
     }

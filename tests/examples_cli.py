@@ -49,6 +49,11 @@ case("unknown flag", ["train_seed_cnn", "--epochz", "3"], ["--epochz"])
 case("epochs out of range", ["train_seed_cnn", "--epochs", "-1"], ["--epochs", "-1"])
 case("learning rate out of range", ["train_seed_cnn", "--lr", "50"], ["--lr", "50"])
 case("bad schedule", ["train_seed_cnn", "--schedule", "linear"], ["--schedule", "linear"])
+case("unknown optimizer", ["train_seed_cnn", "--optimizer", "rmsprop"], ["--optimizer", "rmsprop"])
+case("warm-up with another schedule", ["train_seed_cnn", "--data", good, "--epochs", "2", "--warmup-epochs", "1",
+     "--schedule", "cosine", "--out", out], ["warm-up", "cosine"], out)
+case("nesterov with adam", ["train_seed_cnn", "--data", good, "--optimizer", "adam", "--nesterov", "--out", out],
+     ["nesterov", "adam"], out)
 case("train limit too large", ["train_seed_cnn", "--data", good, "--train-limit", "500", "--out", out],
      ["limit", "500", "100"], out)
 d = data_dir("truncated", data_len=1000)
@@ -69,9 +74,29 @@ case("corrupt checkpoint (evaluate)", ["evaluate", os.path.join(tmp, "junk.safet
      ["junk.safetensors", "header"])
 case("unwritable output", ["train_seed_cnn", "--data", good, "--epochs", "0", "--out", "/nonexistent/dir/m.safetensors"],
      ["/nonexistent/dir"])
+# Output targets are checked before training starts (issue 16), not when saving.
+case("--out names a directory", ["train_seed_cnn", "--data", good, "--epochs", "1", "--out", out_dir],
+     ["--out", "is a directory"])
+case("--history in a missing directory", ["train_seed_cnn", "--data", good, "--epochs", "1",
+     "--history", "/nonexistent/dir/hist"], ["--history", "/nonexistent/dir"])
+case("kfold --out in a missing directory", ["kfold", "--data", good, "--out", "/nonexistent/dir/k"],
+     ["--out", "/nonexistent/dir"])
+# Training that diverges stops with a message naming epoch and step, and saves nothing.
+case("diverging training", ["train_seed_cnn", "--data", good, "--epochs", "5", "--batch-size", "4", "--lr", "10",
+     "--momentum", "0.99", "--threads", "1", "--out", out], ["training diverged at epoch", "step", "learning rate"], out)
 case("kfold with one fold", ["kfold", "--data", good, "--folds", "1"], ["--folds"])
 case("prune without a target", ["prune", "--data", good, "--init", bn_ckpt, "--bn"], ["--sparsity", "--structured"])
 case("prune sparsity out of range", ["prune", "--sparsity", "1.5"], ["--sparsity", "1.5"])
+study_out = os.path.join(out_dir, "study")
+case("study with an unknown recipe", ["study", "--data", good, "--recipe", "prun:0.9", "--out", study_out],
+     ["prun:0.9", "unknown step"], study_out)
+case("study sparsity out of range", ["study", "--data", good, "--recipe", "prune:1.5", "--out", study_out],
+     ["prune:1.5", "outside [0, 1)"], study_out)
+case("study with one fold", ["study", "--data", good, "--folds", "1", "--out", study_out], ["--folds"], study_out)
+with open(os.path.join(tmp, "a_file"), "w") as f: f.write("x")
+case("study output directory is a file", ["study", "--data", good, "--out", os.path.join(tmp, "a_file")],
+     ["a_file", "is a file"])
+case("study without --out", ["study", "--data", good], ["--out"])
 
 # examples/quantize and int8 checkpoints.
 import json
@@ -122,6 +147,30 @@ else:
     ev = subprocess.run([os.path.join(bin_dir, "evaluate"), int8, "--data", good], capture_output=True, text=True)
     if ev.returncode != 0 or "int8 quantized seed CNN" not in ev.stdout:
         failures.append("evaluate does not report the int8 checkpoint: " + ev.stdout[:200] + ev.stderr)
+# distill: temperature, alpha, width, teachers of another architecture or class count, leaking folds.
+case("distill temperature 0", ["distill", "--data", good, "--temperature", "0"], ["temperature", "got 0"])
+case("distill alpha out of range", ["distill", "--data", good, "--alpha", "0.5,1.5"], ["alpha must be in [0, 1], got 1.5"])
+case("distill width 0", ["distill", "--data", good, "--width", "0"], ["width must be in (0, 16], got 0"])
+case("distill precompute with augment", ["distill", "--data", good, "--precompute", "--augment"], ["--precompute", "--augment"])
+def write_st(path, tensors):  # name -> shape, float32 zeros
+    import json
+    header, off = {}, 0
+    for k, shape in tensors.items():
+        n = 4
+        for d in shape: n *= d
+        header[k] = {"dtype": "F32", "shape": list(shape), "data_offsets": [off, off + n]}; off += n
+    h = json.dumps(header).encode(); h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f: f.write(struct.pack("<Q", len(h)) + h + bytes(off))
+mlp = os.path.join(tmp, "mlp.safetensors")
+write_st(mlp, {"fc.weight": (10, 784), "fc.bias": (10,)})
+case("distill teacher of another architecture", ["distill", "--data", good, "--teacher", mlp],
+     ["mlp.safetensors", "not a seed CNN", "conv1.weight"])
+five = os.path.join(tmp, "five.safetensors")
+write_st(five, {"conv1.weight": (32, 1, 3, 3), "conv1.bias": (32,), "conv2.weight": (64, 32, 3, 3), "conv2.bias": (64,),
+                "fc1.weight": (100, 2304), "fc1.bias": (100,), "fc2.weight": (5, 100), "fc2.bias": (5,)})
+case("distill teacher with 5 classes", ["distill", "--data", good, "--teacher", five], ["five.safetensors", "5 classes", "10"])
+case("distill folds on the teacher's images", ["distill", "--data", good, "--teacher", bn_ckpt, "--folds", "2"],
+     ["--folds", "first 100 training images", "--skip 100"])
 
 shutil.rmtree(tmp)
 if failures:

@@ -504,6 +504,40 @@ inline std::vector<Case> build_table() {
         [targets](const auto& x) { return minidl::cross_entropy(x[0], targets); },
         [t](const auto& r) { return ref_cross_entropy(r[0], t); });
   }
+  // kl_div: probabilities as targets kept ≥ 0.05 so that no ±h step reaches
+  // log's pole at 0; one case with a zero target and the target constant
+  // (0·log 0 = 0, no gradient through it) — distillation's use.
+  {
+    auto probs = [&](const Shape& s) {  // rows of softmax(N(0, 1)), floored at 0.05, renormalised
+      Tensor p = minidl::softmax(randn(s, g), -1);
+      float* v = p.data<float>();
+      const int64_t C = s.back();
+      for (int64_t r = 0; r < p.numel() / C; ++r) {
+        double z = 0;
+        for (int64_t k = 0; k < C; ++k) z += (v[r * C + k] = std::max(v[r * C + k], 0.05f) + 0.05f);
+        for (int64_t k = 0; k < C; ++k) v[r * C + k] = float(v[r * C + k] / z);
+      }
+      return p;
+    };
+    add(
+        "kl_div", "[4,5] both take grad", {minidl::log_softmax(randn({4, 5}, g), 1), probs({4, 5})}, {true, true},
+        [](const auto& x) { return minidl::kl_div(x[0], x[1]); },
+        [](const auto& r) { return ref_kl_div(r[0], r[1], false); });
+    add(
+        "kl_div", "[2,3,4] (batchmean divides by dim 0 only)", {randn({2, 3, 4}, g), probs({2, 3, 4})}, {true, true},
+        [](const auto& x) { return minidl::kl_div(x[0], x[1]); },
+        [](const auto& r) { return ref_kl_div(r[0], r[1], false); });
+    Tensor with_zero = probs({3, 4});
+    with_zero.data<float>()[5] = 0.f;
+    add(
+        "kl_div", "target constant, one zero target", {minidl::log_softmax(randn({3, 4}, g), 1), with_zero},
+        {true, false}, [](const auto& x) { return minidl::kl_div(x[0], x[1]); },
+        [](const auto& r) { return ref_kl_div(r[0], r[1], false); });
+    add(
+        "kl_div", "log_target", {minidl::log_softmax(randn({3, 5}, g), 1), minidl::log_softmax(randn({3, 5}, g), 1)},
+        {true, true}, [](const auto& x) { return minidl::kl_div(x[0], x[1], true); },
+        [](const auto& r) { return ref_kl_div(r[0], r[1], true); });
+  }
   add(
       "mse_loss", "[3,4] both take grad", {randn({3, 4}, g), randn({3, 4}, g)}, {true, true},
       [](const auto& x) { return minidl::mse_loss(x[0], x[1]); }, [](const auto& r) { return ref_mse(r[0], r[1]); });
