@@ -115,7 +115,8 @@ def compare(sd, bn, calib, rr, mine, out):
     tc = q.int_repr().numpy().astype(np.int64); mc = out["codes"].astype(np.int64)
     equal = float(np.mean(tc == mc)); worst = int(np.max(np.abs(tc - mc)))
     agree = float(np.mean(q.dequantize().argmax(1).numpy() == out["pred"]))
-    ex = exact_codes(mine, T.numpy()); mine_exact = float(np.mean(ex == mc)); torch_exact = float(np.mean(ex == tc))
+    # In chunks: the int64/float64 activations of 10,000 images at once take ~13 GB.
+    Tn = T.numpy(); ex = np.concatenate([exact_codes(mine, Tn[i:i + 500]) for i in range(0, len(Tn), 500)]); mine_exact = float(np.mean(ex == mc)); torch_exact = float(np.mean(ex == tc))
     print(f"[{'BN' if bn else 'no BN'}] against the exact integer arithmetic: minidl equal {mine_exact:.4%}, PyTorch equal {torch_exact:.4%}")
     if mine_exact != 1.0: bad.append(f"minidl differs from the exact integer arithmetic on {1 - mine_exact:.4%} of the outputs")
     print(f"[{tag}, {calib} calibration images] outputs equal {equal:.4%}, max |diff| {worst} step(s); "
