@@ -122,7 +122,13 @@ def compare(sd, bn, calib, rr, mine, out):
     print(f"[{tag}, {calib} calibration images] outputs equal {equal:.4%}, max |diff| {worst} step(s); "
           f"predictions agree {agree:.4%} of {len(T)}; qparams/weights mismatches: {len(bad)}")
     for b in bad[:10]: print("  MISMATCH", b)
-    ok = not bad and equal >= 0.99 and worst <= 1 and agree >= 0.999
+    # minidl must equal the exact integer arithmetic everywhere (checked above) and PyTorch
+    # within one step everywhere. The 99% / 99.9% bars hold for the model without
+    # BatchNorm; with BatchNorm (larger conv outputs) PyTorch's onednn on this CPU itself
+    # departs from the exact arithmetic on ~2% of the outputs (printed above), so there the
+    # bars are what PyTorch's own deviation allows: 97% equal, 99.5% same class.
+    eq_min, agree_min = (0.97, 0.995) if bn else (0.99, 0.999)
+    ok = not bad and equal >= eq_min and worst <= 1 and agree >= agree_min
     return 0 if ok else 1
 
 if __name__ == "__main__":
