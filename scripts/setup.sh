@@ -4,13 +4,14 @@
 # package is missing and the package lists are absent or out of date.
 #   scripts/setup.sh          build dependencies + the Fashion-MNIST data set
 #   scripts/setup.sh --test   also what the test suite compares against
-#                             (PyTorch 1.13 and scikit-learn from Debian)
+#                             (PyTorch 1.13 and scikit-learn from Debian) and
+#                             headless Chromium, which renders the SVG plots in a test
 set -euo pipefail
 
 packages=(cmake g++ make libopenblas-dev libstb-dev doctest-dev zlib1g-dev
           libcli11-dev nlohmann-json3-dev dataset-fashion-mnist)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(python3 python3-numpy python3-torch python3-sklearn)
+  packages+=(python3 python3-numpy python3-torch python3-sklearn chromium)
 fi
 
 missing=()
