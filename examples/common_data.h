@@ -43,14 +43,13 @@ struct DataFlags {
   int64_t image_size = 0;
   std::string label_column;
   int64_t train_limit = 0;
-  bool given = false;       // --data was on the command line
   bool whole_set = false;   // sources without a test split: all of it is `train`, no test set (kfold)
 };
 
 inline void add_data_flags(CLI::App& app, DataFlags& d, bool with_train_limit = true) {
   app.add_option("--data", d.path,
                  "data set: an MNIST/IDX folder, CIFAR-10 batches, an image folder (one sub-folder per class) or a .csv file")
-      ->capture_default_str()->each([&d](const std::string&) { d.given = true; });
+      ->capture_default_str();
   app.add_option("--format", d.format, "what --data is (default: detected)")
       ->capture_default_str()->check(CLI::IsMember({"auto", "mnist", "cifar10", "images", "csv"}));
   app.add_option("--test-data", d.test_path, "a separate test set of the same format (CSV file or image folder)");
@@ -192,6 +191,21 @@ inline Data load_data(const DataFlags& d) {
      << to_string(r.train->item_shape()) << ", " << r.train->num_classes() << " classes; " << split << ")";
   r.description = os.str();
   return r;
+}
+
+// A program reading a checkpoint (evaluate) defaults to the data the model
+// was trained on: the metadata's "data" path and, for image folders, its
+// input channels and size — unless the command line gave them.
+inline void data_defaults_from(DataFlags& d, const nn::Metadata& meta, const CLI::App& app) {
+  if (!app.count("--data") && meta.count("data")) d.path = meta.at("data");
+  auto in = meta.find("input_shape");
+  if (in == meta.end()) return;
+  std::vector<int64_t> s;
+  std::stringstream ss(in->second);
+  for (std::string item; std::getline(ss, item, ',');) s.push_back(std::atoll(item.c_str()));
+  if (s.size() != 3) return;
+  if (!app.count("--channels") && (s[0] == 1 || s[0] == 3)) d.channels = int(s[0]);
+  if (!app.count("--image-size") && s[1] == s[2]) d.image_size = s[1];
 }
 
 // Class names for reports: the data's, else "0", "1", ...

@@ -50,13 +50,13 @@ nn::StateDict read_checkpoint(const std::string& path, nn::Metadata& meta, std::
   return sd;
 }
 
-int run(const std::string& checkpoint, examples::DataFlags& df, const examples::ModelFlags& mf, int64_t batch_size,
-        const std::string& plot_path) {
+int run(const CLI::App& app, const std::string& checkpoint, examples::DataFlags& df, const examples::ModelFlags& mf,
+        int64_t batch_size, const std::string& plot_path) {
   examples::check_output_path("--plot", plot_path);
   nn::Metadata meta;
   std::string kind, how;
   nn::StateDict sd = read_checkpoint(checkpoint, meta, kind);
-  if (!df.given && meta.count("data")) df.path = meta["data"];
+  examples::data_defaults_from(df, meta, app);
   const examples::Data d = examples::load_data(df);
   auto net = examples::model_for_checkpoint(sd, meta, checkpoint, mf, *d.test, &how);
   compress::load_pruned_state(*net, sd, checkpoint);  // plain checkpoints load unchanged
@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   examples::one_line_errors(app, "evaluate");
   MINIDL_PARSE_FLAGS(app, argc, argv);
   try {
-    return run(checkpoint, df, mf, batch_size, plot_path);
+    return run(app, checkpoint, df, mf, batch_size, plot_path);
   } catch (const std::exception& e) {
     std::cerr << "evaluate: error: " << e.what() << std::endl;
     return examples::kRunError;

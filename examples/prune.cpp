@@ -143,7 +143,10 @@ int main(int argc, char** argv) {
     }
     std::cout << "fine-tuning: " << ft.describe() << "\n";
     nn::train(*net, train, nullptr, test, ft, fo);
-    if (pruner) pruner->on_step(pruner->schedule().end_step());  // reach s_f even with 0 fine-tuning epochs
+    if (pruner) {  // reach s_f even when fine-tuning was shorter than the schedule (0 epochs, little data)
+      pruner->set_optimizer(nullptr);  // fine-tuning's optimizer is gone with train(); no momentum to clear
+      pruner->on_step(pruner->schedule().end_step());
+    }
 
     const double acc = accuracy();
     Shape input{1};
@@ -162,7 +165,7 @@ int main(int argc, char** argv) {
       if (init.empty()) {  // the dense model was trained here
         meta = nn::recipe_metadata(c, *train);
         examples::model_metadata(meta, spec, *train);
-        meta["data"] = df.path;
+        meta["data"] = std::filesystem::absolute(df.path).lexically_normal().string();
       }
       meta["pruning"] = (structured > 0 ? "conv2 filters removed: " + std::to_string(structured) + "; " : std::string()) +
                         (sparsity > 0 ? "global magnitude sparsity " + std::to_string(sparsity) + "; " : std::string()) +

@@ -84,7 +84,7 @@ int run(Args& a) {
   if (!a.out.empty()) {
     nn::Metadata meta = nn::recipe_metadata(c, *fit_part);
     examples::model_metadata(meta, spec, *d.train);
-    meta["data"] = a.data.path;
+    meta["data"] = std::filesystem::absolute(a.data.path).lexically_normal().string();
     nn::save(*net, a.out, meta);
     std::cout << "saved " << a.out << std::endl;
   }

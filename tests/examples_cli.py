@@ -86,7 +86,7 @@ case("model spec: missing flatten", ["train_seed_cnn", "--data", good, "--model"
 case("model spec: wrong class count", ["train_seed_cnn", "--data", good, "--model", "flatten,linear:3", "--out", out],
      ["10 classes", "linear:10"], out, RUN)
 case("a CSV without .csv", ["train_seed_cnn", "--data", os.path.join(tmp, "junk.safetensors")], ["checkpoint, not a data set"], code=RUN)
-case("image size out of range", ["evaluate", bn_ckpt, "--data", good, "--image-size", "2"], ["--image-size", "in [0, 4096]"], code=FLAG)
+case("image size out of range", ["evaluate", bn_ckpt, "--data", good, "--image-size", "5000"], ["--image-size", "in [0, 4096], got 5000"], code=FLAG)
 case("evaluate: a model for other data", ["evaluate", bn_ckpt, "--data", csv_path], ["bn.safetensors", "[1, 28, 28]", "[3]"], code=RUN)
 
 shutil.rmtree(tmp)

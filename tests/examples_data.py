@@ -117,9 +117,20 @@ check("evaluate: names from classes.txt", "digit7" in out, out)
 
 # ---- prune: architecture from --init, --train-limit, the original recipe kept, .sparse readable
 pruned = os.path.join(tmp, "p.safetensors")
+# (--train-limit 30 gives one fine-tuning step, fewer than the pruning schedule's: prune finishes the schedule itself)
 out = run("prune", "--data", digits, "--init", bn, "--sparsity", "0.5", "--finetune-epochs", "1", "--train-limit", "30", "--out", pruned)
-check("prune --init bn.safetensors without --bn", "bn" in out and "from its tensor names" in out, out)
+check("prune --init bn.safetensors without --bn", "model: conv:32:3,bn,relu,conv:64:3,bn,relu" in out, out)
 check("prune --train-limit", "30 train" in out, out)
+# A checkpoint from before model specs were recorded (no "model"/"input_shape"): the seed CNN's tensor names tell.
+old = os.path.join(tmp, "old.safetensors")
+with open(bn, "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]; header = json.loads(f.read(n)); rest = f.read()
+for k in ("model", "input_shape", "data"): header["__metadata__"].pop(k, None)
+h = json.dumps(header).encode()
+with open(old, "wb") as f: f.write(struct.pack("<Q", len(h)) + h + rest)
+out = run("prune", "--data", digits, "--init", old, "--sparsity", "0.5", "--finetune-epochs", "0")
+check("prune --init of an older BatchNorm checkpoint: architecture from its tensors", "from its tensor names" in out
+      and "conv:32:3,bn" in out, out)
 mb, mp = metadata(bn), metadata(pruned)
 check("pruned checkpoint keeps the original training's recipe", mp.get("recipe") == mb.get("recipe") and mp.get("model") == mb.get("model")
       and "pruning" in mp, (mb, mp))
