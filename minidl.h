@@ -33,6 +33,7 @@
 #include "nn/module.h"
 #include "nn/optim.h"
 #include "nn/plot.h"
+#include "nn/progress.h"
 #include "nn/pooling.h"
 #include "nn/seed_cnn.h"
 #include "nn/sequential.h"

@@ -51,6 +51,13 @@ check("CSV: repr shows parameter counts", "# 80 parameters" in out and "# 131 pa
 check("--history h.csv writes h.csv, h.json, h.svg (not h.csv.csv)",
       all(os.path.exists(os.path.join(tmp, f)) for f in ("h.csv", "h.json", "h.svg"))
       and not os.path.exists(os.path.join(tmp, "h.csv.csv")), os.listdir(tmp))
+out = run("train_seed_cnn", "--data", csv, "--model", "linear:16,relu,linear:3", "--epochs", "60", "--lr", "0.05",
+          "--val-fraction", "0.2", "--patience", "2", "--keep-best", "--history", os.path.join(tmp, "v"))
+rows = open(os.path.join(tmp, "v.csv")).read().strip().splitlines()[1:]
+best = re.search(r"best epoch (\d+) \(validation accuracy ([0-9.]+)\), its weights kept", out)
+check("train_seed_cnn: validation split, early stopping, keep-best", "validation: 72 examples carved out" in out
+      and "early stopping: no validation improvement for 2 epochs" in out and len(rows) < 60 and best
+      and int(best.group(1)) == len(rows) - 2 and rows[int(best.group(1)) - 1].split(",")[5] != "", out)
 out = run("evaluate", m_csv)  # --data from the checkpoint's metadata
 check("evaluate: data from metadata, class names from the CSV", "setosa" in out and "virginica" in out and accuracy(out) > 0.9, out)
 out = run("kfold", "--data", csv, "--model", "linear:16,relu,linear:3", "--folds", "3", "--stratified", "--epochs", "8",

@@ -7,6 +7,7 @@
 #include <regex>
 
 #include "nn/plot.h"
+#include "nn/progress.h"
 #include "nn/trainer.h"
 #include "test_util.h"
 
@@ -89,4 +90,17 @@ TEST_CASE("training curves: loss and accuracy panels with train, validation and 
   CHECK(count(svg, ">validation</text>") == 2);
   CHECK_FALSE(contains(svg, ">test</text>"));  // no test numbers, no test line
   CHECK(count(svg, "<circle") == 12);
+}
+
+TEST_CASE("progress bar: elapsed, ETA from the rate so far, running loss and accuracy") {
+  nn::Progress p{.epoch = 3, .epochs = 10, .done = 250, .total = 1000, .elapsed_seconds = 12.0, .loss = 0.41234, .accuracy = 0.85};
+  // 250 batches in 12 s: the other 750 take 36 s
+  CHECK(nn::progress_bar(p, 20) == "epoch 3/10 [#####...............] 250/1000  00:12<00:36  loss 0.4123  acc 0.8500");
+  p.done = 0;
+  CHECK(contains(nn::progress_bar(p, 20), "00:12<--:--"));  // no rate yet
+  p.done = 1000;
+  CHECK(contains(nn::progress_bar(p, 20), "[####################] 1000/1000  00:12<00:00"));
+  CHECK(nn::format_duration(3723) == "1:02:03");
+  CHECK(nn::format_duration(59.6) == "01:00");
+  CHECK(nn::format_duration(NAN) == "--:--");
 }
