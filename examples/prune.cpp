@@ -20,6 +20,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 
 #include "common_data.h"
@@ -64,123 +65,151 @@ void inputs_from_metadata(const nn::Metadata& meta, nn::TrainConfig& c) {
   else if (!meta.empty()) c.input_scale = 1.f / 255.f;  // older checkpoints: pixels
   c.normalize = meta.count("normalize_mean") > 0;
 }
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"Prune the seed CNN (unstructured or structured) with fine-tuning, and report size, speed and accuracy."};
+struct Args {
+  examples::DataFlags data;
+  examples::ModelFlags model;
+  nn::TrainConfig recipe;  // for the dense model (without --init); with --init its input settings
   std::string init, out;
-  examples::DataFlags df;
-  examples::ModelFlags mf;
-  nn::TrainConfig c;  // the recipe for the dense model (without --init)
-  examples::add_data_flags(app, df);
-  examples::add_model_flags(app, mf);
-  examples::add_recipe_flags(app, c);
   double sparsity = 0, structured = 0;
   int finetune_epochs = 3, threads = 0;
   float finetune_lr = 0.01f;
-  app.add_option("--init", init, "dense checkpoint to start from, its architecture read off the file (otherwise the dense model is trained first)")->check(CLI::ExistingFile);
-  examples::ranged(app, "--sparsity", sparsity, "target global sparsity of conv/linear weights", 0, 0.999);
-  examples::ranged(app, "--structured", structured, "fraction of conv2's filters to remove", 0, 0.97);
-  examples::ranged(app, "--finetune-epochs", finetune_epochs, "fine-tuning epochs", 0, 1000);
-  examples::ranged(app, "--finetune-lr", finetune_lr, "fine-tuning learning rate (cosine to 0)", 0, 10, "(]");
-  app.add_option("--seed", c.seed, "seed");
-  examples::ranged(app, "--threads", threads, "threads (0: all cores)", 0, 1024);
-  app.add_option("--out", out, "pruned checkpoint (safetensors, with masks); a sparse copy goes to OUT.sparse");
+};
+
+// The dense model: --init's (architecture read off the file unless the model
+// flags are given; `meta` gets its metadata), or trained here with the recipe.
+std::shared_ptr<nn::Sequential> dense_model(Args& a, const examples::Data& d, nn::Metadata& meta, std::string& spec) {
+  nn::StateDict init_sd;
+  spec = examples::model_spec(a.model, *d.train);
+  std::string how = "from the flags";
+  if (!a.init.empty()) {
+    init_sd = nn::load_safetensors(a.init, &meta);
+    inputs_from_metadata(meta, a.recipe);
+    if (a.model.spec.empty() && !a.model.bn && a.model.width == 1.0) {
+      nn::CheckpointModel cm = nn::model_from_checkpoint(init_sd, meta, a.init);
+      spec = cm.spec, how = "of " + a.init + ", " + cm.how;
+    }
+  }
+  auto net = examples::make_model(spec, *d.train);
+  std::cout << "data: " << d.description << "\nmodel: " << spec << " (" << how << ")\n";
+  if (!a.init.empty()) {
+    compress::load_pruned_state(*net, init_sd, a.init);
+  } else {
+    std::cout << "training the dense model: " << a.recipe.describe() << "\n";
+    nn::train(*net, d.train, nullptr, d.test, a.recipe, {.log = &std::cout});
+    meta = nn::recipe_metadata(a.recipe, *d.train);
+    examples::model_metadata(meta, spec, *d.train);
+    meta["data"] = std::filesystem::absolute(a.data.path).lexically_normal().string();
+  }
+  return net;
+}
+
+// Structured and/or gradual pruning during fine-tuning; returns the fine-tuning recipe.
+nn::TrainConfig prune_and_finetune(const Args& a, nn::Sequential& net, const examples::Data& d,
+                                   const std::function<double()>& accuracy) {
+  nn::TrainConfig ft = a.recipe;  // fine-tuning: the recipe's batches and inputs, its own length and annealed lr
+  ft.epochs = a.finetune_epochs;
+  ft.lr = a.finetune_lr;
+  ft.schedule = "cosine";
+  if (a.structured > 0) {
+    auto r = cp::prune_conv_filters(net, "conv2", cp::Amount::fraction(a.structured), 1);
+    std::cout << "structured: removed " << r.removed.size() << " of " << r.removed.size() + r.kept.size()
+              << " conv2 filters; shrunk";
+    for (const auto& s : r.shrunk) std::cout << " " << s;
+    std::cout << "; accuracy before fine-tuning " << accuracy() << "\n";
+  }
+  nn::FitOptions fo;
+  fo.log = &std::cout;
+  std::unique_ptr<cp::GradualPruner> pruner;
+  if (a.sparsity > 0) {
+    const int64_t steps = (d.train->size() + ft.batch_size - 1) / ft.batch_size * std::max(1, ft.epochs);
+    const int64_t n = 10, freq = std::max<int64_t>(1, steps * 2 / 3 / n);
+    pruner = std::make_unique<cp::GradualPruner>(cp::prunable_weights(net),
+                                                 cp::GradualSchedule{0.0, a.sparsity, 0, n, freq}, true);
+    fo.callbacks = {pruner.get()};
+    std::cout << "gradual pruning to " << a.sparsity << " over " << n * freq << " of " << steps << " steps\n";
+  }
+  std::cout << "fine-tuning: " << ft.describe() << "\n";
+  nn::train(net, d.train, nullptr, d.test, ft, fo);
+  if (pruner) {  // reach s_f even when fine-tuning was shorter than the schedule (0 epochs, little data)
+    pruner->set_optimizer(nullptr);  // fine-tuning's optimizer is gone with train(); no momentum to clear
+    pruner->on_step(pruner->schedule().end_step());
+  }
+  return ft;
+}
+
+// OUT (with masks), OUT.dense (masks baked in) and OUT.sparse, with the
+// original training's metadata plus how the model was pruned.
+void save_outputs(const Args& a, nn::Module& net, nn::Metadata meta, const nn::TrainConfig& ft) {
+  const auto size = [](const std::string& p) { return int64_t(std::filesystem::file_size(p)); };
+  meta["pruning"] = (a.structured > 0 ? "conv2 filters removed: " + std::to_string(a.structured) + "; " : std::string()) +
+                    (a.sparsity > 0 ? "global magnitude sparsity " + std::to_string(a.sparsity) + "; " : std::string()) +
+                    "fine-tuned: " + ft.describe();
+  const std::string& out = a.out;
+  nn::save(net, out, meta);               // masks included (PyTorch prune's names)
+  cp::save_sparse(net, out + ".sparse");  // compressed sparse rows
+  cp::remove_all(net);                    // bake the masks: a plain dense model
+  nn::save(net, out + ".dense", meta);
+  std::cout << "saved " << out << (a.sparsity > 0 ? " (with masks), " : ", ") << out << ".dense ("
+            << size(out + ".dense") << " bytes) and " << out << ".sparse (" << size(out + ".sparse") << " bytes, "
+            << 100.0 * double(size(out + ".sparse")) / double(size(out + ".dense")) << "% of dense)\n";
+}
+
+int run(Args& a) {
+  examples::check_output_path("--out", a.out);
+  MINIDL_CHECK(a.sparsity > 0 || a.structured > 0, "give --sparsity and/or --structured");
+  if (a.threads) set_num_threads(a.threads);
+  manual_seed(a.recipe.seed);
+  const examples::Data d = examples::load_data(a.data);
+  nn::Metadata meta;
+  std::string spec;
+  auto net = dense_model(a, d, meta, spec);
+  const auto transforms = nn::make_transforms(a.recipe, *d.train, false);
+  auto accuracy = [&] {
+    datasets::DataLoader l(d.test, {.batch_size = 256, .transforms = transforms});
+    return nn::evaluate(*net, l).accuracy;
+  };
+  const double dense_acc = accuracy();
+  std::cout << "dense: test accuracy " << dense_acc << "\n";
+  auto dense = examples::make_model(spec, *d.train);  // kept for the speed comparison
+  dense->load_state_dict(net->state_dict());
+  const nn::TrainConfig ft = prune_and_finetune(a, *net, d, accuracy);
+
+  const double acc = accuracy();
+  Shape input{1};
+  for (int64_t s : d.train->item_shape()) input.push_back(s);
+  std::cout << "\n" << cp::report(*net, input).to_string() << "\n"
+            << "test accuracy: dense " << dense_acc << " -> pruned " << acc << " (" << (acc - dense_acc) * 100
+            << " points)\n";
+  if (a.structured > 0) {  // (masks alone do not make the dense kernels faster; removed filters do)
+    const std::vector<double> ips = images_per_second({dense.get(), net.get()}, d.test, transforms);
+    std::cout << "fp32 inference (batch 256, " << get_num_threads() << " threads, timed side by side): dense "
+              << int64_t(ips[0]) << " -> pruned " << int64_t(ips[1]) << " images/s (speedup " << ips[1] / ips[0] << "x)\n";
+  }
+  if (!a.out.empty()) save_outputs(a, *net, meta, ft);
+  return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Prune a model (by default the seed CNN; unstructured or structured) with fine-tuning, and report size, speed and accuracy."};
+  Args a;
+  examples::add_data_flags(app, a.data);
+  examples::add_model_flags(app, a.model);
+  examples::add_recipe_flags(app, a.recipe);
+  app.add_option("--init", a.init, "dense checkpoint to start from, its architecture read off the file (otherwise the dense model is trained first)")->check(CLI::ExistingFile);
+  examples::ranged(app, "--sparsity", a.sparsity, "target global sparsity of conv/linear weights", 0, 0.999);
+  examples::ranged(app, "--structured", a.structured, "fraction of conv2's filters to remove", 0, 0.97);
+  examples::ranged(app, "--finetune-epochs", a.finetune_epochs, "fine-tuning epochs", 0, 1000);
+  examples::ranged(app, "--finetune-lr", a.finetune_lr, "fine-tuning learning rate (cosine to 0)", 0, 10, "(]");
+  app.add_option("--seed", a.recipe.seed, "seed");
+  examples::ranged(app, "--threads", a.threads, "threads (0: all cores)", 0, 1024);
+  app.add_option("--out", a.out, "pruned checkpoint (safetensors, with masks); a sparse copy goes to OUT.sparse");
   examples::one_line_errors(app, "prune");
   MINIDL_PARSE_FLAGS(app, argc, argv);
   try {
-    examples::check_output_path("--out", out);
-    MINIDL_CHECK(sparsity > 0 || structured > 0, "give --sparsity and/or --structured");
-    if (threads) set_num_threads(threads);
-    manual_seed(c.seed);
-    const examples::Data d = examples::load_data(df);
-    const datasets::DatasetPtr train = d.train, test = d.test;
-    nn::Metadata meta;  // of --init: the original training's
-    nn::StateDict init_sd;
-    std::string spec = examples::model_spec(mf, *train), how = "from the flags";
-    if (!init.empty()) {
-      init_sd = nn::load_safetensors(init, &meta);
-      inputs_from_metadata(meta, c);
-      if (mf.spec.empty() && !mf.bn && mf.width == 1.0) {
-        nn::CheckpointModel cm = nn::model_from_checkpoint(init_sd, meta, init);
-        spec = cm.spec, how = "of " + init + ", " + cm.how;
-      }
-    }
-    auto net = examples::make_model(spec, *train);
-    std::cout << "data: " << d.description << "\nmodel: " << spec << " (" << how << ")\n";
-    nn::FitOptions fo;
-    fo.log = &std::cout;
-    if (!init.empty()) compress::load_pruned_state(*net, init_sd, init);
-    else std::cout << "training the dense model: " << c.describe() << "\n", nn::train(*net, train, nullptr, test, c, fo);
-    auto accuracy = [&] {
-      datasets::DataLoader l(test, {.batch_size = 256, .transforms = nn::make_transforms(c, *train, false)});
-      return nn::evaluate(*net, l).accuracy;
-    };
-    const double dense_acc = accuracy();
-    std::cout << "dense: test accuracy " << dense_acc << "\n";
-    auto dense = examples::make_model(spec, *train);  // kept for the speed comparison
-    dense->load_state_dict(net->state_dict());
-
-    nn::TrainConfig ft = c;  // fine-tuning: the recipe's batches and inputs, its own length and annealed lr
-    ft.epochs = finetune_epochs;
-    ft.lr = finetune_lr;
-    ft.schedule = "cosine";
-    if (structured > 0) {
-      auto r = cp::prune_conv_filters(*net, "conv2", cp::Amount::fraction(structured), 1);
-      std::cout << "structured: removed " << r.removed.size() << " of " << r.removed.size() + r.kept.size()
-                << " conv2 filters; shrunk";
-      for (const auto& s : r.shrunk) std::cout << " " << s;
-      std::cout << "; accuracy before fine-tuning " << accuracy() << "\n";
-    }
-    std::unique_ptr<cp::GradualPruner> pruner;
-    if (sparsity > 0) {
-      const int64_t steps = (train->size() + ft.batch_size - 1) / ft.batch_size * std::max(1, ft.epochs);
-      const int64_t n = 10, freq = std::max<int64_t>(1, steps * 2 / 3 / n);
-      pruner = std::make_unique<cp::GradualPruner>(cp::prunable_weights(*net),
-                                                   cp::GradualSchedule{0.0, sparsity, 0, n, freq}, true);
-      fo.callbacks = {pruner.get()};
-      std::cout << "gradual pruning to " << sparsity << " over " << n * freq << " of " << steps << " steps\n";
-    }
-    std::cout << "fine-tuning: " << ft.describe() << "\n";
-    nn::train(*net, train, nullptr, test, ft, fo);
-    if (pruner) {  // reach s_f even when fine-tuning was shorter than the schedule (0 epochs, little data)
-      pruner->set_optimizer(nullptr);  // fine-tuning's optimizer is gone with train(); no momentum to clear
-      pruner->on_step(pruner->schedule().end_step());
-    }
-
-    const double acc = accuracy();
-    Shape input{1};
-    for (int64_t s : train->item_shape()) input.push_back(s);
-    std::cout << "\n" << cp::report(*net, input).to_string() << "\n"
-              << "test accuracy: dense " << dense_acc << " -> pruned " << acc << " (" << (acc - dense_acc) * 100
-              << " points)\n";
-    if (structured > 0) {  // (masks alone do not make the dense kernels faster; removed filters do)
-      const std::vector<double> ips = images_per_second({dense.get(), net.get()}, test, nn::make_transforms(c, *train, false));
-      std::cout << "fp32 inference (batch 256, " << get_num_threads() << " threads, timed side by side): dense "
-                << int64_t(ips[0]) << " -> pruned " << int64_t(ips[1]) << " images/s (speedup " << ips[1] / ips[0]
-                << "x)\n";
-    }
-    if (!out.empty()) {
-      const auto size = [](const std::string& p) { return int64_t(std::filesystem::file_size(p)); };
-      if (init.empty()) {  // the dense model was trained here
-        meta = nn::recipe_metadata(c, *train);
-        examples::model_metadata(meta, spec, *train);
-        meta["data"] = std::filesystem::absolute(df.path).lexically_normal().string();
-      }
-      meta["pruning"] = (structured > 0 ? "conv2 filters removed: " + std::to_string(structured) + "; " : std::string()) +
-                        (sparsity > 0 ? "global magnitude sparsity " + std::to_string(sparsity) + "; " : std::string()) +
-                        "fine-tuned: " + ft.describe();
-      nn::save(*net, out, meta);                // masks included (PyTorch prune's names)
-      cp::save_sparse(*net, out + ".sparse");   // compressed sparse rows
-      cp::remove_all(*net);                     // bake the masks: a plain dense model
-      nn::save(*net, out + ".dense", meta);
-      std::cout << "saved " << out << (sparsity > 0 ? " (with masks), " : ", ") << out << ".dense (" << size(out + ".dense") << " bytes) and "
-                << out << ".sparse (" << size(out + ".sparse") << " bytes, "
-                << 100.0 * double(size(out + ".sparse")) / double(size(out + ".dense")) << "% of dense)\n";
-    }
+    return run(a);
   } catch (const std::exception& e) {
     std::cerr << "prune: error: " << e.what() << std::endl;
     return examples::kRunError;
   }
-  return 0;
 }
