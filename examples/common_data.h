@@ -168,6 +168,10 @@ inline Data load_data(const DataFlags& d) {
     } else if (!d.test_path.empty()) {
       r.train = all, r.test = load_one(r.format, d.test_path, d);
       split = "test set " + d.test_path;
+      // Class names number the classes in each file separately (sorted names), so they must agree.
+      MINIDL_CHECK(r.train->class_names() == r.test->class_names() && r.train->num_classes() == r.test->num_classes(),
+                   "--test-data ", d.test_path, ": its classes (", r.test->num_classes(), ") differ from those of ", d.path,
+                   " (", r.train->num_classes(), "); both must hold the same class names");
     } else {
       const validate::Fold f = validate::Holdout(d.test_fraction, true, 0).split_once(all->labels());
       r.train = std::make_shared<datasets::Subset>(all, f.train);

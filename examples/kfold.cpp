@@ -7,8 +7,9 @@
 // Every fold trains a fresh model (weights, shuffling and augmentation
 // seeded per fold) on the fold's training part and evaluates it on the held-out
 // part; normalisation statistics (--normalize) come from the training part
-// only. The folds split the training set of an MNIST/CIFAR-10 folder, or the
-// whole of a CSV file or image folder. Prints each epoch of each fold (with
+// only. The folds split the training split of the data (an MNIST/CIFAR-10
+// folder's train files, an image folder's train/) or, for sources without
+// one, all of it (a CSV file, an image folder of class folders). Prints each epoch of each fold (with
 // --jobs 1), a line per fold as it finishes, then a per-fold table and
 // "accuracy: mean ± std (95% CI [lo, hi], n=K)". With --out PREFIX the full
 // results (per-fold confusion matrices, per-class P/R/F1, summaries) go to

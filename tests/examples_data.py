@@ -58,6 +58,16 @@ best = re.search(r"best epoch (\d+) \(validation accuracy ([0-9.]+)\), its weigh
 check("train_seed_cnn: validation split, early stopping, keep-best", "validation: 72 examples carved out" in out
       and "early stopping: no validation improvement for 2 epochs" in out and len(rows) < 60 and best
       and int(best.group(1)) == len(rows) - 2 and rows[int(best.group(1)) - 1].split(",")[5] != "", out)
+# --format for a file whose name does not say, and --test-data for a separate test table
+txt, test_csv = os.path.join(tmp, "table.txt"), os.path.join(tmp, "test.csv")
+lines = open(csv).read().splitlines()
+open(txt, "w").write("\n".join(lines[:301]) + "\n")
+open(test_csv, "w").write("\n".join([lines[0]] + lines[301:]) + "\n")
+e = run("train_seed_cnn", "--data", txt, "--epochs", "0", code=1)
+check("a table named .txt: the error says how to name the format", "--format csv" in e, e)
+out = run("train_seed_cnn", "--data", txt, "--format", "csv", "--test-data", test_csv, "--model", "linear:16,relu,linear:3",
+          "--epochs", "8", "--lr", "0.05")
+check("--format csv --test-data: 300 train, 150 test rows", "(csv, 300 train, 150 test examples" in out and accuracy(out) > 0.9, out)
 out = run("evaluate", m_csv)  # --data from the checkpoint's metadata
 check("evaluate: data from metadata, class names from the CSV", "setosa" in out and "virginica" in out and accuracy(out) > 0.9, out)
 out = run("kfold", "--data", csv, "--model", "linear:16,relu,linear:3", "--folds", "3", "--stratified", "--epochs", "8",
