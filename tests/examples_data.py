@@ -155,6 +155,24 @@ dense_out, sparse_out = run("evaluate", pruned), run("evaluate", pruned + ".spar
 check("evaluate of a .sparse file says what it is and loads it", "minidl's sparse checkpoint format" in sparse_out
       and accuracy(sparse_out) == accuracy(dense_out) and accuracy(dense_out) >= 0, sparse_out)
 
+# ---- on a terminal, the progress bar: elapsed<ETA, running loss and accuracy (nn/progress.h)
+import pty, select
+master, slave = pty.openpty()
+p = subprocess.Popen([os.path.join(bin_dir, "train_seed_cnn"), "--data", digits, "--epochs", "1", "--batch-size", "4"],
+                     stdout=slave, stderr=slave)
+os.close(slave)
+tty = b""
+while True:
+    r, _, _ = select.select([master], [], [], 60)
+    if not r: break
+    try: chunk = os.read(master, 4096)
+    except OSError: break
+    if not chunk: break
+    tty += chunk
+p.wait()
+bar = re.search(rb"\repoch 1/1 \[[#.]+\] \d+/15  \d\d:\d\d<(\d\d:\d\d|--:--)  loss [0-9.]+  acc [0-9.]+", tty)
+check("progress bar on a terminal: elapsed, ETA, running loss and accuracy", p.returncode == 0 and bar is not None, tty[-400:])
+
 # ---- --help states the ranges the errors state; --help exits 0
 h = run("train_seed_cnn", "--help")
 check("--help: --lr range as in its error", "in (0, 10]" in h and "in [0, 1)" in h, h)
