@@ -7,7 +7,7 @@
 namespace minidl::compress {
 
 GradualPruner::GradualPruner(std::vector<PruneTarget> targets, const GradualSchedule& s, bool global,
-                             nn::SGD* optimizer)
+                             nn::Optimizer* optimizer)
     : targets_(std::move(targets)), schedule_(s), global_(global), optimizer_(optimizer) {
   MINIDL_CHECK(!targets_.empty(), "GradualPruner: no parameters to prune");
   MINIDL_CHECK(s.final_sparsity >= 0.0 && s.final_sparsity <= 1.0,
@@ -20,7 +20,7 @@ GradualPruner::GradualPruner(std::vector<PruneTarget> targets, const GradualSche
   MINIDL_CHECK(s.frequency >= 1, "GradualPruner: frequency must be >= 1, got ", s.frequency);
   for (const auto& [m, p] : targets_) {
     MINIDL_CHECK(m != nullptr, "GradualPruner: a target has a null module");
-    MINIDL_CHECK(m->has_parameter(p) || is_pruned(*m, p), "GradualPruner: ", m->label(), " has no parameter \"", p,
+    MINIDL_CHECK(m->has_parameter(p) || m->is_parametrized(p), "GradualPruner: ", m->label(), " has no parameter \"", p,
                  "\"");
   }
 }

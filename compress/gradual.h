@@ -43,11 +43,12 @@ struct GradualSchedule {
 
 class GradualPruner : public nn::Callback {
  public:
-  // `optimizer` (optional, not owned): after each pruning step its momentum
-  // is cleared at the newly pruned entries (zero_pruned_optimizer_state), so
-  // pruned weights stay exactly 0 in weight_orig too.
+  // `optimizer` (optional, not owned): after each pruning step its state
+  // (SGD's momentum) is cleared at the newly pruned entries
+  // (zero_pruned_optimizer_state → Optimizer::mask_state), so pruned weights
+  // stay exactly 0 in weight_orig too.
   GradualPruner(std::vector<PruneTarget> targets, const GradualSchedule& schedule, bool global = true,
-                nn::SGD* optimizer = nullptr);
+                nn::Optimizer* optimizer = nullptr);
 
   // s_t above for t0 ≤ step ≤ t0 + n·Δt (the formula, also between pruning
   // steps); 0 before t0 (nothing is pruned yet); s_f after the end.
@@ -56,14 +57,14 @@ class GradualPruner : public nn::Callback {
   // acted on; returns whether it pruned.
   bool on_step(int64_t step);
   void on_batch_end(int64_t global_step) { on_step(global_step); }
-  // As an nn::fit callback it also uses fit's optimizer (if it is SGD and
-  // none was given) to keep pruned entries exactly 0 in weight_orig.
+  // As an nn::fit callback it also uses fit's optimizer (if none was given)
+  // to keep pruned entries exactly 0 in weight_orig.
   void on_batch_end(nn::Module&, const nn::BatchInfo& b) override {
-    if (!optimizer_) optimizer_ = dynamic_cast<nn::SGD*>(b.optimizer);
+    if (!optimizer_) optimizer_ = b.optimizer;
     on_step(b.global_step);
   }
 
-  void set_optimizer(nn::SGD* optimizer) { optimizer_ = optimizer; }
+  void set_optimizer(nn::Optimizer* optimizer) { optimizer_ = optimizer; }
   const GradualSchedule& schedule() const { return schedule_; }
   const std::vector<PruneTarget>& targets() const { return targets_; }
   int64_t prunes_done() const { return last_k_ + 1; }  // scheduled points acted on
@@ -72,7 +73,7 @@ class GradualPruner : public nn::Callback {
   std::vector<PruneTarget> targets_;
   GradualSchedule schedule_;
   bool global_;
-  nn::SGD* optimizer_;
+  nn::Optimizer* optimizer_;
   int64_t last_k_ = -1;
 };
 

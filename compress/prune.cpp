@@ -43,18 +43,28 @@ std::string Amount::str() const {
 
 // ---------------------------------------------------------------- masks
 
-Tensor PruningMask::apply(const Tensor& original) const { return mul(original, owner_->buffer(param_ + "_mask")); }
-
-bool is_pruned(const nn::Module& m, const std::string& param) {
-  if (!m.is_parametrized(param) || !m.has_buffer(param + "_mask")) return false;
-  for (const auto& p : m.parametrizations(param))
-    if (dynamic_cast<const PruningMask*>(p.get())) return true;
-  return false;
+PruningMask::PruningMask(Tensor mask) {
+  MINIDL_CHECK(mask.defined() && mask.dtype() == DType::Float32, "PruningMask: the mask must be a float32 tensor");
+  register_buffer("mask", std::move(mask));
 }
 
-Tensor mask_of(nn::Module& m, const std::string& param) {
-  MINIDL_CHECK(is_pruned(m, param), m.label(), ": \"", param, "\" is not pruned (no ", param, "_mask)");
-  return m.buffer(param + "_mask");
+Tensor PruningMask::forward(const Tensor& previous) {
+  const Tensor& k = buffer("mask");
+  MINIDL_CHECK(previous.shape() == k.shape(), label(), ": mask shape ", to_string(k.shape()),
+               " does not match the parameter's ", to_string(previous.shape()));
+  return mul(previous, k);
+}
+
+std::shared_ptr<PruningMask> pruning_mask(const nn::Module& m, const std::string& param) {
+  return m.find_parametrization<PruningMask>(param);
+}
+
+bool is_pruned(const nn::Module& m, const std::string& param) { return pruning_mask(m, param) != nullptr; }
+
+Tensor mask_of(const nn::Module& m, const std::string& param) {
+  auto pm = pruning_mask(m, param);
+  MINIDL_CHECK(pm, m.label(), ": \"", param, "\" is not pruned (no ", param, "_mask)");
+  return pm->mask();
 }
 
 Tensor original_of(nn::Module& m, const std::string& param) {
@@ -62,26 +72,21 @@ Tensor original_of(nn::Module& m, const std::string& param) {
 }
 
 Tensor install_mask(nn::Module& m, const std::string& param) {
-  if (is_pruned(m, param)) return m.buffer(param + "_mask");
-  MINIDL_CHECK(!m.is_parametrized(param), m.label(), ": \"", param,
-               "\" already has other parametrizations; prune it before adding them");
-  MINIDL_CHECK(m.has_parameter(param), m.label(), ": no parameter named \"", param, "\" to prune");
-  const Tensor& w = m.parameter(param);
+  if (auto pm = pruning_mask(m, param)) return pm->mask();
+  MINIDL_CHECK(m.is_parametrized(param) || m.has_parameter(param), m.label(), ": no parameter named \"", param,
+               "\" to prune");
+  const Tensor& w = original_of(m, param);
   MINIDL_CHECK(w.defined() && w.dtype() == DType::Float32, m.label(), ": \"", param,
                "\" must be a defined float32 parameter to be pruned");
-  Tensor mask = Tensor::ones(w.shape());
-  m.register_buffer(param + "_mask", mask);
-  m.register_parametrization(param, std::make_shared<PruningMask>(&m, param));
-  return mask;
+  auto pm = std::make_shared<PruningMask>(Tensor::ones(w.shape()));
+  m.register_parametrization(param, pm);
+  return pm->mask();
 }
 
 std::vector<std::string> pruned_parameters(const nn::Module& m) {
   std::vector<std::string> out;
-  for (const auto& [n, t] : m.named_buffers(false)) {
-    if (n.size() <= 5 || n.compare(n.size() - 5, 5, "_mask") != 0) continue;
-    const std::string p = n.substr(0, n.size() - 5);
+  for (const auto& p : m.parametrized_parameters())
     if (is_pruned(m, p)) out.push_back(p);
-  }
   return out;
 }
 
@@ -112,8 +117,8 @@ std::vector<Slot> make_slots(const std::vector<RawTarget>& targets, const char* 
     const auto& [m, p] = targets[i];
     MINIDL_CHECK(m != nullptr, fn, ": target ", i, " has a null module");
     MINIDL_CHECK(seen.insert(targets[i]).second, fn, ": ", m->label(), ".", p, " is listed twice");
-    const bool ok = is_pruned(*m, p) || (m->has_parameter(p) && !m->is_parametrized(p) &&
-                                         m->parameter(p).defined() && m->parameter(p).dtype() == DType::Float32);
+    const bool has = m->is_parametrized(p) || m->has_parameter(p);
+    const bool ok = has && original_of(*m, p).defined() && original_of(*m, p).dtype() == DType::Float32;
     MINIDL_CHECK(ok, fn, ": ", m->label(), " has no float32 parameter \"", p, "\" that can be pruned");
   }
   std::vector<Slot> slots;
@@ -159,13 +164,7 @@ void prune_smallest(std::vector<Slot>& slots, std::vector<Candidate>& cand, int6
   }
 }
 
-int64_t count_masked(const Tensor& mask) {
-  const float* k = mask.data<float>();
-  int64_t z = 0;
-  for (int64_t j = 0, n = mask.numel(); j < n; ++j) z += k[j] == 0.f;
-  return z;
-}
-
+// Entries equal to 0 (±0): the masked entries of a mask, the zeros of a weight.
 int64_t count_zeros(const Tensor& t) {
   const float* v = t.data<float>();
   int64_t z = 0;
@@ -199,7 +198,7 @@ void prune_to_sparsity(const std::vector<PruneTarget>& targets, double s, bool g
     std::vector<Candidate> cand;
     for (uint32_t i = 0; i < slots.size(); ++i) {
       total += slots[i].mask.numel();
-      masked += count_masked(slots[i].mask);
+      masked += count_zeros(slots[i].mask);
       collect(slots[i], i, cand);
     }
     const int64_t want = int64_t(std::nearbyint(s * double(total)));
@@ -211,7 +210,7 @@ void prune_to_sparsity(const std::vector<PruneTarget>& targets, double s, bool g
     std::vector<Candidate> cand;
     collect(slot, 0, cand);
     const int64_t want = int64_t(std::nearbyint(s * double(slot.mask.numel())));
-    prune_smallest(one, cand, std::min<int64_t>(want - count_masked(slot.mask), int64_t(cand.size())));
+    prune_smallest(one, cand, std::min<int64_t>(want - count_zeros(slot.mask), int64_t(cand.size())));
   }
 }
 
@@ -225,19 +224,17 @@ std::vector<PruneTarget> prunable_weights(nn::Module& model) {
 // ---------------------------------------------------------------- remove
 
 void remove(nn::Module& m, const std::string& param) {
-  MINIDL_CHECK(is_pruned(m, param), "remove: ", m.label(), ".", param, " is not pruned");
-  MINIDL_CHECK(m.parametrizations(param).size() == 1, "remove: ", m.label(), ".", param,
-               " has other parametrizations besides its pruning mask; remove those first");
+  auto pm = pruning_mask(m, param);
+  MINIDL_CHECK(pm, "remove: ", m.label(), ".", param, " is not pruned");
   Tensor orig = m.parameter(param + "_orig");
-  Tensor mask = m.buffer(param + "_mask");
   float* w = orig.data<float>();
-  const float* k = mask.data<float>();
+  const float* k = pm->mask().data<float>();
   for (int64_t j = 0, n = orig.numel(); j < n; ++j)
     if (k[j] == 0.f) w[j] = 0.f;  // +0.0f: all bits zero, whatever weight_orig drifted to
-  // Un-parametrize without baking: weight_orig (the same tensor object the
-  // optimizer holds) becomes "weight" again, and already holds the baked values.
-  m.remove_parametrizations(param, /*bake=*/false);
-  m.remove_buffer(param + "_mask");
+  // weight_orig (the same tensor object the optimizer holds) already holds
+  // the baked values; when the mask was its only parametrization it becomes
+  // "weight" again.
+  m.remove_parametrization(param, *pm, /*bake=*/false);
 }
 
 void remove_all(nn::Module& model) {
@@ -267,31 +264,22 @@ double sparsity(const std::vector<PruneTarget>& targets) {
 }
 
 int64_t num_masked(const nn::Module& m, const std::string& param) {
-  if (!is_pruned(m, param)) return 0;
-  for (const auto& [n, t] : m.named_buffers(false))
-    if (n == param + "_mask") return count_masked(t);
-  return 0;
+  auto pm = pruning_mask(m, param);
+  return pm ? count_zeros(pm->mask()) : 0;
 }
 
 // ---------------------------------------------------------------- optimizer
 
-void zero_pruned_optimizer_state(nn::Module& model, nn::SGD& opt) {
+void zero_pruned_optimizer_state(nn::Module& model, nn::Optimizer& opt) {
   for (auto& [path, m] : model.named_modules())
     for (const auto& p : pruned_parameters(*m)) {
       Tensor orig = m->parameter(p + "_orig");
-      const float* k = m->buffer(p + "_mask").data<float>();
-      const int64_t n = orig.numel();
+      const Tensor mask = mask_of(*m, p);
+      const float* k = mask.data<float>();
       float* w = orig.data<float>();
-      for (int64_t j = 0; j < n; ++j)
+      for (int64_t j = 0, n = orig.numel(); j < n; ++j)
         if (k[j] == 0.f) w[j] = 0.f;
-      for (size_t i = 0; i < opt.params().size(); ++i) {
-        if (!opt.params()[i].same(orig)) continue;
-        Tensor buf = opt.momentum_buffer(i);  // a handle: writes reach the optimizer's buffer
-        if (!buf.defined()) continue;
-        float* b = buf.data<float>();
-        for (int64_t j = 0; j < n; ++j)
-          if (k[j] == 0.f) b[j] = 0.f;
-      }
+      opt.mask_state(orig, mask);
     }
 }
 

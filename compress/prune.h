@@ -73,27 +73,29 @@ class Amount {
 // A parameter of a module: {conv1, "weight"}.
 using PruneTarget = std::pair<nn::ModulePtr, std::string>;
 
-// The parametrization apply(w) = w ⊙ owner.<param>_mask. It reads the mask
-// buffer by name on every call, so loading a state_dict or shrinking the
-// layer (structured pruning) replaces the mask it uses.
+// The parametrization w ↦ w ⊙ mask, as a Module owning its float32 0/1
+// buffer "mask" (tag "mask", so the owner's state_dict key is "<param>_mask",
+// torch.nn.utils.prune's). Loading a state_dict copies into that buffer;
+// structured pruning replaces it by a shrunk one.
 class PruningMask : public nn::Parametrization {
  public:
-  PruningMask(nn::Module* owner, std::string param) : owner_(owner), param_(std::move(param)) {}
-  Tensor apply(const Tensor& original) const override;
-  std::string name() const override { return "PruningMask"; }
-
- private:
-  nn::Module* owner_;  // the module that owns this parametrization (never outlives it)
-  std::string param_;
+  explicit PruningMask(Tensor mask);
+  Tensor forward(const Tensor& previous) override;
+  std::string type_name() const override { return "PruningMask"; }
+  std::string tag() const override { return "mask"; }
+  Tensor& mask() { return buffer("mask"); }
 };
 
 // ---- masks
+// The PruningMask in param's chain, or null.
+std::shared_ptr<PruningMask> pruning_mask(const nn::Module& module, const std::string& param);
 bool is_pruned(const nn::Module& module, const std::string& param);
-// The mask buffer (<param>_mask) of a pruned parameter.
-Tensor mask_of(nn::Module& module, const std::string& param);
-// The trained tensor: <param>_orig if pruned, else <param>.
+// The mask buffer of a pruned parameter (state_dict key <param>_mask).
+Tensor mask_of(const nn::Module& module, const std::string& param);
+// The trained tensor: <param>_orig if parametrized, else <param>.
 Tensor original_of(nn::Module& module, const std::string& param);
-// Prune nothing, but set up the mask (all ones) if the parameter has none.
+// Prune nothing, but set up the mask (all ones) if the parameter has none:
+// appended to the parameter's chain, after any other parametrizations.
 // Returns the mask buffer.
 Tensor install_mask(nn::Module& module, const std::string& param);
 // Names of the pruned parameters of one module (not its children).
@@ -114,7 +116,8 @@ void prune_to_sparsity(const std::vector<PruneTarget>& targets, double sparsity,
 std::vector<PruneTarget> prunable_weights(nn::Module& model);
 
 // ---- making it permanent
-// Bake the mask into the parameter (see 4 above) and drop the mask.
+// Bake the mask into the parameter (see 4 above) and drop the mask; other
+// parametrizations of the parameter stay, in order.
 void remove(nn::Module& module, const std::string& param);
 // remove() every pruned parameter in the tree.
 void remove_all(nn::Module& model);
@@ -127,11 +130,12 @@ double sparsity(const std::vector<PruneTarget>& targets);  // over all targets t
 int64_t num_masked(const nn::Module& module, const std::string& param);
 
 // ---- training with masks
-// For every pruned parameter in `model`: write 0 into <param>_orig and into
-// the optimizer's momentum buffer (if it has one for that tensor) wherever
-// the mask is 0. Call it after pruning a model whose optimizer already has
-// momentum; from then on SGD keeps those entries exactly 0 (see 3 above).
-void zero_pruned_optimizer_state(nn::Module& model, nn::SGD& optimizer);
+// For every pruned parameter in `model`: write 0 into <param>_orig wherever
+// the mask is 0, and let the optimizer do the same to its state for that
+// tensor (Optimizer::mask_state: SGD's momentum buffer). Call it after
+// pruning a model whose optimizer already has momentum; from then on SGD
+// keeps those entries exactly 0 (see 3 above).
+void zero_pruned_optimizer_state(nn::Module& model, nn::Optimizer& optimizer);
 
 // ---- loading pruned checkpoints
 // A pruned checkpoint holds "<p>_orig" and "<p>_mask" where a fresh model has

@@ -39,7 +39,9 @@ Tensor take(const Tensor& t, int64_t dim, const std::vector<int64_t>& keep, int6
 }
 
 // Shrink the module's tensor `base` wherever it lives: the parameter itself,
-// or weight_orig + weight_mask when it is pruned. Undefined tensors are left alone.
+// or weight_orig + the PruningMask's mask when it is pruned. Undefined
+// tensors are left alone. (Other parametrizations may hold state of the
+// weight's shape that is not known here: check_shrinkable refuses them.)
 void shrink(nn::Module& m, const std::string& base, int64_t dim, const std::vector<int64_t>& keep,
             int64_t group = 1) {
   for (const std::string& n : {base, base + "_orig"})
@@ -49,8 +51,16 @@ void shrink(nn::Module& m, const std::string& base, int64_t dim, const std::vect
       t = take(t, dim, keep, group);
       if (rg) t.requires_grad_(true);
     }
-  for (const std::string& n : {base, base + "_mask"})
-    if (m.has_buffer(n) && m.buffer(n).defined()) m.buffer(n) = take(m.buffer(n), dim, keep, group);
+  if (m.has_buffer(base) && m.buffer(base).defined()) m.buffer(base) = take(m.buffer(base), dim, keep, group);
+  if (auto pm = pruning_mask(m, base)) pm->mask() = take(pm->mask(), dim, keep, group);
+}
+
+// Every parametrization of the layer's parameters must be a PruningMask.
+void check_shrinkable(const nn::Module& m, const std::string& what) {
+  for (const auto& p : m.parametrized_parameters())
+    for (const auto& f : m.parametrizations(p))
+      MINIDL_CHECK(dynamic_cast<const PruningMask*>(f.get()), what, ": ", m.label(), ".", p, " has a ",
+                   f->type_name(), " parametrization, which cannot be shrunk; remove it first");
 }
 
 // Layers that act on each channel separately, so a channel's removal passes through them.
@@ -124,6 +134,7 @@ std::function<void()> plan_consumers(const Located& at, int64_t n, const std::ve
     if (bn && !flattened && bn_fits) {
       MINIDL_CHECK(bn->num_features == n, what, ": ", bn->label(), " has ", bn->num_features, " features, expected ",
                    n);
+      check_shrinkable(*bn, what);
       shrunk.push_back(name);
       acts.push_back([bn, keep, k] {
         for (const char* t : {"weight", "bias", "running_mean", "running_var"}) shrink(*bn, t, 0, keep);
@@ -140,6 +151,7 @@ std::function<void()> plan_consumers(const Located& at, int64_t n, const std::ve
     if (auto* c = dynamic_cast<nn::Conv2d*>(m); c && conv && !flattened) {
       MINIDL_CHECK(c->in_channels == n, what, ": consumer ", c->label(), " has ", c->in_channels,
                    " input channels, expected ", n);
+      check_shrinkable(*c, what);
       shrunk.push_back(name);
       acts.push_back([c, keep, k] {
         shrink(*c, "weight", 1, keep);
@@ -154,6 +166,7 @@ std::function<void()> plan_consumers(const Located& at, int64_t n, const std::ve
       const int64_t group = l->in_features / n;  // H·W after Flatten, 1 for Linear → Linear
       MINIDL_CHECK(conv || group == 1, what, ": consumer ", l->label(), " has ", l->in_features,
                    " input features, expected ", n);
+      check_shrinkable(*l, what);
       shrunk.push_back(name);
       acts.push_back([l, keep, k, group] {
         shrink(*l, "weight", 1, keep, group);
@@ -204,6 +217,7 @@ StructuredPruneResult remove_conv_filters(nn::Sequential& model, const std::stri
   MINIDL_CHECK(conv, what, ": ", at.module->label(), " is not a Conv2d");
   StructuredPruneResult r{path, channels, {}, {path}};
   r.kept = complement(r.removed, conv->out_channels, what, "filter");
+  check_shrinkable(*conv, what);
   auto consumers = plan_consumers(at, conv->out_channels, r.kept, true, what, r.shrunk);
   shrink(*conv, "weight", 0, r.kept);
   shrink(*conv, "bias", 0, r.kept);
@@ -220,6 +234,7 @@ StructuredPruneResult remove_linear_neurons(nn::Sequential& model, const std::st
   MINIDL_CHECK(lin, what, ": ", at.module->label(), " is not a Linear");
   StructuredPruneResult r{path, neurons, {}, {path}};
   r.kept = complement(r.removed, lin->out_features, what, "neuron");
+  check_shrinkable(*lin, what);
   auto consumers = plan_consumers(at, lin->out_features, r.kept, false, what, r.shrunk);
   shrink(*lin, "weight", 0, r.kept);
   shrink(*lin, "bias", 0, r.kept);

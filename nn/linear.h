@@ -13,8 +13,12 @@ class Linear : public Module {
   std::string type_name() const override { return "Linear"; }
   std::string extra_repr() const override;
 
-  Tensor& weight() { return parameter(has_parameter("weight") ? "weight" : "weight_orig"); }
+  // The tensors the layer computes with (PyTorch's layer.weight / .bias): the
+  // parametrized value when parametrized (weight_orig ⊙ mask when pruned).
+  Tensor weight() const { return param("weight"); }
   Tensor bias() const { return param("bias"); }
+  // The trained tensor behind weight(): "weight", or "weight_orig" when parametrized.
+  Tensor& original_weight() { return parameter(is_parametrized("weight") ? "weight_orig" : "weight"); }
 
   // Public so that structured pruning can shrink the layer in place.
   int64_t in_features, out_features;

@@ -25,8 +25,7 @@ void Module::check_name(const std::string& name, const char* what) {
 
 Tensor& Module::register_parameter(const std::string& name, Tensor value, bool requires_grad) {
   check_name(name, "parameter");
-  MINIDL_CHECK(find_named(params_, name) == params_.end() && find_named(buffers_, name) == buffers_.end(),
-               label(), ": \"", name, "\" is already registered");
+  MINIDL_CHECK(!key_taken(name), label(), ": \"", name, "\" is already registered");
   if (value.defined() && requires_grad) value.requires_grad_(true);
   params_.emplace_back(name, std::move(value));
   return params_.back().second;
@@ -34,8 +33,7 @@ Tensor& Module::register_parameter(const std::string& name, Tensor value, bool r
 
 Tensor& Module::register_buffer(const std::string& name, Tensor value) {
   check_name(name, "buffer");
-  MINIDL_CHECK(find_named(params_, name) == params_.end() && find_named(buffers_, name) == buffers_.end(),
-               label(), ": \"", name, "\" is already registered");
+  MINIDL_CHECK(!key_taken(name), label(), ": \"", name, "\" is already registered");
   buffers_.emplace_back(name, std::move(value));
   return buffers_.back().second;
 }
@@ -49,25 +47,46 @@ void Module::remove_buffer(const std::string& name) {
 void Module::add_child(const std::string& name, ModulePtr module) {
   check_name(name, "module");
   MINIDL_CHECK(module != nullptr, label(), ": submodule \"", name, "\" is null");
-  MINIDL_CHECK(find_named(children_, name) == children_.end(), label(), ": submodule \"", name,
-               "\" is already registered");
+  MINIDL_CHECK(!key_taken(name), label(), ": submodule \"", name, "\" is already registered");
   module->name_ = name;
   children_.emplace_back(name, std::move(module));
 }
 
-bool Module::has_parameter(const std::string& name) const { return find_named(params_, name) != params_.end(); }
-bool Module::has_buffer(const std::string& name) const { return find_named(buffers_, name) != buffers_.end(); }
+Tensor* Module::find_local(const std::string& name, bool params) {
+  auto& own = params ? params_ : buffers_;
+  if (auto it = find_named(own, name); it != own.end()) return &it->second;
+  // A parametrization's own tensors, by their keys in this module (see module.h).
+  for (auto& [param, chain] : parametrizations_)
+    for (auto& p : chain) {
+      const std::string& stem = p->name_;
+      std::string local;
+      if (name == stem) local = p->tag();
+      else if (name.size() > stem.size() + 1 && name.compare(0, stem.size() + 1, stem + ".") == 0)
+        local = name.substr(stem.size() + 1);
+      else continue;
+      auto& theirs = params ? p->params_ : p->buffers_;
+      if (auto it = find_named(theirs, local); it != theirs.end()) return &it->second;
+    }
+  return nullptr;
+}
+
+bool Module::has_parameter(const std::string& name) const {
+  return const_cast<Module*>(this)->find_local(name, true) != nullptr;
+}
+bool Module::has_buffer(const std::string& name) const {
+  return const_cast<Module*>(this)->find_local(name, false) != nullptr;
+}
 
 Tensor& Module::parameter(const std::string& name) {
-  auto it = find_named(params_, name);
-  MINIDL_CHECK(it != params_.end(), label(), ": no parameter named \"", name, "\"");
-  return it->second;
+  Tensor* t = find_local(name, true);
+  MINIDL_CHECK(t, label(), ": no parameter named \"", name, "\"");
+  return *t;
 }
 
 Tensor& Module::buffer(const std::string& name) {
-  auto it = find_named(buffers_, name);
-  MINIDL_CHECK(it != buffers_.end(), label(), ": no buffer named \"", name, "\"");
-  return it->second;
+  Tensor* t = find_local(name, false);
+  MINIDL_CHECK(t, label(), ": no buffer named \"", name, "\"");
+  return *t;
 }
 
 Tensor Module::param(const std::string& name) const {
@@ -77,7 +96,7 @@ Tensor Module::param(const std::string& name) const {
     return it == params_.end() ? Tensor() : it->second;
   }
   Tensor t = find_named(params_, name + "_orig")->second;
-  for (const auto& f : p->second) t = f->apply(t);
+  for (const auto& f : p->second) t = f->forward(t);
   return t;
 }
 
@@ -129,6 +148,16 @@ void Module::collect(const std::string& prefix, bool params, bool buffers, bool 
   if (buffers)
     for (const auto& [n, t] : buffers_)
       if (t.defined()) out.emplace_back(prefix + n, t);
+  // A parametrization's state is its owner's (keys: see module.h), recurse or not.
+  for (const auto& [param, chain] : parametrizations_)
+    for (const auto& p : chain) {
+      const size_t first = out.size();
+      const std::string stem = prefix + p->name_;
+      p->collect(stem + ".", params, buffers, true, out);
+      const std::string own = stem + "." + p->tag();
+      for (size_t i = first; i < out.size(); ++i)
+        if (out[i].first == own) out[i].first = stem;
+    }
   if (recurse)
     for (const auto& [n, c] : children_) c->collect(prefix + n + ".", params, buffers, true, out);
 }
@@ -204,25 +233,64 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
 
 void Module::train(bool on) {
   training_ = on;
+  for (auto& [n, chain] : parametrizations_)
+    for (auto& p : chain) p->train(on);
   for (auto& [n, c] : children_) c->train(on);
 }
 
 void Module::zero_grad() {
   for (auto& [n, t] : params_) t.zero_grad();
+  for (auto& [n, chain] : parametrizations_)
+    for (auto& p : chain) p->zero_grad();
   for (auto& [n, c] : children_) c->zero_grad();
 }
 
-void Module::register_parametrization(const std::string& param, std::shared_ptr<Parametrization> p) {
+std::string Parametrization::tag() const {
+  std::string out;
+  for (char c : type_name()) {
+    if (c >= 'A' && c <= 'Z') {
+      if (!out.empty()) out += '_';
+      out += char(c - 'A' + 'a');
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+bool Module::key_taken(const std::string& key) const {
+  if (find_named(params_, key) != params_.end() || find_named(buffers_, key) != buffers_.end() ||
+      find_named(children_, key) != children_.end())
+    return true;
+  for (const auto& [n, chain] : parametrizations_)
+    for (const auto& p : chain)
+      if (p->name_ == key && !p->state_dict().empty()) return true;
+  return false;
+}
+
+void Module::register_parametrization(const std::string& param, ParametrizationPtr p) {
   MINIDL_CHECK(p != nullptr, label(), ": register_parametrization(\"", param, "\") got a null parametrization");
+  MINIDL_CHECK(p->name_.empty(), label(), ": register_parametrization(\"", param, "\"): this ", p->type_name(),
+               " is already registered (as ", p->name_, "); make a new one");
+  const std::string tag = p->tag();
+  check_name(tag, "parametrization (tag)");
+  const std::string key = param + "_" + tag;
+  // Only state needs unique keys: stateless parametrizations may share a stem.
+  MINIDL_CHECK(p->state_dict().empty() || !key_taken(key), label(), ": register_parametrization(\"", param,
+               "\"): the key \"", key, "\" of this ", p->type_name(), "'s state is already taken");
   auto it = find_named(parametrizations_, param);
   if (it == parametrizations_.end()) {
     auto pit = find_named(params_, param);
     MINIDL_CHECK(pit != params_.end() && pit->second.defined(), label(), ": no parameter named \"", param,
                  "\" to parametrize");
+    MINIDL_CHECK(!key_taken(param + "_orig"), label(), ": cannot parametrize \"", param, "\": \"", param,
+                 "_orig\" is already taken");
     pit->first = param + "_orig";  // PyTorch's torch.nn.utils.prune naming
-    parametrizations_.emplace_back(param, std::vector<std::shared_ptr<Parametrization>>{});
+    parametrizations_.emplace_back(param, std::vector<ParametrizationPtr>{});
     it = parametrizations_.end() - 1;
   }
+  p->name_ = key;
+  p->train(training_);
   it->second.push_back(std::move(p));
 }
 
@@ -230,10 +298,45 @@ bool Module::is_parametrized(const std::string& param) const {
   return find_named(parametrizations_, param) != parametrizations_.end();
 }
 
-const std::vector<std::shared_ptr<Parametrization>>& Module::parametrizations(const std::string& param) const {
+std::vector<std::string> Module::parametrized_parameters() const {
+  std::vector<std::string> out;
+  for (const auto& [n, chain] : parametrizations_) out.push_back(n);
+  return out;
+}
+
+const std::vector<ParametrizationPtr>& Module::parametrizations(const std::string& param) const {
   auto it = find_named(parametrizations_, param);
   MINIDL_CHECK(it != parametrizations_.end(), label(), ": \"", param, "\" is not parametrized");
   return it->second;
+}
+
+void Module::remove_parametrization(const std::string& param, size_t index, bool bake) {
+  auto it = find_named(parametrizations_, param);
+  MINIDL_CHECK(it != parametrizations_.end(), label(), ": \"", param, "\" is not parametrized");
+  auto& chain = it->second;
+  MINIDL_CHECK(index < chain.size(), label(), ": remove_parametrization(\"", param, "\", ", index,
+               "): the chain has ", chain.size(), " parametrization", chain.size() == 1 ? "" : "s");
+  Tensor& orig = find_named(params_, param + "_orig")->second;
+  if (bake) {
+    // Keep the same tensor object (optimizers hold it): overwrite its values.
+    NoGradGuard ng;
+    Tensor value = chain[index]->forward(orig).clone();
+    orig.copy_(value);
+  }
+  chain[index]->name_.clear();
+  chain.erase(chain.begin() + std::ptrdiff_t(index));
+  if (chain.empty()) {
+    find_named(params_, param + "_orig")->first = param;
+    parametrizations_.erase(it);
+  }
+}
+
+void Module::remove_parametrization(const std::string& param, const Parametrization& p, bool bake) {
+  const auto& chain = parametrizations(param);
+  for (size_t i = 0; i < chain.size(); ++i)
+    if (chain[i].get() == &p) return remove_parametrization(param, i, bake);
+  detail::fail(label(), ": remove_parametrization(\"", param, "\"): this ", p.type_name(),
+               " is not one of its parametrizations");
 }
 
 void Module::remove_parametrizations(const std::string& param, bool bake) {
@@ -246,10 +349,8 @@ void Module::remove_parametrizations(const std::string& param, bool bake) {
   }
   auto pit = find_named(params_, param + "_orig");
   pit->first = param;
-  if (bake) {
-    // Keep the same tensor object (optimizers hold it): overwrite its values.
-    pit->second.copy_(value);
-  }
+  if (bake) pit->second.copy_(value);  // the same tensor object (optimizers hold it)
+  for (auto& p : it->second) p->name_.clear();
   parametrizations_.erase(it);
 }
 

@@ -8,9 +8,40 @@
 // Compression passes rewrite models through this interface:
 //   - replace_module("conv2", q) swaps a layer (quantization, BN folding);
 //   - register_parametrization("weight", p) makes a layer compute with
-//     p(weight_orig) instead of its raw weight (pruning masks). Layers ask
-//     for the tensor to compute with through param("weight"), never by
-//     reading the registry directly, so every layer honours parametrizations.
+//     p(weight_orig) instead of its raw weight (pruning masks, fake
+//     quantization). Layers ask for the tensor to compute with through
+//     param("weight"), never by reading the registry directly, so every layer
+//     honours parametrizations.
+//
+// Parametrizations (as torch.nn.utils.parametrize, with torch.nn.utils.prune's names):
+//
+//   auto mask = std::make_shared<compress::PruningMask>(Tensor::ones(conv->weight().shape()));
+//   conv->register_parametrization("weight", mask);          // weight -> weight_orig
+//   conv->register_parametrization("weight", my_quantizer);  // computes quantizer(mask(weight_orig))
+//   conv->param("weight");                                   // that value, with its graph
+//   conv->remove_parametrization("weight", *mask, /*bake=*/true);  // weight_orig <- mask(weight_orig);
+//                                                                  // the quantizer stays
+//   conv->remove_parametrizations("weight");                 // all of them; weight_orig -> weight
+//
+// A Parametrization is a Module: forward(previous) maps the value so far (the
+// original for the first one) to the next; it owns its buffers (a mask, a
+// scale and zero point) and children (an observer), and follows its owner's
+// train()/eval(). The first registration renames the parameter "<p>_orig"
+// (the same tensor object, so optimizers built earlier keep training it);
+// removing the last one renames it back.
+//
+// State_dict keys. A parametrization of parameter <p> with tag() t has the
+// key stem <p>_<t> in its owner: its tensor named t itself is "<p>_<t>", any
+// other tensor n is "<p>_<t>.<n>" (its children's likewise, dotted below it).
+// So PruningMask (tag "mask", buffer "mask") gives "conv1.weight_mask" —
+// torch.nn.utils.prune's key — and a fake quantizer with tag "fake_quant" and
+// buffers scale / zero_point gives "conv1.weight_fake_quant.scale" and
+// "conv1.weight_fake_quant.zero_point", the keys of PyTorch's QAT modules
+// (whose weight_fake_quant is a submodule). In a module's state_dict they
+// follow its own parameters and buffers and precede its children's. Stems
+// of parametrizations that hold state must be unique within the owner
+// (stateless ones have no keys and may repeat). Parametrizations are not children:
+// named_modules() and repr() do not list them; parametrizations(p) does.
 #pragma once
 
 #include <functional>
@@ -28,15 +59,8 @@ using ModulePtr = std::shared_ptr<Module>;
 // An ordered (name, tensor) list, like PyTorch's OrderedDict state_dict.
 using StateDict = std::vector<std::pair<std::string, Tensor>>;
 
-// A function the layer applies to a parameter before using it:
-// the layer computes with apply(original). A pruning mask is one
-// (apply(w) = w ⊙ mask); several compose in registration order.
-class Parametrization {
- public:
-  virtual ~Parametrization() = default;
-  virtual Tensor apply(const Tensor& original) const = 0;
-  virtual std::string name() const = 0;
-};
+class Parametrization;
+using ParametrizationPtr = std::shared_ptr<Parametrization>;
 
 class Module : public std::enable_shared_from_this<Module> {
  public:
@@ -72,7 +96,8 @@ class Module : public std::enable_shared_from_this<Module> {
     return module;
   }
 
-  // ---- local access
+  // ---- local access, by local state_dict key: the module's own tensors and
+  // its parametrizations' ("weight_mask", "weight_fake_quant.scale").
   bool has_parameter(const std::string& name) const;
   bool has_buffer(const std::string& name) const;
   Tensor& parameter(const std::string& name);  // the registered tensor (weight_orig when parametrized)
@@ -106,13 +131,36 @@ class Module : public std::enable_shared_from_this<Module> {
   bool is_training() const { return training_; }
   void zero_grad();
 
-  // ---- parametrizations
-  void register_parametrization(const std::string& param, std::shared_ptr<Parametrization> p);
+  // ---- parametrizations (see the top of this file)
+  // Appends p to param's chain. Errors: no such defined parameter, p null or
+  // already registered somewhere, or p holds state and its key stem
+  // <param>_<tag> is taken.
+  void register_parametrization(const std::string& param, ParametrizationPtr p);
   bool is_parametrized(const std::string& param) const;
-  // bake = true: the parameter becomes the parametrized value (e.g. pruned
-  // weights with zeros made permanent); false: the original is restored.
+  // The parametrized parameters, in the order they were first parametrized.
+  std::vector<std::string> parametrized_parameters() const;
+  // param's chain in application order (throws if param is not parametrized).
+  const std::vector<ParametrizationPtr>& parametrizations(const std::string& param) const;
+  // The first parametrization of type P on param, or null.
+  template <class P>
+  std::shared_ptr<P> find_parametrization(const std::string& param) const {
+    if (!is_parametrized(param)) return nullptr;
+    for (const auto& p : parametrizations(param))
+      if (auto q = std::dynamic_pointer_cast<P>(p)) return q;
+    return nullptr;
+  }
+  // Remove one parametrization (by position in the chain or by identity),
+  // leaving the others in order. bake = true: first the original is
+  // replaced, in place, by p(original) — the value is unchanged when p is
+  // first in the chain, or commutes with the ones before it (a mask and a
+  // quantizer with q(0) = 0); false: the original is left as it is. The
+  // parameter is renamed back to <param> when its chain becomes empty.
+  void remove_parametrization(const std::string& param, size_t index, bool bake = true);
+  void remove_parametrization(const std::string& param, const Parametrization& p, bool bake = true);
+  // Remove the whole chain. bake = true: the parameter becomes the
+  // parametrized value (e.g. pruned weights with zeros made permanent);
+  // false: the original values are kept.
   void remove_parametrizations(const std::string& param, bool bake = true);
-  const std::vector<std::shared_ptr<Parametrization>>& parametrizations(const std::string& param) const;
 
  protected:
   bool training_ = true;
@@ -122,12 +170,27 @@ class Module : public std::enable_shared_from_this<Module> {
   void collect(const std::string& prefix, bool params, bool buffers, bool recurse,
                std::vector<std::pair<std::string, Tensor>>& out) const;
   static void check_name(const std::string& name, const char* what);
+  // A local name or parametrization key stem already in use.
+  bool key_taken(const std::string& key) const;
+  Tensor* find_local(const std::string& name, bool params);  // null if absent
 
   std::string name_;
   std::vector<std::pair<std::string, Tensor>> params_;
   std::vector<std::pair<std::string, Tensor>> buffers_;
   std::vector<std::pair<std::string, ModulePtr>> children_;
-  std::vector<std::pair<std::string, std::vector<std::shared_ptr<Parametrization>>>> parametrizations_;
+  std::vector<std::pair<std::string, std::vector<ParametrizationPtr>>> parametrizations_;
+};
+
+// A function a layer applies to one of its parameters before using it (see
+// the top of this file). forward(previous) gets the value so far: the
+// original for the first parametrization, the previous one's output after.
+// Gradients flow through forward's ops to the original.
+class Parametrization : public Module {
+ public:
+  Tensor forward(const Tensor& previous) override = 0;
+  // The key stem of its state in the owner: <param>_<tag>. Default:
+  // type_name() in snake_case ("FakeQuantize" -> "fake_quantize").
+  virtual std::string tag() const;
 };
 
 // Shorthand for user code: nn::make<Linear>(2304, 100)

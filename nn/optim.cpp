@@ -17,6 +17,16 @@ void Optimizer::zero_grad() {
   for (auto& p : params_) p.zero_grad();
 }
 
+void Optimizer::mask_state(const Tensor&, const Tensor&) {}
+
+// Zero t wherever mask is 0 (shapes checked by the caller).
+static void zero_where_masked(Tensor& t, const Tensor& mask) {
+  float* v = t.data<float>();
+  const float* k = mask.data<float>();
+  for (int64_t j = 0, n = t.numel(); j < n; ++j)
+    if (k[j] == 0.f) v[j] = 0.f;
+}
+
 void Optimizer::set_lr(float lr) {
   MINIDL_CHECK(std::isfinite(lr) && lr >= 0.f, "optimizer: learning rate must be a finite number >= 0, got ", lr);
   lr_ = lr;
@@ -29,6 +39,15 @@ SGD::SGD(std::vector<Tensor> params, const SGDOptions& o) : Optimizer(std::move(
   MINIDL_CHECK(!o.nesterov || (o.momentum > 0.f && o.dampening == 0.f),
                "SGD: nesterov momentum requires a momentum > 0 and zero dampening");
   buf_.resize(params_.size());
+}
+
+void SGD::mask_state(const Tensor& param, const Tensor& mask) {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (!params_[i].same(param) || !buf_[i].defined()) continue;
+    MINIDL_CHECK(mask.defined() && mask.dtype() == DType::Float32 && mask.shape() == param.shape(),
+                 "SGD::mask_state: the mask must be float32 of the parameter's shape ", to_string(param.shape()));
+    zero_where_masked(buf_[i], mask);
+  }
 }
 
 void SGD::step() {

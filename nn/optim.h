@@ -25,6 +25,12 @@ class Optimizer {
   float lr() const { return lr_; }
   void set_lr(float lr);
   const std::vector<Tensor>& params() const { return params_; }
+  // Zero this optimizer's per-parameter state of `param` (the same tensor
+  // object as one of params(); others are ignored) wherever `mask` (float32,
+  // param's shape) is 0, so that a pruned entry at 0 stays exactly 0 under
+  // the next steps. compress/prune's zero_pruned_optimizer_state and the
+  // gradual pruner call it after pruning. Stateless optimizers: nothing to do.
+  virtual void mask_state(const Tensor& param, const Tensor& mask);
 
  protected:
   std::vector<Tensor> params_;
@@ -43,6 +49,7 @@ class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> params, const SGDOptions& options);
   void step() override;
+  void mask_state(const Tensor& param, const Tensor& mask) override;  // the momentum buffer
   const SGDOptions& options() const { return opt_; }
   // The momentum buffer of parameter i (undefined before its first step).
   const Tensor& momentum_buffer(size_t i) const { return buf_.at(i); }

@@ -69,19 +69,19 @@ Tensor images(int64_t n, uint64_t seed, int64_t size = 28) {
   return Tensor::uniform({n, 1, size, size}, 0.f, 1.f, g);
 }
 
-// w ↦ w ⊙ mask
+// w ↦ w ⊙ mask (the mask held as a member, not a buffer: no state_dict entry)
 struct MaskParam : nn::Parametrization {
   Tensor mask;
   explicit MaskParam(Tensor m) : mask(std::move(m)) {}
-  Tensor apply(const Tensor& w) const override { return mul(w, mask); }
-  std::string name() const override { return "mask"; }
+  Tensor forward(const Tensor& w) override { return mul(w, mask); }
+  std::string type_name() const override { return "MaskParam"; }
 };
 // w ↦ a·w + b (to check the composition order of several parametrizations)
 struct AffineParam : nn::Parametrization {
   float a, b;
   AffineParam(float a_, float b_) : a(a_), b(b_) {}
-  Tensor apply(const Tensor& w) const override { return add(mul(w, a), b); }
-  std::string name() const override { return "affine"; }
+  Tensor forward(const Tensor& w) override { return add(mul(w, a), b); }
+  std::string type_name() const override { return "AffineParam"; }
 };
 
 }  // namespace
@@ -584,7 +584,8 @@ TEST_CASE("parametrization: masked weight, weight_orig naming, gradients, remova
   CHECK_FALSE(fc->is_parametrized("bias"));
   CHECK(keys_of(net->named_parameters()) == std::vector<std::string>{"fc.weight_orig", "fc.bias"});
   CHECK(fc->parameter("weight_orig").same(w0));
-  CHECK(fc->weight().same(w0));
+  CHECK(fc->original_weight().same(w0));
+  CHECK(!fc->weight().same(w0));  // the value it computes with: w ⊙ mask
   CHECK(error_of([&] { fc->parameter("weight"); }) != "<no error>");
   CHECK(fc->parametrizations("weight").size() == 1);
 
