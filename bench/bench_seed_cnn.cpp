@@ -65,8 +65,16 @@ double vm_hwm_mb() {
 
 // A training loop over synthetic images (uniform pixels, random labels): the
 // throughput does not depend on the values.
+// Every model is fused (nn/fuse.h: conv + ReLU as ConvReLU2d, ...), as the
+// examples run them.
+std::shared_ptr<nn::Sequential> fused_seed_cnn() {
+  auto net = nn::seed_cnn();
+  nn::fuse(*net);
+  return net;
+}
+
 struct Trainer {
-  std::shared_ptr<nn::Sequential> net = nn::seed_cnn();
+  std::shared_ptr<nn::Sequential> net = fused_seed_cnn();
   nn::SGD opt{net->parameters(), {.lr = 0.01f, .momentum = 0.9f}};
   Tensor X, Y;
   int64_t batch, pos = 0;
@@ -194,7 +202,7 @@ int main(int argc, char** argv) {
       Trainer tr(B, 100 * B);
       for (int64_t s = 0; s < iters; ++s, samples += B) tr.step();
     } else if (loop == "infer256" || loop == "infer1") {
-      auto net = nn::seed_cnn();
+      auto net = fused_seed_cnn();
       net->eval();
       NoGradGuard ng;
       Generator g(1);
@@ -227,7 +235,7 @@ int main(int argc, char** argv) {
     r["train_sps_median"] = double(steps * B) / t.median;
   }
   {  // inference
-    auto net = nn::seed_cnn();
+    auto net = fused_seed_cnn();
     net->eval();
     NoGradGuard ng;
     Generator g(1);

@@ -83,6 +83,7 @@ class PruningMask : public nn::Parametrization {
   Tensor forward(const Tensor& previous) override;
   std::string type_name() const override { return "PruningMask"; }
   std::string tag() const override { return "mask"; }
+  bool commutes_with_channel_scale() const override { return true; }  // (s ⊙ w) ⊙ m = s ⊙ (w ⊙ m)
   Tensor& mask() { return buffer("mask"); }
 };
 
@@ -132,7 +133,7 @@ int64_t num_masked(const nn::Module& module, const std::string& param);
 // ---- training with masks
 // For every pruned parameter in `model`: write 0 into <param>_orig wherever
 // the mask is 0, and let the optimizer do the same to its state for that
-// tensor (Optimizer::mask_state: SGD's momentum buffer). Call it after
+// tensor (Optimizer::mask_state: SGD's momentum buffer, Adam's moments). Call it after
 // pruning a model whose optimizer already has momentum; from then on SGD
 // keeps those entries exactly 0 (see 3 above).
 void zero_pruned_optimizer_state(nn::Module& model, nn::Optimizer& optimizer);

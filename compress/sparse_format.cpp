@@ -4,11 +4,11 @@
 
 #include <algorithm>
 #include <cstring>
-#include <fstream>
 #include <map>
 #include <new>
 
 #include "compress/prune.h"
+#include "datasets/file_bytes.h"
 #include "nn/checkpoint.h"
 
 namespace minidl::compress {
@@ -20,6 +20,17 @@ constexpr uint32_t kVersion = 1;
 constexpr size_t kHeader = 28;
 constexpr uint64_t kMaxNumel = uint64_t(1) << 40;
 constexpr uint32_t kOne = 0x3f800000u;  // bits of 1.0f
+// A sparse record can stand for far more bytes than it holds (an all-zero
+// row costs one byte), so a few hundred bytes could ask for gigabytes. The
+// tensors of a file may decode to at most kMaxExpansion x the file's size +
+// kExpansionSlack bytes in total, checked before each allocation; a 99%-sparse
+// model with its masks expands ~ 170x, a 90%-sparse one ~ 17x, and models
+// under 64 MiB decoded load whatever their sparsity. encode_sparse refuses to
+// write a file its reader would refuse.
+constexpr uint64_t kMaxExpansion = 128;
+constexpr uint64_t kExpansionSlack = uint64_t(64) << 20;
+uint64_t decoded_limit(uint64_t file_bytes) { return kExpansionSlack + kMaxExpansion * file_bytes; }
+
 enum Encoding : uint8_t { kDense = 0, kCsr = 1, kPattern = 2, kPatternRef = 3 };
 
 uint32_t crc(const void* p, size_t n) {
@@ -225,8 +236,8 @@ struct Reader {
   [[noreturn]] void fail(size_t at, const A&... a) const {
     detail::fail(source, ": byte ", at, ": ", context, context.empty() ? "" : ": ", a...);
   }
-  void need(size_t n, const char* what) const {
-    if (n > end - pos) fail(pos, what, " needs ", n, " bytes, only ", end - pos, " remain (file truncated?)");
+  void need(uint64_t n, const char* what) const {
+    if (!datasets::span_fits(pos, n, 1, end)) fail(pos, what, " needs ", n, " bytes, only ", end - pos, " remain (file truncated?)");
   }
   uint64_t get(int bytes, const char* what) {
     need(size_t(bytes), what);
@@ -253,7 +264,14 @@ struct Reader {
   }
 };
 
-Tensor allocate(Reader& r, const Shape& shape, DType dt) {
+// Allocates a decoded tensor, charging its bytes to the file's budget first.
+Tensor allocate(Reader& r, const Shape& shape, DType dt, uint64_t& budget) {
+  uint64_t bytes = 0;
+  if (!datasets::span_fits(0, uint64_t(numel_of(shape)), dtype_size(dt), budget, &bytes))
+    r.fail(r.pos, "shape ", to_string(shape), " ", dtype_name(dt), " would take the decoded tensors past ",
+           "the limit for this file (", kMaxExpansion, " x its size + ", kExpansionSlack >> 20,
+           " MiB): corrupt or hostile");
+  budget -= bytes;
   try {
     return Tensor::zeros(shape, dt);
   } catch (const Error&) {
@@ -330,6 +348,7 @@ nn::StateDict decode(const std::string& bytes, const std::string& src) {
 
   nn::StateDict out;
   std::map<std::string, size_t> index;  // name -> position in out
+  uint64_t budget = decoded_limit(size);  // bytes the tensors may still take
   size_t pos = kHeader;
   for (uint64_t i = 0; i < count; ++i) {
     Reader r{src, base, pos, size, "record " + std::to_string(i)};
@@ -370,7 +389,7 @@ nn::StateDict decode(const std::string& bytes, const std::string& src) {
       const uint64_t n = numel * dtype_size(dtype);
       if (n != r.end - r.pos) r.fail(r.pos, "dense data has ", r.end - r.pos, " bytes, shape ", to_string(shape), " ",
                                      dtype_name(dtype), " needs ", n);
-      t = allocate(r, shape, dtype);
+      t = allocate(r, shape, dtype, budget);
       std::memcpy(t.raw_data(), base + r.pos, size_t(n));
       r.pos += size_t(n);
     } else if (enc == kPatternRef) {
@@ -381,7 +400,7 @@ nn::StateDict decode(const std::string& bytes, const std::string& src) {
       const Tensor& src_t = out[it->second].second;
       if (src_t.shape() != shape || src_t.dtype() != DType::Float32)
         r.fail(at, "refers to \"", ref, "\" of shape ", to_string(src_t.shape()), ", expected ", to_string(shape));
-      t = allocate(r, shape, dtype);
+      t = allocate(r, shape, dtype, budget);
       const uint32_t* s = bits_of(src_t);
       float* v = t.data<float>();
       for (uint64_t j = 0; j < numel; ++j) v[j] = s[j] != 0 ? 1.f : 0.f;
@@ -389,7 +408,7 @@ nn::StateDict decode(const std::string& bytes, const std::string& src) {
       int64_t rows, cols;
       view_rows(shape, int64_t(numel), rows, cols);
       const auto flat = read_structure(r, rows, cols, int64_t(numel));
-      t = allocate(r, shape, dtype);
+      t = allocate(r, shape, dtype, budget);
       uint32_t* v = static_cast<uint32_t*>(t.raw_data());
       if (enc == kPattern) {
         for (int64_t f : flat) v[f] = kOne;
@@ -426,6 +445,11 @@ std::string encode_sparse(const nn::StateDict& state, const SparseEncodeOptions&
     earlier.emplace(name, t);
   }
   std::string& out = file.out;
+  uint64_t decoded = 0;
+  for (const auto& [name, t] : state) decoded += t.nbytes();
+  MINIDL_CHECK(decoded <= decoded_limit(out.size()), "encode_sparse: the ", decoded, "-byte state would be stored in ",
+               out.size(), " bytes, more than the ", kMaxExpansion, "x (+", kExpansionSlack >> 20,
+               " MiB) expansion the reader allows; save it with nn::save_safetensors instead");
   for (int i = 0; i < 8; ++i) out[size_t(16 + i)] = char((uint64_t(out.size()) >> (8 * i)) & 0xff);
   const uint32_t c = crc(out.data(), 24);
   for (int i = 0; i < 4; ++i) out[size_t(24 + i)] = char((c >> (8 * i)) & 0xff);
@@ -443,11 +467,7 @@ void save_sparse(const nn::Module& model, const std::string& path, const SparseE
 }
 
 nn::StateDict load_sparse(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  MINIDL_CHECK(f.good(), path, ": cannot open file");
-  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  MINIDL_CHECK(!f.bad(), path, ": read error");
-  return decode(bytes, path);
+  return decode(datasets::read_regular_file(path), path);  // regular files only: a FIFO would block
 }
 
 void load_sparse(nn::Module& model, const std::string& path, bool strict) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <mutex>
 
+#include "core/cpu_features.h"
 #include "core/error.h"
 #include "core/parallel.h"
 
@@ -52,10 +53,7 @@ void select_openblas_kernels() {
     if (std::string(policy) == "keep") return;
     want = policy;
   } else {
-    __builtin_cpu_init();
-    const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-    if (!avx512 || is_avx512_family(openblas_get_corename())) return;
+    if (!cpu_features().avx512 || is_avx512_family(openblas_get_corename())) return;
     want = "SkylakeX";
   }
   if (want == openblas_get_corename()) return;

@@ -29,9 +29,11 @@
 // dot product over k in order, so results do not depend on how the caller
 // splits M or N.
 //
-// With AVX-512 it is an 8 × 32 register tile (16 accumulators, see the .cpp);
-// without, it falls back to OpenBLAS (sgemm_serial; strided operands are
-// gathered into dense copies first), so it is always correct.
+// On CPUs with AVX-512 it is an 8 × 32 register tile (16 accumulators,
+// core/gemm_unpacked_avx512.cpp, compiled for AVX-512 on its own and chosen
+// at run time by core/cpu_features.h); elsewhere it falls back to OpenBLAS
+// (sgemm_serial; strided operands are gathered into dense copies first), so
+// it is always correct and the library stays portable.
 #pragma once
 
 #include <cstdint>

@@ -110,5 +110,20 @@ Tensor log_softmax(const Tensor& x, int64_t dim);  // computed stably: x - max -
 // targets int64 [N] with values in [0, C).
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets);
 Tensor mse_loss(const Tensor& input, const Tensor& target);  // mean squared error
+// Kullback–Leibler divergence with PyTorch's F.kl_div(log_input, target,
+// reduction='batchmean') semantics: log_input holds log-probabilities log q,
+// target the probabilities p (or log p with log_target), any equal shapes [N, ...]:
+//   KL = (1/N) Σ p · (log p − log q),   with 0 · log 0 = 0 (PyTorch's xlogy),
+// N = log_input.size(0). Summed over classes, averaged over the batch: the
+// true mean KL per example ('mean' would also divide by the class count).
+Tensor kl_div(const Tensor& log_input, const Tensor& target, bool log_target = false);
+
+// ---- quantization — core/ops_fake_quant.cpp
+// Quantize to [qmin, qmax] and dequantize, in float: (clamp(zp + round(x/scale)) − zp)·scale,
+// one (scale, zp) for the tensor (axis −1, one entry each) or per slice along `axis`.
+// Gradient: the straight-through estimator, 1 where the unclamped code is inside
+// [qmin, qmax], 0 where it saturates (quantization-aware training; compress/fake_quantize.h).
+Tensor fake_quantize(const Tensor& x, const std::vector<float>& scale, const std::vector<int32_t>& zero_point,
+                     int32_t qmin, int32_t qmax, int axis = -1);
 
 }  // namespace minidl

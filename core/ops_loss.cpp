@@ -152,4 +152,57 @@ Tensor mse_loss(const Tensor& input, const Tensor& target) {
   });
 }
 
+// KL(p ‖ q) per example, averaged over dim 0 (reduction='batchmean'):
+//   L = (1/N) Σ_j ℓ_j,  ℓ_j = p_j (log p_j − x_j)  (x = log q; ℓ_j = 0 where p_j = 0)
+//   dL/dx_j = −p_j / N
+//   dL/dp_j = (log p_j + 1 − x_j) / N  for p_j > 0, and 0 at p_j = 0 (PyTorch's choice)
+// With log_target the target is t = log p: ℓ_j = e^{t_j} (t_j − x_j),
+//   dL/dx_j = −e^{t_j} / N,  dL/dt_j = e^{t_j} (t_j − x_j + 1) / N.
+// Sums run in double: the soft term of distillation multiplies KL by T², so a
+// float accumulation's rounding would be amplified 64-fold at T = 8.
+Tensor kl_div(const Tensor& log_input, const Tensor& target, bool log_target) {
+  MINIDL_CHECK(log_input.defined() && target.defined() && log_input.dtype() == DType::Float32 &&
+                   target.dtype() == DType::Float32,
+               "kl_div: expected float32 log_input and target");
+  MINIDL_CHECK(log_input.shape() == target.shape(), "kl_div: log_input ", to_string(log_input.shape()),
+               " and target ", to_string(target.shape()), " must have the same shape");
+  MINIDL_CHECK(log_input.dim() >= 1 && log_input.numel() > 0, "kl_div: expected a non-empty [N, ...] input, got ",
+               to_string(log_input.shape()));
+  const int64_t n = log_input.numel(), N = log_input.size(0);
+  const float* px = log_input.data<float>();
+  const float* pt = target.data<float>();
+  double L = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (log_target) {
+      L += std::exp(double(pt[i])) * (double(pt[i]) - double(px[i]));
+    } else {
+      MINIDL_CHECK(pt[i] >= 0.f, "kl_div: target must hold probabilities (>= 0), got ", pt[i], " at flat index ", i,
+                   " (pass log_target = true for log-probabilities)");
+      if (pt[i] > 0.f) L += double(pt[i]) * (std::log(double(pt[i])) - double(px[i]));
+    }
+  }
+  Tensor out = Tensor::scalar(float(L / double(N)));
+  return record(out, "kl_div", {log_input, target},
+                [x = log_input.detach(), t = target.detach(), n, N, log_target](const Tensor& g) {
+                  const double k = double(g.item()) / double(N);
+                  Tensor gx = Tensor::empty(x.shape()), gt = Tensor::empty(t.shape());
+                  const float* px = x.data<float>();
+                  const float* pt = t.data<float>();
+                  float* dx = gx.data<float>();
+                  float* dt = gt.data<float>();
+                  for (int64_t i = 0; i < n; ++i) {
+                    const double ti = pt[i], xi = px[i];
+                    if (log_target) {
+                      const double p = std::exp(ti);
+                      dx[i] = float(-p * k);
+                      dt[i] = float(p * (ti - xi + 1) * k);
+                    } else {
+                      dx[i] = float(-ti * k);
+                      dt[i] = ti > 0 ? float((std::log(ti) + 1 - xi) * k) : 0.f;
+                    }
+                  }
+                  return std::vector<Tensor>{gx, gt};
+                });
+}
+
 }  // namespace minidl

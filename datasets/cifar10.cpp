@@ -40,18 +40,26 @@ TensorDataset load_cifar10(const std::string& dir, bool train, std::optional<int
   for (const std::string& name : names) {
     if (limit && int64_t(labels.size()) >= *limit) break;
     const std::string path = find_raw_or_gz(root, name, "load_cifar10");
-    const std::vector<uint8_t> b = read_file_bytes(path);
+    // With a limit, reading (and inflating) stops once enough records are in.
+    const uint64_t want = limit ? uint64_t(*limit) - labels.size() : kUnlimited;
+    uint64_t want_bytes = kUnlimited;
+    if (!span_fits(0, want, kRecord, kUnlimited, &want_bytes)) want_bytes = kUnlimited;
+    const std::vector<uint8_t> b = read_file_bytes(path, [&](const std::vector<uint8_t>&) {
+      return want_bytes == kUnlimited ? kUnlimited : want_bytes - 1;  // the reader takes one byte more
+    });
     MINIDL_CHECK(!b.empty(), path, ": empty, expected records of ", kRecord, " bytes (1 label + 3072 pixels)");
-    MINIDL_CHECK(b.size() % kRecord == 0, path, ": truncated: ", describe_length(path, b.size()),
+    const bool whole_file = b.size() < want_bytes;
+    MINIDL_CHECK(!whole_file || b.size() % kRecord == 0, path, ": truncated: ", describe_length(path, b.size()),
                  ", not a whole number of ", kRecord, "-byte records (1 label + 3072 pixels); the record at offset ",
                  b.size() / kRecord * kRecord, " has only ", b.size() % kRecord, " bytes");
     const size_t records = b.size() / kRecord;
+    // (CIFAR-10 declares no sizes: records are read only as far as the bytes go.)
     for (size_t r = 0; r < records; ++r)
       MINIDL_CHECK(b[r * kRecord] <= 9, path, ": label ", int(b[r * kRecord]), " at offset ", r * kRecord,
                    " (record ", r, "), expected 0..9");
-    const size_t take = limit ? std::min(records, size_t(*limit) - labels.size()) : records;
-    if (pixels.capacity() == 0) {  // assume every file is as long as the first
-      const size_t expect = records * names.size();
+    const size_t take = size_t(std::min<uint64_t>(records, want));
+    if (pixels.capacity() == 0) {  // assume every raw file is as long as the first (not a bomb's inflation)
+      const size_t expect = records * (is_gz_path(path) ? 1 : names.size());
       pixels.reserve(kPixels * (limit ? std::min(expect, size_t(*limit)) : expect));
     }
     for (size_t r = 0; r < take; ++r) {

@@ -33,6 +33,11 @@ void split(std::string_view line, char delim, std::vector<std::string_view>& out
 
 bool blank(std::string_view line) { return line.find_first_not_of(" \t\r") == std::string_view::npos; }
 
+// Integer labels are class indices, and the class count becomes the largest
+// + 1: a label of 10^12 (or int64 max, whose + 1 overflows) would ask for that
+// many classes — an output layer no file should be able to demand.
+constexpr int64_t kMaxClassIndex = (int64_t(1) << 20) - 1;
+
 // A non-negative integer label, or -1.
 int64_t as_class_index(std::string_view s) {
   int64_t v = -1;
@@ -51,6 +56,7 @@ TensorDataset load_csv(const std::string& path, const CsvOptions& opt) {
   std::vector<std::string_view> fields;
   std::vector<float> features;
   std::vector<std::string_view> label_text;
+  std::vector<size_t> label_line;  // for errors
   size_t ncols = 0, label_col = 0;
   bool have_layout = false;
   std::vector<std::string> header_names;
@@ -92,6 +98,7 @@ TensorDataset load_csv(const std::string& path, const CsvOptions& opt) {
       if (c == label_col) {
         MINIDL_CHECK(!fields[c].empty(), path, ": line ", line_no, ", column ", c + 1, ": empty label");
         label_text.push_back(fields[c]);
+        label_line.push_back(line_no);
         continue;
       }
       float v = 0;
@@ -111,6 +118,10 @@ TensorDataset load_csv(const std::string& path, const CsvOptions& opt) {
   std::vector<std::string> class_names;
   bool integers = true;
   for (size_t i = 0; i < labels.size() && integers; ++i) integers = (labels[i] = as_class_index(label_text[i])) >= 0;
+  for (size_t i = 0; i < labels.size() && integers; ++i)
+    MINIDL_CHECK(labels[i] <= kMaxClassIndex, path, ": line ", label_line[i], ", column ", label_col + 1,
+                 ": class index ", label_text[i], " out of range [0, ", kMaxClassIndex,
+                 "] (integer labels are class indices; the class count is the largest + 1)");
   if (!integers) {
     std::map<std::string_view, int64_t> ids;
     for (auto s : label_text) ids.emplace(s, 0);

@@ -59,32 +59,58 @@ IdxHeader parse_header(const std::vector<uint8_t>& b, const std::string& path) {
   MINIDL_CHECK(b.size() >= h.data_offset, path, ": truncated: header says rank ", rank, ", which needs ",
                h.data_offset, " header bytes, ", describe_length(path, b.size()));
 
-  // Data size = prod(dims) * element size. The element count saturates at
-  // 2^56 (times at most 8 bytes cannot overflow), far above any file length.
+  // Data size = prod(dims) * element size, overflow-safe (dims_product): the
+  // product of the non-zero dimensions is capped at 2^56 (times at most 8 bytes
+  // cannot overflow, and numel_of's int64 products stay in range even when a
+  // zero dimension comes last), far above any file length.
   constexpr uint64_t kCap = uint64_t(1) << 56;
-  uint64_t count = 1;
-  bool huge = false, zero = false;
+  std::vector<uint64_t> dims;
   std::ostringstream size_text;
   for (size_t d = 0; d < rank; ++d) {
-    const uint64_t n = be32(&b[4 + 4 * d]);
-    h.dims.push_back(int64_t(n));
-    size_text << (d ? "x" : "") << n;
-    zero = zero || n == 0;
-    if (n != 0 && count > kCap / n) huge = true;
-    count = huge ? kCap : count * n;
+    dims.push_back(be32(&b[4 + 4 * d]));
+    h.dims.push_back(int64_t(dims.back()));
+    size_text << (d ? "x" : "") << dims.back();
   }
-  huge = huge && !zero;  // a zero dimension makes the product 0 regardless
-  const uint64_t data_bytes = zero ? 0 : huge ? kCap : count * h.type->bytes;
-  const uint64_t have = b.size() - h.data_offset;
-  if (data_bytes != have || huge) {
+  uint64_t count = 0, data_bytes = 0;
+  const bool huge = !dims_product(dims, kCap, &count);
+  const bool fits = !huge && span_fits(h.data_offset, count, h.type->bytes, b.size(), &data_bytes);
+  if (!fits || data_bytes != b.size() - h.data_offset) {
     if (h.type->bytes != 1) size_text << " " << h.type->name << " elements of " << h.type->bytes << " bytes";
     if (huge) size_text << " = more than 2^56 elements";
     else size_text << " = " << data_bytes << " bytes";
-    detail::fail(path, data_bytes > have || huge ? ": truncated: " : ": trailing data: ", "header says ",
-                 size_text.str(), " of data from offset ", h.data_offset, ", ", describe_length(path, b.size()));
+    // read_idx_bytes stops one byte past the declared size, so "trailing" never reports a length.
+    if (fits)
+      detail::fail(path, ": trailing data: header says ", size_text.str(), " of data from offset ", h.data_offset,
+                   ", the ", is_gz_path(path) ? "decompressed " : "", "file continues past byte ",
+                   h.data_offset + data_bytes);
+    detail::fail(path, ": truncated: header says ", size_text.str(), " of data from offset ", h.data_offset, ", ",
+                 describe_length(path, b.size()));
   }
   return h;
 }
+
+// How many bytes an IDX file may have, judged from its first bytes: reading
+// (and inflating, for .gz) stops one byte past the size its header declares,
+// so a small header in front of a decompression bomb costs nothing.
+uint64_t idx_size_limit(const std::vector<uint8_t>& b) {
+  // A fixed answer for a bad header (parse_header reports it): answering
+  // b.size() would let reading creep on one byte at a time (a fuzzer found it).
+  if (b.size() < 4 || b[0] != 0 || b[1] != 0 || b[3] == 0) return 4;
+  const size_t header = 4 + 4 * size_t(b[3]);
+  if (b.size() < header) return header;
+  size_t elem = 0;
+  for (const IdxType& t : kTypes)
+    if (t.code == b[2]) elem = t.bytes;
+  if (elem == 0) return 4;
+  std::vector<uint64_t> dims;
+  for (size_t d = 0; d < b[3]; ++d) dims.push_back(be32(&b[4 + 4 * d]));
+  uint64_t count = 0, bytes = 0;
+  if (!dims_product(dims, uint64_t(1) << 56, &count)) return kUnlimited - 1;
+  span_fits(0, count, elem, kUnlimited, &bytes);
+  return header + bytes;
+}
+
+std::vector<uint8_t> read_idx_bytes(const std::string& path) { return read_file_bytes(path, idx_size_limit); }
 
 template <class Out, class Conv>
 void convert_all(const uint8_t* src, size_t elem_bytes, Out* dst, size_t n, Conv conv) {
@@ -112,7 +138,7 @@ Tensor decode(const std::vector<uint8_t>& b, const IdxHeader& h) {
 
 // Reads an MNIST images (rank 3) or labels (rank 1) file, insisting on u8.
 Tensor read_mnist_part(const std::string& path, size_t rank, const char* what) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_idx_bytes(path);
   const IdxHeader h = parse_header(bytes, path);
   MINIDL_CHECK(h.type->code == 0x08 && h.dims.size() == rank, path, ": expected an IDX ", what, " file (u8, rank ",
                rank, ", magic ", hex(0x800 + rank, 8), "), got ", h.type->name, " rank ", h.dims.size(),
@@ -123,7 +149,7 @@ Tensor read_mnist_part(const std::string& path, size_t rank, const char* what) {
 }  // namespace
 
 Tensor read_idx(const std::string& path) {
-  const std::vector<uint8_t> bytes = read_file_bytes(path);
+  const std::vector<uint8_t> bytes = read_idx_bytes(path);
   return decode(bytes, parse_header(bytes, path));
 }
 

@@ -8,6 +8,9 @@
 #include <filesystem>
 #include <memory>
 
+#include "datasets/file_bytes.h"
+#include "datasets/image_check.h"
+
 namespace minidl::datasets {
 namespace fs = std::filesystem;
 
@@ -102,10 +105,17 @@ TensorDataset load_image_folder(const std::string& root, const ImageFolderOption
   labels.reserve(size_t(n));
   for (int64_t i = 0; i < n; ++i) {
     const std::string& path = index.samples[size_t(i)].first;
+    // Every size in the header is checked before stb_image is called (image_check.h says why).
+    const std::string bytes = read_regular_file(path);
+    const ImageHeader header = check_image_bytes(path, bytes);
     int iw = 0, ih = 0, file_channels = 0;
-    std::unique_ptr<stbi_uc, void (*)(void*)> img(stbi_load(path.c_str(), &iw, &ih, &file_channels, int(c)),
-                                                  &stbi_image_free);
+    std::unique_ptr<stbi_uc, void (*)(void*)> img(
+        stbi_load_from_memory(reinterpret_cast<const stbi_uc*>(bytes.data()), int(bytes.size()), &iw, &ih,
+                              &file_channels, int(c)),
+        &stbi_image_free);
     MINIDL_CHECK(img != nullptr, path, ": cannot decode image (stb_image: ", stbi_failure_reason(), ")");
+    MINIDL_CHECK(iw == header.width && ih == header.height && iw > 0 && ih > 0, path, ": stb_image decoded ", ih,
+                 "x", iw, " but the ", header.format, " header says ", header.height, "x", header.width);
     if (!items.defined()) {  // the first image fixes the size when none was given
       if (h == 0) h = ih, w = iw;
       items = Tensor::empty({n, c, h, w}, DType::UInt8);

@@ -86,7 +86,8 @@ void DataLoader::Iterator::load() {
     yp[k] = ds.label(i);
   }
   for (const TransformPtr& t : loader_->options_.transforms) t->apply(x, gen_);
-  batch_ = Batch{std::move(x), std::move(y)};
+  const auto first = order_.begin() + std::ptrdiff_t(start);
+  batch_ = Batch{std::move(x), std::move(y), std::vector<int64_t>(first, first + std::ptrdiff_t(count))};
 }
 
 }  // namespace minidl::datasets

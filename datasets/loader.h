@@ -38,6 +38,7 @@ namespace minidl::datasets {
 struct Batch {
   Tensor x;  // float32 [B, ...item_shape] after the transforms
   Tensor y;  // int64 [B]
+  std::vector<int64_t> index;  // the dataset index of each row (per-sample lookups, e.g. precomputed teacher logits)
 };
 
 struct DataLoaderOptions {

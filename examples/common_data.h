@@ -254,7 +254,9 @@ inline std::string model_spec(const ModelFlags& m, const datasets::Dataset& trai
 
 inline std::shared_ptr<nn::Sequential> make_model(const std::string& expanded_spec, const datasets::Dataset& train,
                                                   Generator& gen = default_generator()) {
-  return nn::build_model(expanded_spec, train.item_shape(), {}, train.num_classes(), gen);
+  auto net = nn::build_model(expanded_spec, train.item_shape(), {}, train.num_classes(), gen);
+  nn::fuse(*net);  // layer + ReLU as one module: the same values and checkpoint keys, faster
+  return net;
 }
 
 // What a checkpoint must record to be rebuilt: the expanded spec and the item shape.

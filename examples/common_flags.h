@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <sstream>
 
+#include "nn/checkpoint.h"
 #include "nn/train_config.h"
 
 namespace minidl::examples {
@@ -60,20 +61,25 @@ CLI::Option* ranged(CLI::App& app, const std::string& name, T& value, const std:
   return o;
 }
 
-// --epochs --batch-size --lr --momentum --nesterov --weight-decay --schedule
-// --step-size --input-scale --normalize --augment, each writing the
+// --epochs --batch-size --optimizer --lr --beta1 --beta2 --momentum --nesterov
+// --weight-decay --schedule --step-size --warmup-epochs --input-scale
+// --normalize --augment, each writing the
 // TrainConfig field of the same name, with its default and allowed range
 // (those of TrainConfig::validate) in --help. (The seed and shuffling are
 // left to each program.)
 inline void add_recipe_flags(CLI::App& app, nn::TrainConfig& c) {
   ranged(app, "--epochs", c.epochs, "training epochs", 0, 100000);
   ranged(app, "--batch-size", c.batch_size, "training batch size", 1, 1 << 20);
-  ranged(app, "--lr", c.lr, "learning rate (initial, for schedules)", 0, 10, "(]");
+  app.add_option("--optimizer", c.optimizer, "sgd, adam or adamw (torch.optim's update rules)")->capture_default_str()->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+  ranged(app, "--lr", c.lr, "learning rate (initial, for schedules; onecycle's peak)", 0, 10, "(]");
+  ranged(app, "--beta1", c.beta1, "Adam/AdamW beta1", 0, 1, "[)");
+  ranged(app, "--beta2", c.beta2, "Adam/AdamW beta2", 0, 1, "[)");
   ranged(app, "--momentum", c.momentum, "SGD momentum", 0, 1, "[)");
   app.add_flag("--nesterov", c.nesterov, "Nesterov momentum");
   ranged(app, "--weight-decay", c.weight_decay, "L2 weight decay", 0, 1, "[)");
-  app.add_option("--schedule", c.schedule, "learning-rate schedule")->capture_default_str()->check(CLI::IsMember({"none", "step", "cosine"}));
+  app.add_option("--schedule", c.schedule, "learning-rate schedule (onecycle: peaks at --lr, per batch)")->capture_default_str()->check(CLI::IsMember({"none", "step", "cosine", "onecycle"}));
   ranged(app, "--step-size", c.step_size, "epochs between x0.1 steps (--schedule step)", 1, 100000);
+  ranged(app, "--warmup-epochs", c.warmup_epochs, "linear warm-up from lr/10 over these epochs (--schedule none)", 0, 100000);
   ranged(app, "--input-scale", c.input_scale, "multiply inputs by this (0: as the data set says: pixels /255, CSV x1)", 0, 1e6);
   app.add_flag("--normalize", c.normalize, "standardise inputs with the training set's mean/std after scaling");
   app.add_flag("--augment", c.augment, "random crop (padding 2) and horizontal flip (images)");
@@ -90,12 +96,12 @@ inline std::string output_prefix(const std::string& path, std::initializer_list<
   return path;
 }
 
-// An output path must be creatable before hours of training are spent:
-// its directory has to exist. (The file itself is written atomically later.)
+// An output path must be writable before hours of training are spent: not a
+// directory, in an existing directory where a temporary file can be created,
+// written and removed (read-only and full file systems fail here, not after
+// training). The file itself is written atomically later.
 inline void check_output_path(const std::string& flag, const std::string& path) {
-  if (path.empty()) return;
-  const std::filesystem::path dir = std::filesystem::absolute(path).parent_path();
-  MINIDL_CHECK(std::filesystem::is_directory(dir), flag, ": directory ", dir.string(), " of ", path, " does not exist");
+  if (!path.empty()) nn::check_writable(path, flag);
 }
 
 // Command-line mistakes print one line, "<program>: error: <what> (see --help)",

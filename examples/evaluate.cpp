@@ -58,17 +58,27 @@ int run(const CLI::App& app, const std::string& checkpoint, examples::DataFlags&
   nn::StateDict sd = read_checkpoint(checkpoint, meta, kind);
   examples::data_defaults_from(df, meta, app);
   const examples::Data d = examples::load_data(df);
-  auto net = examples::model_for_checkpoint(sd, meta, checkpoint, mf, *d.test, &how);
-  compress::load_pruned_state(*net, sd, checkpoint);  // plain checkpoints load unchanged
+  const bool int8 = compress::is_quantized_checkpoint(meta);
+  nn::ModulePtr net;
+  if (int8) {  // an int8 model (examples/quantize): rebuilt from the file's layer list
+    net = compress::quantized_from_state(sd, meta, checkpoint);
+    how = "from the int8 checkpoint's layer list";
+  } else {
+    auto seq = examples::model_for_checkpoint(sd, meta, checkpoint, mf, *d.test, &how);
+    compress::load_pruned_state(*seq, sd, checkpoint);  // plain checkpoints load unchanged
+    nn::fuse(*seq);  // layer + ReLU as one module: the same values, faster
+    net = seq;
+  }
   auto transforms = meta.empty() ? nn::make_transforms(nn::TrainConfig{}, *d.test, false) : nn::transforms_from_metadata(meta);
   datasets::DataLoader loader(d.test, {.batch_size = batch_size, .transforms = transforms});
   nn::EvalResult r = nn::evaluate(*net, loader);
   validate::ConfusionMatrix cm(r.predictions, r.targets, d.test->num_classes());
   const std::vector<std::string> labels = examples::class_names(*d.test);
   std::cout << "checkpoint: " << checkpoint << " (" << kind << ")\n"
-            << "model: " << net->repr() << "\n(architecture " << how << ")"
+            << "model: " << (int8 ? "int8 quantized " : "") << net->repr() << "\n(architecture " << how << ")"
             << (meta.count("recipe") ? "\ntrained with: " + meta["recipe"] : "")
-            << (meta.count("pruning") ? "\npruned: " + meta["pruning"] : "") << "\n"
+            << (meta.count("pruning") ? "\npruned: " + meta["pruning"] : "")
+            << (int8 ? "\nquantization: " + meta["quantization.scheme"] : "") << "\n"
             << "data: " << d.description << "\n"
             << "test accuracy: " << r.accuracy << " (" << r.count << " examples), loss " << r.loss << "\n\n"
             << "confusion matrix (rows: true class, columns: predicted)\n"

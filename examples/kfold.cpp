@@ -59,7 +59,8 @@ std::string folds_svg(const validate::CVResult& r) {
 
 int run(Args& a) {
   const std::string prefix = examples::output_prefix(a.out, {".json", ".csv", ".svg"});
-  examples::check_output_path("--out", prefix + ".json");
+  if (!prefix.empty())
+    for (const char* ext : {".json", ".csv", ".svg"}) examples::check_output_path("--out", prefix + ext);
   if (a.threads) set_num_threads(a.threads);
   a.data.whole_set = true;
   const examples::Data d = examples::load_data(a.data);

@@ -110,6 +110,7 @@ nn::TrainConfig prune_and_finetune(const Args& a, nn::Sequential& net, const exa
   ft.epochs = a.finetune_epochs;
   ft.lr = a.finetune_lr;
   ft.schedule = "cosine";
+  ft.warmup_epochs = 0;  // (the cosine schedule replaces the recipe's warm-up)
   if (a.structured > 0) {
     auto r = cp::prune_conv_filters(net, "conv2", cp::Amount::fraction(a.structured), 1);
     std::cout << "structured: removed " << r.removed.size() << " of " << r.removed.size() + r.kept.size()
@@ -155,7 +156,8 @@ void save_outputs(const Args& a, nn::Module& net, nn::Metadata meta, const nn::T
 }
 
 int run(Args& a) {
-  examples::check_output_path("--out", a.out);
+  if (!a.out.empty())
+    for (const char* suffix : {"", ".sparse", ".dense"}) examples::check_output_path("--out", a.out + suffix);
   MINIDL_CHECK(a.sparsity > 0 || a.structured > 0, "give --sparsity and/or --structured");
   if (a.threads) set_num_threads(a.threads);
   manual_seed(a.recipe.seed);

@@ -40,7 +40,9 @@ std::pair<datasets::DatasetPtr, datasets::DatasetPtr> split_validation(const dat
 
 int run(Args& a) {
   examples::check_output_path("--out", a.out);
-  examples::check_output_path("--history", a.history);
+  const std::string prefix = examples::output_prefix(a.history, {".csv", ".json", ".svg"});
+  if (!prefix.empty())
+    for (const char* ext : {".csv", ".json", ".svg"}) examples::check_output_path("--history", prefix + ext);
   examples::check_output_path("--plot", a.plot);
   nn::TrainConfig& c = a.recipe;
   c.shuffle = !a.no_shuffle;
@@ -69,7 +71,6 @@ int run(Args& a) {
   fo.log = &std::cout;
   fo.early_stopping_patience = a.patience;
   fo.restore_best = a.keep_best;
-  const std::string prefix = examples::output_prefix(a.history, {".csv", ".json", ".svg"});
   if (!prefix.empty()) fo.history_csv = prefix + ".csv", fo.history_json = prefix + ".json";
   nn::History h = nn::train(*net, fit_part, val, d.test, c, fo);
   if (val) std::cout << "best epoch " << h.best_epoch << " (validation accuracy " << h.best_val_accuracy << ")"
@@ -85,6 +86,10 @@ int run(Args& a) {
     nn::Metadata meta = nn::recipe_metadata(c, *fit_part);
     examples::model_metadata(meta, spec, *d.train);
     meta["data"] = std::filesystem::absolute(a.data.path).lexically_normal().string();
+    // How many items of the training file it could have learnt from (the first
+    // N), so that a later cross-validation can keep its held-out folds out of
+    // them (distill).
+    meta["train_images"] = std::to_string(d.train->size());
     nn::save(*net, a.out, meta);
     std::cout << "saved " << a.out << std::endl;
   }

@@ -13,7 +13,6 @@ namespace minidl::nn {
 class BatchNorm : public Module {
  public:
   Tensor forward(const Tensor& x) override { return run(x, false); }
-  Tensor forward_relu(const Tensor& x) override { return run(x, true); }  // batch_norm_relu: one set of passes
   std::string extra_repr() const override;
 
   int64_t num_features;
@@ -22,10 +21,14 @@ class BatchNorm : public Module {
 
  protected:
   BatchNorm(int64_t num_features, float eps, float momentum, bool affine, bool track_running_stats, int input_dim);
-  int input_dim_;  // 2 or 4
-
- private:
+  // like's settings without tensors, for a fused module that takes another layer's (nn/fused.h).
+  struct Empty {};
+  BatchNorm(Empty, const BatchNorm& like)
+      : num_features(like.num_features), eps(like.eps), momentum(like.momentum), affine(like.affine),
+        track_running_stats(like.track_running_stats), input_dim_(like.input_dim_) {}
+  // batch_norm, or with relu batch_norm_relu (the ReLU in the same passes).
   Tensor run(const Tensor& x, bool relu);
+  int input_dim_;  // 2 or 4
 };
 
 class BatchNorm1d : public BatchNorm {
@@ -34,6 +37,9 @@ class BatchNorm1d : public BatchNorm {
                        bool track_running_stats = true)
       : BatchNorm(num_features, eps, momentum, affine, track_running_stats, 2) {}
   std::string type_name() const override { return "BatchNorm1d"; }
+
+ protected:
+  BatchNorm1d(Empty e, const BatchNorm1d& like) : BatchNorm(e, like) {}
 };
 
 class BatchNorm2d : public BatchNorm {
@@ -42,6 +48,9 @@ class BatchNorm2d : public BatchNorm {
                        bool track_running_stats = true)
       : BatchNorm(num_features, eps, momentum, affine, track_running_stats, 4) {}
   std::string type_name() const override { return "BatchNorm2d"; }
+
+ protected:
+  BatchNorm2d(Empty e, const BatchNorm2d& like) : BatchNorm(e, like) {}
 };
 
 }  // namespace minidl::nn

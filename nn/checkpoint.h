@@ -8,9 +8,11 @@
 // relative to the start of that byte buffer, and the tensors tile it exactly.
 //
 // Saving is atomic: the file is written under a temporary name in the same
-// directory, flushed, then renamed over the target, so a failure midway never
-// destroys the previous checkpoint. Loading validates everything it reads and
-// reports the file, the tensor and the byte offset of any problem.
+// directory, fsynced, renamed over the target and the directory fsynced, so a
+// failure or a kill midway never destroys the previous checkpoint. Loading validates everything it reads and
+// reports the file, the tensor and the byte offset of any problem; only regular
+// files are opened (a FIFO or device would block), and the header is strict:
+// it must start with '{' and name each tensor once.
 #pragma once
 
 #include <map>
@@ -31,8 +33,18 @@ StateDict load_safetensors(const std::string& path, Metadata* metadata = nullptr
 void save(const Module& model, const std::string& path, const Metadata& metadata = {});
 void load(Module& model, const std::string& path, bool strict = true);
 
-// Write `bytes` to `path` atomically (temporary file + rename). Shared by
-// every file minidl writes (checkpoints, histories, reports).
+// Write `bytes` to `path` atomically: a fresh temporary "<path>.tmp.<pid>.<n>"
+// in the same directory, written and fsynced, renamed over `path`, then the
+// directory fsynced. Killed at any moment (kill -9), the previous file stays
+// intact; temporaries left by dead processes are removed by the next save to
+// the same path. Shared by every file minidl writes (checkpoints, histories,
+// reports).
 void write_file_atomic(const std::string& path, const std::string& bytes);
+
+// Before hours of training: Error ("<what>: ...") unless a file can be written
+// at `path` — it is not a directory, its directory exists, and a temporary
+// file there can be created, written (one block, fsynced) and removed, so
+// read-only and full file systems are caught too.
+void check_writable(const std::string& path, const std::string& what);
 
 }  // namespace minidl::nn

@@ -28,11 +28,6 @@ Tensor Conv2d::forward(const Tensor& x) {
   return conv2d(x, param("weight"), param("bias"), stride, padding);
 }
 
-Tensor Conv2d::forward_relu(const Tensor& x) {
-  check_input(x);
-  return conv2d_relu(x, param("weight"), param("bias"), stride, padding);
-}
-
 std::string Conv2d::extra_repr() const {
   return std::to_string(in_channels) + ", " + std::to_string(out_channels) + ", kernel_size=" +
          std::to_string(kernel_size) + ", stride=" + std::to_string(stride) +

@@ -11,7 +11,6 @@ class Conv2d : public Module {
   Conv2d(int64_t in_channels, int64_t out_channels, int kernel_size, int stride = 1, int padding = 0,
          bool bias = true, Generator& gen = default_generator());
   Tensor forward(const Tensor& x) override;
-  Tensor forward_relu(const Tensor& x) override;  // conv2d_relu: the ReLU in the product's store
   std::string type_name() const override { return "Conv2d"; }
   std::string extra_repr() const override;
 
@@ -26,7 +25,12 @@ class Conv2d : public Module {
   int64_t in_channels, out_channels;
   int kernel_size, stride, padding;
 
- private:
+ protected:
+  // The hyper-parameters without tensors, for a fused module that takes another layer's (nn/fused.h).
+  struct Empty {};
+  Conv2d(Empty, int64_t in_channels, int64_t out_channels, int kernel_size, int stride, int padding)
+      : in_channels(in_channels), out_channels(out_channels), kernel_size(kernel_size), stride(stride),
+        padding(padding) {}
   void check_input(const Tensor& x) const;
 };
 

@@ -22,6 +22,11 @@ class Linear : public Module {
 
   // Public so that structured pruning can shrink the layer in place.
   int64_t in_features, out_features;
+
+ protected:
+  // The sizes without tensors, for a fused module that takes another layer's (nn/fused.h).
+  struct Empty {};
+  Linear(Empty, int64_t in_features, int64_t out_features) : in_features(in_features), out_features(out_features) {}
 };
 
 }  // namespace minidl::nn

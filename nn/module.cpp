@@ -16,8 +16,6 @@ auto find_named(V& v, const std::string& name) {
 }
 }  // namespace
 
-Tensor Module::forward_relu(const Tensor& x) { return relu(forward(x)); }
-
 void Module::check_name(const std::string& name, const char* what) {
   MINIDL_CHECK(!name.empty() && name.find('.') == std::string::npos, "register_", what, ": name \"", name,
                "\" must be non-empty and contain no '.'");
@@ -229,6 +227,16 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
     auto it = given.find(n);
     if (it != given.end()) t.copy_(*it->second);
   }
+}
+
+void Module::take_state(Module& from) {
+  MINIDL_CHECK(params_.empty() && buffers_.empty() && children_.empty() && parametrizations_.empty(), label(),
+               ": take_state needs a module without state");
+  params_ = std::exchange(from.params_, {});
+  buffers_ = std::exchange(from.buffers_, {});
+  children_ = std::exchange(from.children_, {});
+  parametrizations_ = std::exchange(from.parametrizations_, {});
+  training_ = from.training_;
 }
 
 void Module::train(bool on) {

@@ -6,7 +6,8 @@
 // paths ("conv1.weight", "bn1.running_mean") name everything in a state_dict.
 //
 // Compression passes rewrite models through this interface:
-//   - replace_module("conv2", q) swaps a layer (quantization, BN folding);
+//   - replace_module("conv2", q) swaps a layer (quantization, fusion and
+//     BN folding: nn/fuse.h);
 //   - register_parametrization("weight", p) makes a layer compute with
 //     p(weight_orig) instead of its raw weight (pruning masks, fake
 //     quantization). Layers ask for the tensor to compute with through
@@ -71,10 +72,6 @@ class Module : public std::enable_shared_from_this<Module> {
 
   virtual Tensor forward(const Tensor& x) = 0;
   Tensor operator()(const Tensor& x) { return forward(x); }
-  // relu(forward(x)). Sequential calls it for a module followed by a ReLU, so
-  // that a layer able to apply the ReLU as it stores its output (Conv2d,
-  // BatchNorm) saves two passes over that output; the values are the same.
-  virtual Tensor forward_relu(const Tensor& x);
 
   // "Linear", "Conv2d", ... and the constructor arguments for printing.
   virtual std::string type_name() const = 0;
@@ -163,6 +160,11 @@ class Module : public std::enable_shared_from_this<Module> {
   void remove_parametrizations(const std::string& param, bool bake = true);
 
  protected:
+  // Move every parameter, buffer, parametrization and child of `from` (same
+  // tensor objects, same names) into this module, which must hold none, and
+  // take its mode; `from` is left empty. Fused modules (nn/fused.h) are built so.
+  void take_state(Module& from);
+
   bool training_ = true;
 
  private:
@@ -191,6 +193,10 @@ class Parametrization : public Module {
   // The key stem of its state in the owner: <param>_<tag>. Default:
   // type_name() in snake_case ("FakeQuantize" -> "fake_quantize").
   virtual std::string tag() const;
+  // Whether p(s ⊙ w) = s ⊙ p(w) for every s constant along all dimensions but
+  // the first (a per-output-channel scale): then BatchNorm folding (nn/fuse.h)
+  // may scale the original. True for a mask; false by default.
+  virtual bool commutes_with_channel_scale() const { return false; }
 };
 
 // Shorthand for user code: nn::make<Linear>(2304, 100)

@@ -32,6 +32,23 @@ void Optimizer::set_lr(float lr) {
   lr_ = lr;
 }
 
+void Optimizer::set_momentum(double) {
+  MINIDL_CHECK(false, "optimizer: this optimizer has no momentum to set");
+}
+
+void detail::zero_masked(Tensor& t, const Tensor& mask) {
+  if (!t.defined()) return;
+  MINIDL_CHECK(mask.defined() && mask.dtype() == DType::Float32 && mask.shape() == t.shape(),
+               "optimizer: mask_state's mask must be float32 of the parameter's shape ", to_string(t.shape()));
+  zero_where_masked(t, mask);
+}
+
+void SGD::set_momentum(double momentum) {
+  MINIDL_CHECK(std::isfinite(momentum) && momentum >= 0, "SGD: momentum must be >= 0, got ", momentum);
+  MINIDL_CHECK(!opt_.nesterov || momentum > 0, "SGD: nesterov momentum requires a momentum > 0");
+  opt_.momentum = float(momentum);  // torch.optim.SGD's buf.mul_(momentum) rounds it to float too
+}
+
 SGD::SGD(std::vector<Tensor> params, const SGDOptions& o) : Optimizer(std::move(params), o.lr), opt_(o) {
   MINIDL_CHECK(o.momentum >= 0.f, "SGD: momentum must be >= 0, got ", o.momentum);
   MINIDL_CHECK(o.weight_decay >= 0.f, "SGD: weight_decay must be >= 0, got ", o.weight_decay);

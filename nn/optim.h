@@ -16,6 +16,11 @@
 
 namespace minidl::nn {
 
+namespace detail {
+// Zeroes `state` (if defined) wherever `mask` is 0; the mask must be float32 of state's shape.
+void zero_masked(Tensor& state, const Tensor& mask);
+}  // namespace detail
+
 class Optimizer {
  public:
   explicit Optimizer(std::vector<Tensor> params, float lr);
@@ -25,6 +30,10 @@ class Optimizer {
   float lr() const { return lr_; }
   void set_lr(float lr);
   const std::vector<Tensor>& params() const { return params_; }
+  // The momentum a schedule may cycle (OneCycleLR): SGD's momentum, Adam's β₁.
+  virtual bool has_momentum() const { return false; }
+  virtual double momentum() const { return 0; }
+  virtual void set_momentum(double momentum);
   // Zero this optimizer's per-parameter state of `param` (the same tensor
   // object as one of params(); others are ignored) wherever `mask` (float32,
   // param's shape) is 0, so that a pruned entry at 0 stays exactly 0 under
@@ -51,6 +60,9 @@ class SGD : public Optimizer {
   void step() override;
   void mask_state(const Tensor& param, const Tensor& mask) override;  // the momentum buffer
   const SGDOptions& options() const { return opt_; }
+  bool has_momentum() const override { return true; }
+  double momentum() const override { return opt_.momentum; }
+  void set_momentum(double momentum) override;
   // The momentum buffer of parameter i (undefined before its first step).
   const Tensor& momentum_buffer(size_t i) const { return buf_.at(i); }
 

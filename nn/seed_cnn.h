@@ -7,7 +7,15 @@
 // article's 64·16·16 is a slip). The child names match the PyTorch reference
 // (shared/reference/torch_seed_cnn.py), so state_dicts and checkpoints carry
 // the same keys: conv1.weight, bn1.running_mean, fc2.bias, ...
+//
+// The family: `width` scales the channel counts and the hidden layer,
+// c1 = round(32·w), c2 = round(64·w), h = round(100·w) (each at least 1), as
+// MobileNets' width multiplier does (Howard et al. 2017). Parameters grow
+// roughly like w²: width 0.25 (8/16/25) has 15,933 parameters, 1/15.7 of the
+// full model's 250,326 — a distillation student (compress/distill.h).
 #pragma once
+
+#include <cmath>
 
 #include "core/random.h"
 #include "nn/activation.h"
@@ -26,9 +34,23 @@ struct SeedCNNOptions {
   int64_t image_size = 28;    // square inputs
   int64_t num_classes = 10;
   int64_t conv1_channels = 32, conv2_channels = 64, hidden = 100;
+  double width = 1.0;  // multiplies the three sizes above, in (0, 16]
 };
 
-inline std::shared_ptr<Sequential> seed_cnn(const SeedCNNOptions& o = {}, Generator& gen = default_generator()) {
+// The three sizes after the width multiplier (throws naming a bad width).
+inline SeedCNNOptions scaled(SeedCNNOptions o) {
+  MINIDL_CHECK(std::isfinite(o.width) && o.width > 0 && o.width <= 16, "seed_cnn: width must be in (0, 16], got ",
+               o.width);
+  auto scale = [w = o.width](int64_t n) { return std::max<int64_t>(1, std::llround(double(n) * w)); };
+  o.conv1_channels = scale(o.conv1_channels);
+  o.conv2_channels = scale(o.conv2_channels);
+  o.hidden = scale(o.hidden);
+  o.width = 1.0;
+  return o;
+}
+
+inline std::shared_ptr<Sequential> seed_cnn(const SeedCNNOptions& options = {}, Generator& gen = default_generator()) {
+  const SeedCNNOptions o = scaled(options);
   MINIDL_CHECK(o.image_size >= 8, "seed_cnn: image_size must be >= 8, got ", o.image_size);
   const int64_t pooled = (o.image_size - 4) / 4;  // two valid 3×3 convs, then 4×4 average pooling
   auto net = std::make_shared<Sequential>();

@@ -8,7 +8,6 @@
 #pragma once
 
 #include <initializer_list>
-#include <typeinfo>
 
 #include "nn/activation.h"
 #include "nn/module.h"
@@ -31,16 +30,11 @@ class Sequential : public Module {
   size_t size() const { return named_children().size(); }
   ModulePtr operator[](size_t i) const { return named_children().at(i).second; }
 
-  // A child followed by a ReLU (exactly nn::ReLU, not a subclass) runs as
-  // child->forward_relu: the ReLU fused into the layer's output pass where
-  // the layer can, with the same values.
+  // Each child's forward in turn. (A layer and its ReLU run as one module
+  // after nn::fuse, nn/fuse.h.)
   Tensor forward(const Tensor& x) override {
-    const auto& children = named_children();
     Tensor h = x;
-    for (size_t i = 0; i < children.size(); ++i) {
-      const bool relu_next = i + 1 < children.size() && typeid(*children[i + 1].second) == typeid(ReLU);
-      h = relu_next ? children[i++].second->forward_relu(h) : children[i].second->forward(h);
-    }
+    for (const auto& [name, m] : named_children()) h = m->forward(h);
     return h;
   }
   std::string type_name() const override { return "Sequential"; }

@@ -7,10 +7,22 @@
 
 #include "datasets/loader.h"
 #include "datasets/transforms.h"
+#include "nn/adam.h"
+#include "nn/adamw.h"
+#include "nn/divergence.h"
 #include "nn/lr_scheduler.h"
+#include "nn/one_cycle_lr.h"
 #include "nn/optim.h"
 
 namespace minidl::nn {
+
+namespace {
+std::string fmt_float(float v) {
+  std::ostringstream os;
+  os << v;
+  return os.str();
+}
+}  // namespace
 
 void TrainConfig::validate() const {
   MINIDL_CHECK(epochs >= 0 && epochs <= 100000, "epochs must be in [0, 100000], got ", epochs);
@@ -20,20 +32,34 @@ void TrainConfig::validate() const {
   MINIDL_CHECK(momentum >= 0.f && momentum < 1.f, "momentum must be in [0, 1), got ", momentum);
   MINIDL_CHECK(weight_decay >= 0.f && weight_decay < 1.f, "weight decay must be in [0, 1), got ", weight_decay);
   MINIDL_CHECK(!nesterov || momentum > 0.f, "nesterov needs momentum > 0");
-  MINIDL_CHECK(schedule == "none" || schedule == "step" || schedule == "cosine",
-               "schedule must be one of none, step, cosine; got \"", schedule, "\"");
+  MINIDL_CHECK(schedule == "none" || schedule == "step" || schedule == "cosine" || schedule == "onecycle",
+               "schedule must be one of none, step, cosine, onecycle; got \"", schedule, "\"");
   MINIDL_CHECK(step_size >= 1, "step size must be >= 1, got ", step_size);
   MINIDL_CHECK(std::isfinite(input_scale) && input_scale >= 0.f, "input scale must be >= 0 (0: the data set's), got ",
                input_scale);
+  MINIDL_CHECK(optimizer == "sgd" || optimizer == "adam" || optimizer == "adamw",
+               "optimizer must be one of sgd, adam, adamw; got \"", optimizer, "\"");
+  MINIDL_CHECK(optimizer == "sgd" || !nesterov, "nesterov is an SGD option; the ", optimizer, " optimizer has none");
+  MINIDL_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "betas must be in [0, 1), got ", beta1, " and ",
+               beta2);
+  MINIDL_CHECK(warmup_epochs >= 0 && warmup_epochs <= epochs, "warm-up epochs must be in [0, epochs=", epochs,
+               "], got ", warmup_epochs);
+  MINIDL_CHECK(warmup_epochs == 0 || schedule == "none", "warm-up combines only with schedule none (got \"",
+               schedule, "\"; onecycle has its own warm-up)");
 }
 
 std::string TrainConfig::describe() const {
   std::ostringstream os;
-  os << "SGD(lr=" << lr << ", momentum=" << momentum << (nesterov ? ", nesterov" : "")
-     << ", weight_decay=" << weight_decay << "), "
+  if (optimizer == "sgd")
+    os << "SGD(lr=" << lr << ", momentum=" << momentum << (nesterov ? ", nesterov" : "");
+  else
+    os << (optimizer == "adam" ? "Adam" : "AdamW") << "(lr=" << lr << ", betas=(" << beta1 << ", " << beta2 << ")";
+  os << ", weight_decay=" << weight_decay << "), "
      << (schedule == "cosine" ? "cosine schedule"
          : schedule == "step" ? "step schedule (x0.1 every " + std::to_string(step_size) + " epochs)"
-                              : "constant lr")
+         : schedule == "onecycle" ? "one-cycle schedule (peak lr " + fmt_float(lr) + ", per batch)"
+         : warmup_epochs > 0 ? "linear warm-up over " + std::to_string(warmup_epochs) + " epochs, then constant lr"
+                             : "constant lr")
      << ", " << epochs << (epochs == 1 ? " epoch" : " epochs") << ", batch " << batch_size << ", " << (shuffle ? "shuffled" : "not shuffled")
      << ", inputs " << (input_scale > 0.f ? "x" + std::to_string(input_scale) : std::string("scaled as the data set says"))
      << (normalize ? " then normalised (train mean/std)" : "")
@@ -43,6 +69,29 @@ std::string TrainConfig::describe() const {
 
 float input_scale(const TrainConfig& c, const datasets::Dataset& data) {
   return c.input_scale > 0.f ? c.input_scale : data.input_scale();
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, std::vector<Tensor> params) {
+  if (c.optimizer == "adam")
+    return std::make_unique<Adam>(std::move(params), AdamOptions{.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2,
+                                                                 .weight_decay = c.weight_decay});
+  if (c.optimizer == "adamw")
+    return std::make_unique<AdamW>(std::move(params), AdamWOptions{.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2,
+                                                                   .weight_decay = c.weight_decay});
+  return std::make_unique<SGD>(std::move(params), SGDOptions{.lr = c.lr, .momentum = c.momentum, .dampening = 0.f,
+                                                             .weight_decay = c.weight_decay, .nesterov = c.nesterov});
+}
+
+std::unique_ptr<LRScheduler> make_scheduler(const TrainConfig& c, Optimizer& opt, int64_t batches_per_epoch) {
+  const int64_t steps = std::max<int64_t>(1, int64_t(c.epochs) * batches_per_epoch);
+  MINIDL_CHECK(steps <= (int64_t(1) << 30), "schedule: ", steps, " optimizer steps are too many");
+  if (c.schedule == "cosine") return std::make_unique<CosineAnnealingLR>(opt, std::max(1, c.epochs));
+  if (c.schedule == "step") return std::make_unique<StepLR>(opt, c.step_size, 0.1f);
+  if (c.schedule == "onecycle") return std::make_unique<OneCycleLR>(opt, OneCycleOptions{.max_lr = c.lr, .total_steps = int(steps)});
+  if (c.warmup_epochs > 0)
+    return std::make_unique<LinearLR>(opt, 0.1f, 1.f, int(std::max<int64_t>(1, c.warmup_epochs * batches_per_epoch)),
+                                      /*per_batch=*/true);
+  return nullptr;
 }
 
 std::vector<datasets::TransformPtr> make_transforms(const TrainConfig& c, const datasets::Dataset& train_data,
@@ -126,18 +175,18 @@ History train(Module& model, const datasets::DatasetPtr& train_data, const datas
   if (val) val_loader = std::make_unique<DataLoader>(val, DataLoaderOptions{.batch_size = c.eval_batch_size, .transforms = eval_t});
   if (test) test_loader = std::make_unique<DataLoader>(test, DataLoaderOptions{.batch_size = c.eval_batch_size, .transforms = eval_t});
 
-  SGD opt(model.parameters(), {.lr = c.lr, .momentum = c.momentum, .dampening = 0.f,
-                               .weight_decay = c.weight_decay, .nesterov = c.nesterov});
-  std::unique_ptr<LRScheduler> sched;
-  if (c.schedule == "cosine") sched = std::make_unique<CosineAnnealingLR>(opt, std::max(1, c.epochs));
-  else if (c.schedule == "step") sched = std::make_unique<StepLR>(opt, c.step_size, 0.1f);
+  std::unique_ptr<Optimizer> opt = make_optimizer(c, model.parameters());
+  std::unique_ptr<LRScheduler> sched = make_scheduler(c, *opt, train_loader.size());
 
   FitOptions o = std::move(extra);
   o.epochs = c.epochs;
   o.val = val_loader.get();
   o.test = test_loader.get();
   o.scheduler = sched.get();
-  return fit(model, opt, train_loader, o);
+  // Every recipe run stops when it diverges, with the last healthy weights.
+  DivergenceGuard guard;
+  o.callbacks.insert(o.callbacks.begin(), &guard);
+  return fit(model, *opt, train_loader, o);
 }
 
 }  // namespace minidl::nn

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "datasets/dataset.h"
@@ -24,12 +25,20 @@ namespace minidl::nn {
 struct TrainConfig {
   int epochs = 10;
   int64_t batch_size = 64;
+  // "sgd" (torch.optim.SGD with momentum/nesterov), "adam" (weight_decay as
+  // L2 in the gradient) or "adamw" (decoupled weight decay); nn/adam.h, nn/adamw.h.
+  std::string optimizer = "sgd";
   float lr = 0.02f;
-  float momentum = 0.9f;
-  bool nesterov = false;
+  float momentum = 0.9f;  // SGD only
+  bool nesterov = false;  // SGD only
+  double beta1 = 0.9, beta2 = 0.999;  // Adam/AdamW only
   float weight_decay = 0.f;
-  std::string schedule = "none";  // "none", "step" (×0.1 every step_size epochs) or "cosine" (to 0 over `epochs`)
+  // "none", "step" (×0.1 every step_size epochs), "cosine" (to 0 over
+  // `epochs`) or "onecycle" (OneCycleLR peaking at lr, stepped every batch,
+  // momentum / β₁ cycled 0.95 → 0.85 → 0.95; nn/one_cycle_lr.h).
+  std::string schedule = "none";
   int step_size = 5;
+  int warmup_epochs = 0;  // > 0: linear warm-up from lr/10 over these epochs, per batch (schedule "none" only)
   bool shuffle = true;
   uint64_t seed = 0;       // shuffling and augmentation
   // Inputs are multiplied by this first; 0 means "as the data set says"
@@ -44,6 +53,11 @@ struct TrainConfig {
   // One line, e.g. "SGD(lr=0.02, momentum=0.9, weight_decay=0), constant lr, 10 epochs, batch 64, ..."
   std::string describe() const;
 };
+
+// The recipe's optimizer over `params`, and its scheduler (null for a
+// constant lr); batches_per_epoch sizes the per-batch schedules.
+std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, std::vector<Tensor> params);
+std::unique_ptr<LRScheduler> make_scheduler(const TrainConfig& c, Optimizer& opt, int64_t batches_per_epoch);
 
 // The scale the recipe applies to `data`: c.input_scale, or the data set's own.
 float input_scale(const TrainConfig& c, const datasets::Dataset& data);
@@ -65,6 +79,9 @@ std::vector<datasets::TransformPtr> transforms_from_metadata(const std::map<std:
 // Trains `model` on `train_data` with the recipe; `val` (early stopping / best
 // weights) and `test` (reporting) may be null. `extra` supplies logging,
 // callbacks, patience and history files; its loaders and scheduler are ignored.
+// A DivergenceGuard (nn/divergence.h) watches every run: a diverging loss
+// throws DivergenceError naming epoch and step, with the model back at its
+// last healthy epoch's weights.
 History train(Module& model, const datasets::DatasetPtr& train_data, const datasets::DatasetPtr& val,
               const datasets::DatasetPtr& test, const TrainConfig& c, FitOptions extra = {});
 

@@ -100,13 +100,16 @@ History fit(Module& model, Optimizer& opt, datasets::DataLoader& train, const Fi
     for (auto it = train.begin(); !(it == train.end()); ++it) {
       const datasets::Batch& b = *it;
       opt.zero_grad();
-      Tensor logits = model(b.x);
-      Tensor loss = o.loss ? o.loss(logits, b.y) : cross_entropy(logits, b.y);
+      StepOutput out;
+      if (o.objective) out = o.objective->compute(model, b);
+      else out.logits = model(b.x), out.loss = o.loss ? o.loss(out.logits, b.y) : cross_entropy(out.logits, b.y);
+      Tensor logits = out.logits, loss = out.loss;
       const float lv = loss.item();
       MINIDL_CHECK(std::isfinite(lv), "fit: the loss became ", lv, " at epoch ", epoch, ", batch ", it.index(),
                    " (learning rate ", opt.lr(), " too high?)");
       loss.backward();
       opt.step();
+      if (o.scheduler && o.scheduler->per_batch()) o.scheduler->step();  // OneCycleLR, warm-up
       ++step;
       const int64_t n = b.y.numel();
       loss_sum += double(lv) * double(n);
@@ -135,7 +138,7 @@ History fit(Module& model, Optimizer& opt, datasets::DataLoader& train, const Fi
       s.test_loss = t.loss;
       s.test_accuracy = t.accuracy;
     }
-    if (o.scheduler) o.scheduler->step();
+    if (o.scheduler && !o.scheduler->per_batch()) o.scheduler->step();
     h.epochs.push_back(s);
 
     bool improved = false;

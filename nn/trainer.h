@@ -59,12 +59,24 @@ class Callback {
 // The training objective: logits, labels -> scalar loss. Default cross_entropy.
 using LossFn = std::function<Tensor(const Tensor& logits, const Tensor& labels)>;
 
+// An objective that sees the model and the whole batch (distillation runs a
+// teacher on batch.x). Interim form of the groundwork's objective API.
+struct StepOutput {
+  Tensor loss, logits;
+};
+class Objective {
+ public:
+  virtual ~Objective() = default;
+  virtual StepOutput compute(Module& model, const datasets::Batch& batch) = 0;
+};
+
 struct FitOptions {
   int epochs = 10;
   datasets::DataLoader* val = nullptr;   // early stopping and best weights
   datasets::DataLoader* test = nullptr;  // reported each epoch, never used for decisions
-  LRScheduler* scheduler = nullptr;      // stepped after every epoch
+  LRScheduler* scheduler = nullptr;      // stepped after every epoch (per_batch(): every step)
   LossFn loss;                           // empty: cross_entropy
+  Objective* objective = nullptr;        // training steps only (evaluation uses `loss`); overrides `loss`
   std::vector<Callback*> callbacks;
   int early_stopping_patience = 0;       // 0: off. Needs `val`.
   bool restore_best = true;              // with `val`: end with the best epoch's weights

@@ -54,6 +54,11 @@ case("unknown flag", ["train_seed_cnn", "--epochz", "3"], ["--epochz"], code=FLA
 case("epochs out of range", ["train_seed_cnn", "--epochs", "-1"], ["--epochs", "-1", "in [0, 100000]"], code=FLAG)
 case("learning rate out of range", ["train_seed_cnn", "--lr", "50"], ["--lr", "50", "in (0, 10]"], code=FLAG)
 case("bad schedule", ["train_seed_cnn", "--schedule", "linear"], ["--schedule", "linear"], code=FLAG)
+case("unknown optimizer", ["train_seed_cnn", "--optimizer", "rmsprop"], ["--optimizer", "rmsprop"], code=FLAG)
+case("warm-up with another schedule", ["train_seed_cnn", "--data", good, "--epochs", "2", "--warmup-epochs", "1",
+     "--schedule", "cosine", "--out", out], ["warm-up", "cosine"], out, RUN)
+case("nesterov with adam", ["train_seed_cnn", "--data", good, "--optimizer", "adam", "--nesterov", "--out", out],
+     ["nesterov", "adam"], out, RUN)
 case("train limit too large", ["train_seed_cnn", "--data", good, "--train-limit", "500", "--out", out],
      ["limit", "500", "100"], out)
 d = data_dir("truncated", data_len=1000)
@@ -88,6 +93,100 @@ case("model spec: wrong class count", ["train_seed_cnn", "--data", good, "--mode
 case("a CSV without .csv", ["train_seed_cnn", "--data", os.path.join(tmp, "junk.safetensors")], ["checkpoint, not a data set"], code=RUN)
 case("image size out of range", ["evaluate", bn_ckpt, "--data", good, "--image-size", "5000"], ["--image-size", "in [0, 4096], got 5000"], code=FLAG)
 case("evaluate: a model for other data", ["evaluate", bn_ckpt, "--data", csv_path], ["bn.safetensors", "[1, 28, 28]", "[3]"], code=RUN)
+# Output targets are checked before training starts (issue 16), not when saving.
+case("--out names a directory", ["train_seed_cnn", "--data", good, "--epochs", "1", "--out", out_dir],
+     ["--out", "is a directory"], code=RUN)
+case("--history in a missing directory", ["train_seed_cnn", "--data", good, "--epochs", "1",
+     "--history", "/nonexistent/dir/hist"], ["--history", "/nonexistent/dir"], code=RUN)
+case("kfold --out in a missing directory", ["kfold", "--data", good, "--out", "/nonexistent/dir/k"],
+     ["--out", "/nonexistent/dir"], code=RUN)
+# Training that diverges stops with a message naming epoch and step, and saves nothing.
+case("diverging training", ["train_seed_cnn", "--data", good, "--epochs", "5", "--batch-size", "4", "--lr", "10",
+     "--momentum", "0.99", "--threads", "1", "--out", out], ["training diverged at epoch", "step", "learning rate"], out, RUN)
+study_out = os.path.join(out_dir, "study")
+case("study with an unknown recipe", ["study", "--data", good, "--recipe", "prun:0.9", "--out", study_out],
+     ["prun:0.9", "unknown step"], study_out)
+case("study sparsity out of range", ["study", "--data", good, "--recipe", "prune:1.5", "--out", study_out],
+     ["prune:1.5", "outside [0, 1)"], study_out)
+case("study with one fold", ["study", "--data", good, "--folds", "1", "--out", study_out], ["--folds"], study_out)
+with open(os.path.join(tmp, "a_file"), "w") as f: f.write("x")
+case("study output directory is a file", ["study", "--data", good, "--out", os.path.join(tmp, "a_file")],
+     ["a_file", "is a file"])
+case("study without --out", ["study", "--data", good], ["--out"])
+
+# examples/quantize and int8 checkpoints.
+import json
+def st_edit(src, dst, edit=None, meta=None, extra=None):
+    """Copy a safetensors file, editing one tensor's bytes, the metadata, or adding a tensor."""
+    b = open(src, "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n]); body = bytearray(b[8 + n:])
+    if edit: s0, _ = h[edit[0]]["data_offsets"]; body[s0:s0 + len(edit[1])] = edit[1]
+    if meta: h["__metadata__"].update(meta)
+    if extra:
+        h[extra] = {"dtype": "F32", "shape": [1], "data_offsets": [len(body), len(body) + 4]}; body += struct.pack("<f", 1.0)
+    hb = json.dumps(h).encode(); hb += b" " * ((8 - len(hb) % 8) % 8)
+    with open(dst, "wb") as f: f.write(struct.pack("<Q", len(hb)) + hb + bytes(body))
+plain = os.path.join(tmp, "plain.safetensors")
+subprocess.run([os.path.join(bin_dir, "train_seed_cnn"), "--data", good, "--epochs", "0", "--out", plain],
+               check=True, capture_output=True)
+qout = os.path.join(out_dir, "q.safetensors")
+case("quantize without calibration images", ["quantize", "--data", good, "--init", plain, "--calib", "0", "--out", qout],
+     ["--calib 0", "calibration"], qout)
+case("quantize unknown observer", ["quantize", "--init", plain, "--observer", "kl"], ["--observer", "kl"])
+nan_ckpt = os.path.join(tmp, "nan.safetensors")
+st_edit(plain, nan_ckpt, edit=("fc2.bias", struct.pack("<f", float("nan"))))
+case("quantize NaN weights", ["quantize", "--data", good, "--init", nan_ckpt, "--calib", "20", "--out", qout],
+     ["fc2 output", "non-finite"], qout)
+unknown = os.path.join(tmp, "unknown.safetensors")
+st_edit(plain, unknown, extra="act.weight")
+case("quantize checkpoint with an unknown layer", ["quantize", "--data", good, "--init", unknown, "--out", qout],
+     ["unknown.safetensors", "unexpected keys", "act.weight"], qout)
+case("quantize unwritable output", ["quantize", "--data", good, "--init", plain, "--out", "/nonexistent/dir/q.safetensors"],
+     ["/nonexistent/dir"])
+int8 = os.path.join(tmp, "int8.safetensors")
+r = subprocess.run([os.path.join(bin_dir, "quantize"), "--data", good, "--init", plain, "--calib", "20", "--out", int8],
+                   capture_output=True, text=True)
+if r.returncode != 0: failures.append("quantize on good input failed: " + r.stderr.strip())
+else:
+    case("int8 checkpoint into a float model", ["train_seed_cnn", "--data", good, "--init", int8, "--out", out],
+         ["int8.safetensors", "conv1.weight", "I8"], out)
+    case("int8 checkpoint given to quantize", ["quantize", "--data", good, "--init", int8, "--out", qout],
+         ["int8.safetensors", "already an int8"], qout)
+    bad = os.path.join(tmp, "badlayers.safetensors")
+    st_edit(int8, bad, meta={"quantization.layers": "quant=Quantize;conv1=QuantizedConv2d 32 1 3 x s1 p0 relu pc"})
+    case("corrupted int8 layer list (evaluate)", ["evaluate", bad, "--data", good], ["badlayers.safetensors", "conv1"])
+    tw = os.path.join(tmp, "tampered.safetensors")
+    st_edit(int8, tw, edit=("fc1.weight", b"\x80"))
+    case("int8 weight outside [-127, 127] (evaluate)", ["evaluate", tw, "--data", good], ["tampered.safetensors", "fc1", "-128"])
+    trunc = os.path.join(tmp, "trunc.safetensors")
+    with open(trunc, "wb") as f: f.write(open(int8, "rb").read()[:-100])
+    case("truncated int8 checkpoint (evaluate)", ["evaluate", trunc, "--data", good], ["trunc.safetensors"])
+    ev = subprocess.run([os.path.join(bin_dir, "evaluate"), int8, "--data", good], capture_output=True, text=True)
+    if ev.returncode != 0 or "int8 quantized" not in ev.stdout:
+        failures.append("evaluate does not report the int8 checkpoint: " + ev.stdout[:200] + ev.stderr)
+# distill: temperature, alpha, width, teachers of another architecture or class count, leaking folds.
+case("distill temperature 0", ["distill", "--data", good, "--temperature", "0"], ["temperature", "got 0"])
+case("distill alpha out of range", ["distill", "--data", good, "--alpha", "0.5,1.5"], ["alpha must be in [0, 1], got 1.5"])
+case("distill width 0", ["distill", "--data", good, "--width", "0"], ["width must be in (0, 16], got 0"])
+case("distill precompute with augment", ["distill", "--data", good, "--precompute", "--augment"], ["--precompute", "--augment"])
+def write_st(path, tensors):  # name -> shape, float32 zeros
+    import json
+    header, off = {}, 0
+    for k, shape in tensors.items():
+        n = 4
+        for d in shape: n *= d
+        header[k] = {"dtype": "F32", "shape": list(shape), "data_offsets": [off, off + n]}; off += n
+    h = json.dumps(header).encode(); h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f: f.write(struct.pack("<Q", len(h)) + h + bytes(off))
+mlp = os.path.join(tmp, "mlp.safetensors")
+write_st(mlp, {"fc.weight": (10, 784), "fc.bias": (10,)})
+case("distill teacher of another architecture", ["distill", "--data", good, "--teacher", mlp],
+     ["mlp.safetensors", "not a seed CNN", "conv1.weight"])
+five = os.path.join(tmp, "five.safetensors")
+write_st(five, {"conv1.weight": (32, 1, 3, 3), "conv1.bias": (32,), "conv2.weight": (64, 32, 3, 3), "conv2.bias": (64,),
+                "fc1.weight": (100, 2304), "fc1.bias": (100,), "fc2.weight": (5, 100), "fc2.bias": (5,)})
+case("distill teacher with 5 classes", ["distill", "--data", good, "--teacher", five], ["five.safetensors", "5 classes", "10"])
+case("distill folds on the teacher's images", ["distill", "--data", good, "--teacher", bn_ckpt, "--folds", "2"],
+     ["--folds", "first 100 training images", "--skip 100"])
 
 shutil.rmtree(tmp)
 if failures:

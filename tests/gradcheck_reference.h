@@ -262,5 +262,15 @@ inline Ref ref_mse(const Ref& a, const Ref& b) {
   return Ref{{}, {s / double(a.v.size())}};
 }
 
+// KL(p ‖ q) summed over everything, divided by dim 0 (batchmean); x = log q.
+inline Ref ref_kl_div(const Ref& x, const Ref& t, bool log_target) {
+  double L = 0;
+  for (size_t i = 0; i < x.v.size(); ++i) {
+    const double p = log_target ? std::exp(t.v[i]) : t.v[i];
+    const double logp = log_target ? t.v[i] : std::log(t.v[i]);
+    if (p > 0) L += p * (logp - x.v[i]);
+  }
+  return Ref{{}, {L / double(x.shape[0])}};
+}
 
 }  // namespace minidl::test

@@ -67,6 +67,12 @@ struct Case {
   std::vector<bool> diff;  // inputs that take a gradient (the rest are constants)
   Fwd f;
   RefFn ref;
+  // Straight-through ops (fake_quantize): the forward is a staircase whose true derivative
+  // is 0 almost everywhere, and the backward is by definition the derivative of a surrogate.
+  // For such rows (a) checks the forward against `ref`, (b) — finite differences of the
+  // staircase — is skipped, and (c) checks the gradient against finite differences of
+  // this double-precision surrogate instead.
+  RefFn ste_ref = nullptr;
 };
 
 inline std::vector<Case> build_table() {
@@ -498,12 +504,92 @@ inline std::vector<Case> build_table() {
         [targets](const auto& x) { return minidl::cross_entropy(x[0], targets); },
         [t](const auto& r) { return ref_cross_entropy(r[0], t); });
   }
+  // kl_div: probabilities as targets kept ≥ 0.05 so that no ±h step reaches
+  // log's pole at 0; one case with a zero target and the target constant
+  // (0·log 0 = 0, no gradient through it) — distillation's use.
+  {
+    auto probs = [&](const Shape& s) {  // rows of softmax(N(0, 1)), floored at 0.05, renormalised
+      Tensor p = minidl::softmax(randn(s, g), -1);
+      float* v = p.data<float>();
+      const int64_t C = s.back();
+      for (int64_t r = 0; r < p.numel() / C; ++r) {
+        double z = 0;
+        for (int64_t k = 0; k < C; ++k) z += (v[r * C + k] = std::max(v[r * C + k], 0.05f) + 0.05f);
+        for (int64_t k = 0; k < C; ++k) v[r * C + k] = float(v[r * C + k] / z);
+      }
+      return p;
+    };
+    add(
+        "kl_div", "[4,5] both take grad", {minidl::log_softmax(randn({4, 5}, g), 1), probs({4, 5})}, {true, true},
+        [](const auto& x) { return minidl::kl_div(x[0], x[1]); },
+        [](const auto& r) { return ref_kl_div(r[0], r[1], false); });
+    add(
+        "kl_div", "[2,3,4] (batchmean divides by dim 0 only)", {randn({2, 3, 4}, g), probs({2, 3, 4})}, {true, true},
+        [](const auto& x) { return minidl::kl_div(x[0], x[1]); },
+        [](const auto& r) { return ref_kl_div(r[0], r[1], false); });
+    Tensor with_zero = probs({3, 4});
+    with_zero.data<float>()[5] = 0.f;
+    add(
+        "kl_div", "target constant, one zero target", {minidl::log_softmax(randn({3, 4}, g), 1), with_zero},
+        {true, false}, [](const auto& x) { return minidl::kl_div(x[0], x[1]); },
+        [](const auto& r) { return ref_kl_div(r[0], r[1], false); });
+    add(
+        "kl_div", "log_target", {minidl::log_softmax(randn({3, 5}, g), 1), minidl::log_softmax(randn({3, 5}, g), 1)},
+        {true, true}, [](const auto& x) { return minidl::kl_div(x[0], x[1], true); },
+        [](const auto& r) { return ref_kl_div(r[0], r[1], true); });
+  }
   add(
       "mse_loss", "[3,4] both take grad", {randn({3, 4}, g), randn({3, 4}, g)}, {true, true},
       [](const auto& x) { return minidl::mse_loss(x[0], x[1]); }, [](const auto& r) { return ref_mse(r[0], r[1]); });
   add(
       "mse_loss", "[5] target constant", {randn({5}, g), randn({5}, g)}, {true, false},
       [](const auto& x) { return minidl::mse_loss(x[0], x[1]); }, [](const auto& r) { return ref_mse(r[0], r[1]); });
+
+  // ---- fake_quantize (straight-through estimator). Inputs are drawn so that no x/scale is
+  // within 0.05 of a rounding midpoint (float and double round alike) and some codes
+  // saturate on both sides (the STE's zero gradient there is checked too).
+  struct FQ {
+    Shape x;
+    std::vector<float> scale;
+    std::vector<int32_t> zp;
+    int32_t qmin, qmax;
+    int axis;
+    const char* name;
+  };
+  const std::vector<FQ> fqs = {
+      {{4, 6}, {0.05f}, {3}, 0, 15, -1, "per tensor, uint4-like range, zp 3"},
+      {{3, 2, 2}, {0.1f, 0.04f, 0.2f}, {0, 0, 0}, -7, 7, 0, "per channel axis 0, symmetric"},
+      {{2, 3, 2}, {0.1f, 0.05f, 0.08f}, {1, 0, -2}, -8, 7, 1, "per channel axis 1, zero points"},
+  };
+  for (const FQ& q : fqs) {
+    Tensor x = randn(q.x, g);
+    float* px = x.data<float>();
+    int64_t inner = 1, C = q.axis < 0 ? 1 : q.x[size_t(q.axis)];
+    for (size_t d = size_t(q.axis + 1); q.axis >= 0 && d < q.x.size(); ++d) inner *= q.x[d];
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const float s = q.scale[size_t((i / inner) % C)];
+      const float t = px[i] / s, frac = t - std::floor(t);
+      if (std::abs(frac - 0.5f) < 0.05f) px[i] = (std::floor(t) + 0.3f) * s;
+    }
+    const auto sc = q.scale;
+    const auto zp = q.zp;
+    const int32_t lo = q.qmin, hi = q.qmax;
+    const int axis = q.axis;
+    auto ref = [sc, zp, lo, hi, axis, inner, C](const std::vector<Ref>& r, bool ste) {
+      Ref y = r[0];
+      for (size_t i = 0; i < y.v.size(); ++i) {
+        const size_t c = size_t((int64_t(i) / inner) % C);
+        const double s = sc[c], z = zp[c], a = y.v[i];
+        y.v[i] = ste ? std::clamp(a, s * (lo - z - 0.5), s * (hi - z + 0.5))  // the codes that round into range
+                     : (std::clamp(std::nearbyint(a / s) + z, double(lo), double(hi)) - z) * s;
+      }
+      (void)axis;
+      return y;
+    };
+    T.push_back(Case{"fake_quantize", q.name, {x}, {true},
+                     [sc, zp, lo, hi, axis](const auto& in) { return minidl::fake_quantize(in[0], sc, zp, lo, hi, axis); },
+                     [ref](const auto& r) { return ref(r, false); }, [ref](const auto& r) { return ref(r, true); }});
+  }
   return T;
 }
 

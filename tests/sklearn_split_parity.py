@@ -1,5 +1,10 @@
 #!/usr/bin/python3
-"""Live parity check: minidl's KFold / StratifiedKFold (shuffle=False) against scikit-learn.
+"""Live parity check: minidl's splitters against scikit-learn 1.2.
+
+KFold / StratifiedKFold (shuffle=False), GroupKFold and LeaveOneOut must give
+identical folds; ShuffleSplit / StratifiedShuffleSplit must give identical
+splits -- the same indices in the same order -- for the same random_state
+(minidl reproduces numpy's RandomState and sklearn's draws).
 
 Usage: /usr/bin/python3 sklearn_split_parity.py path/to/split_dump [n_vectors] [seed]
 
@@ -8,14 +13,18 @@ imbalanced class distributions, label values in arbitrary order so that
 first-appearance encoding matters), picks a k for each (usually valid, sometimes
 deliberately invalid), runs sklearn's KFold and StratifiedKFold and split_dump on
 the same input, and requires identical test folds -- or, where sklearn raises,
-a non-zero exit from split_dump. Exits 1 on the first mismatch, printing it.
+a non-zero exit from split_dump. The other splitters get group vectors with
+many equal group sizes (so NumPy's unstable argsort order matters), and
+random test/train sizes given as counts, fractions or None (sometimes
+invalid). Exits 1 on the first mismatch, printing it.
 """
 import subprocess
 import sys
 import warnings
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold
+from sklearn.model_selection import (GroupKFold, KFold, LeaveOneOut, ShuffleSplit, StratifiedKFold,
+                                     StratifiedShuffleSplit)
 
 
 def sklearn_folds(kind, k, y):
@@ -53,6 +62,91 @@ def random_labels(rng):
     # distinct label values, unrelated to code order, some negative / large
     values = rng.choice(np.arange(-10**6, 10**6), size=n_classes, replace=False) * int(rng.choice([1, 1000]))
     return values[codes]
+
+
+def run_other(exe, args, y, expected, what):
+    """Compares split_dump's "test | train" lines with sklearn's (train, test) pairs; None = sklearn raised."""
+    p = subprocess.run([exe] + args, input=" ".join(str(int(v)) for v in y), capture_output=True, text=True,
+                       timeout=60)
+    if expected is None:
+        if p.returncode != 1:
+            print(f"MISMATCH {what}: sklearn raises, split_dump exit {p.returncode}\ninput={list(map(int, y))}")
+            return False
+        return True
+    if p.returncode != 0:
+        print(f"MISMATCH {what}: split_dump exit {p.returncode}: {p.stderr.strip()}\ninput={list(map(int, y))}")
+        return False
+    got = []
+    for line in p.stdout.splitlines():
+        test, train = line.split("|")
+        got.append(([int(t) for t in train.split()], [int(t) for t in test.split()]))
+    if got != expected:
+        print(f"MISMATCH {what}\ninput={list(map(int, y))}")
+        for i, (a, b) in enumerate(zip(expected, got)):
+            if a != b:
+                print(f"first differing split {i}:\n  sklearn    train {a[0]} test {a[1]}\n"
+                      f"  split_dump train {b[0]} test {b[1]}")
+                break
+        else:
+            print(f"split count: sklearn {len(expected)}, split_dump {len(got)}")
+        return False
+    return True
+
+
+def sklearn_splits(cv, y, groups=None):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return [([int(i) for i in tr], [int(i) for i in te]) for tr, te in cv.split(np.zeros(len(y)), y, groups)]
+        except ValueError:
+            return None
+
+
+def random_groups(rng):
+    """Group labels with many groups of equal size (ties in GroupKFold's argsort)."""
+    n_groups = int(rng.integers(1, 80))
+    sizes = rng.integers(1, int(rng.choice([2, 4, 12])) + 1, size=n_groups)
+    values = rng.choice(np.arange(-10**5, 10**5), size=n_groups, replace=False)
+    g = np.repeat(values, sizes)
+    return g[rng.permutation(len(g))] if rng.random() < 0.7 else g
+
+
+def random_size(rng, n):
+    """(split_dump argument, sklearn value): None, a count or a fraction, sometimes invalid."""
+    r = rng.random()
+    if r < 0.2:
+        return "none", None
+    if r < 0.55:
+        c = int(rng.integers(0, n + 2)) if rng.random() < 0.1 else int(rng.integers(1, max(2, n // 2 + 1)))
+        return str(c), c
+    f = float(rng.choice([0.0, 1.0, 1.5])) if rng.random() < 0.05 else round(float(rng.uniform(0.01, 0.7)), 3)
+    return repr(f), f
+
+
+def other_splitters(exe, rng, n_vectors):
+    runs = 0
+    for case in range(n_vectors):
+        g = random_groups(rng)
+        n_groups = len(np.unique(g))
+        k = int(rng.integers(2, min(n_groups, 12) + 1)) if n_groups >= 2 and rng.random() < 0.9 else n_groups + 1
+        if not run_other(exe, ["group", str(k)], g, sklearn_splits(GroupKFold(n_splits=k), g, g),
+                         f"case {case}: GroupKFold k={k}, {n_groups} groups"):
+            return None
+        y = random_labels(rng)
+        if case % 4 == 0:
+            if not run_other(exe, ["loo"], y, sklearn_splits(LeaveOneOut(), y), f"case {case}: LeaveOneOut"):
+                return None
+            runs += 1
+        n_splits = int(rng.integers(1, 6))
+        seed = int(rng.integers(0, 2**32))
+        (ta, tv), (ra, rv) = random_size(rng, len(y)), random_size(rng, len(y))
+        for kind, cls in (("shuffle", ShuffleSplit), ("stratified_shuffle", StratifiedShuffleSplit)):
+            cv = cls(n_splits=n_splits, test_size=tv, train_size=rv, random_state=seed)
+            if not run_other(exe, [kind, str(n_splits), ta, ra, str(seed)], y, sklearn_splits(cv, y),
+                             f"case {case}: {cv!r} n={len(y)}"):
+                return None
+        runs += 3
+    return runs
 
 
 def pick_k(rng, limit, n):
@@ -103,6 +197,11 @@ def main():
                 return 1
     print(f"sklearn_split_parity: {n_vectors} label vectors, {runs} runs (KFold + StratifiedKFold, "
           f"shuffle=False), {errors} of them error cases: all identical")
+    other = other_splitters(exe, rng, n_vectors)
+    if other is None:
+        return 1
+    print(f"sklearn_split_parity: {other} runs of GroupKFold, LeaveOneOut, ShuffleSplit and "
+          f"StratifiedShuffleSplit (same random_state): all identical, index for index")
     return 0
 
 

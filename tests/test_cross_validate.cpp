@@ -32,6 +32,8 @@
 #include "nn/sequential.h"
 #include "nn/train_config.h"
 #include "validate/cross_validate.h"
+#include "validate/cv_arrays.h"
+#include "validate/group_kfold.h"
 #include "validate/split.h"
 
 using namespace minidl;
@@ -520,4 +522,43 @@ TEST_CASE("Fashion-MNIST: 3 stratified folds of 1500 images, every fold well abo
     CHECK(f.macro_f1 > 0.5);
   }
   MESSAGE("Fashion-MNIST 3-fold: " << validate::summary_text(r) << validate::fold_table(r));
+}
+
+TEST_CASE("results as sklearn-style named arrays (cv_arrays), with and without return_train_score") {
+  auto data = blobs(300, 6, 3, 5);
+  CVOptions o = quick_options();
+  o.return_train_score = true;
+  const CVResult r = validate::cross_validate(mlp_factory(6, 3), data, validate::GroupKFold(3, [] {
+    Idx g;  // 30 groups of 10 consecutive samples
+    for (int64_t i = 0; i < 300; ++i) g.push_back(i / 10);
+    return g;
+  }()), o);
+  const validate::NamedArrays a = validate::cv_arrays(r);
+  std::vector<std::string> names;
+  for (const auto& [n, v] : a) names.push_back(n);
+  CHECK(names == std::vector<std::string>{"fit_time", "score_time", "test_accuracy", "test_f1_macro",
+                                          "test_neg_log_loss", "train_accuracy", "train_f1_macro",
+                                          "train_neg_log_loss"});
+  for (size_t i = 0; i < r.folds.size(); ++i) {
+    const FoldResult& f = r.folds[i];
+    CAPTURE(i);
+    CHECK(validate::array_named(a, "fit_time")[i] == f.fit_seconds);
+    CHECK(f.fit_seconds > 0);
+    CHECK(f.score_seconds > 0);
+    CHECK(f.fit_seconds + f.score_seconds <= f.seconds);
+    CHECK(validate::array_named(a, "test_accuracy")[i] == f.accuracy);
+    CHECK(validate::array_named(a, "test_neg_log_loss")[i] == -f.loss);
+    // the fit part, scored with the same transforms: learnt (chance is 1/3), and not the test numbers
+    CHECK(f.train_accuracy > 0.7);
+    CHECK(validate::array_named(a, "train_accuracy")[i] == f.train_accuracy);
+    CHECK(validate::array_named(a, "train_neg_log_loss")[i] == -f.train_loss);
+    CHECK(f.train_loss != f.loss);
+  }
+  CHECK(validate::cv_arrays_json(a).find("\"train_f1_macro\": [") != std::string::npos);
+  CHECK(throws_with([&] { validate::array_named(a, "test_r2"); }, "have: fit_time, score_time"));
+
+  o.return_train_score = false;
+  const CVResult plain = validate::cross_validate(mlp_factory(6, 3), data, validate::KFold(3), o);
+  CHECK(validate::cv_arrays(plain).size() == 5);  // no train_* arrays
+  CHECK(std::isnan(plain.folds[0].train_accuracy));
 }

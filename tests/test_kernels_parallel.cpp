@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "core/blas.h"
+#include "core/cpu_features.h"
 #include "core/ops.h"
 #include "core/parallel.h"
 #include "core/random.h"
@@ -253,4 +254,23 @@ TEST_CASE("OpenBLAS runs its AVX-512 kernels on AVX-512 CPUs unless told to keep
     CHECK((core == "SkylakeX" || core == "Cooperlake" || core == "SapphireRapids"));
   else
     CHECK(!core.empty());
+}
+
+// The fp32 kernels' run-time ISA choice (core/cpu_features.h). ctest runs this
+// suite (and the gradient checks) again with MINIDL_FP32_ISA=portable, so on
+// AVX-512 CPUs both the AVX-512 tile and the OpenBLAS fallback are tested
+// against the direct references above.
+TEST_CASE("fp32 kernels take AVX-512 exactly when the CPU has it, unless MINIDL_FP32_ISA=portable") {
+  __builtin_cpu_init();
+  const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+  CHECK(minidl::cpu_features().avx512 == avx512);
+  CHECK(minidl::cpu_features().avx2_fma == (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")));
+  const char* env = std::getenv("MINIDL_FP32_ISA");
+  const bool portable = env && std::string(env) == "portable";
+  INFO("fp32 ISA: ", minidl::fp32_isa());
+#ifdef __x86_64__
+  CHECK(minidl::fp32_isa() == (avx512 && !portable ? "avx512" : "portable"));
+#endif
+  CHECK(minidl::use_avx512_fp32() == (minidl::fp32_isa() == "avx512"));
 }

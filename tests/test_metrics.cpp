@@ -109,6 +109,15 @@ TEST_CASE("confusion matrix: pooling, printing, errors") {
   CHECK(rep.find("precision") != std::string::npos);
   CHECK(rep.find("macro avg") != std::string::npos);
   CHECK(rep.find("0.5000") != std::string::npos);  // accuracy 2/4
+  // (true, predicted) = (0,0) (0,1) (1,1) (0,1): class 0 P = 1, R = 1/3, n = 3; class 1 P = 1/3, R = 1, n = 1;
+  // F1 = 0.5 each. weighted P = (3·1 + 1·1/3)/4 = 5/6, R = (3·1/3 + 1)/4 = 1/2; macro P = R = 2/3.
+  CHECK(rep.find("weighted avg") != std::string::npos);
+  CHECK(rep.find("0.8333") != std::string::npos);
+  CHECK(pooled.weighted_avg().precision == doctest::Approx(5.0 / 6));
+  CHECK(pooled.weighted_avg().recall == doctest::Approx(0.5));
+  CHECK(pooled.weighted_avg().f1 == doctest::Approx(0.5));
+  CHECK(pooled.macro_avg().precision == doctest::Approx(2.0 / 3));
+  CHECK(pooled.weighted_avg().support == 4);
 
   CHECK(std::isnan(ConfusionMatrix(3).accuracy()));
   CHECK(std::isnan(ConfusionMatrix(3).macro_f1()));
@@ -155,6 +164,30 @@ TEST_CASE("summarize: mean, sample std, Student-t 95% CI") {
 
   CHECK(throws_with([] { summarize({}); }, "no values"));
   CHECK(throws_with([] { summarize({1.0, std::nan("")}); }, "finite"));
+}
+
+TEST_CASE("summarize: Nadeau & Bengio's corrected resampled t interval") {
+  // {1..5} as J = 5 results of 5-fold CV, so n_test/n_train = 1/4:
+  // variance of the mean s²·(1/5 + 1/4) = 2.5 · 0.45 = 1.125,
+  // ci = t_{.975,4} · √1.125 = 2.7764451051977987 · 1.0606601717798212 = 2.9448647422163416
+  // (the plain interval's half-width was 1.9632431614775607).
+  Summary s = summarize({1, 2, 3, 4, 5}, 0.25);
+  CHECK(s.mean == doctest::Approx(3.0));
+  CHECK(s.std == doctest::Approx(1.5811388300841898).epsilon(1e-12));
+  CHECK(s.ci95 == doctest::Approx(2.9448647422163416).epsilon(1e-9));
+  CHECK(s.test_train_ratio == 0.25);
+  CHECK(s.to_string() == "3.0000 \u00b1 1.5811 (corrected 95% CI [0.0551, 5.9449], n=5)");
+  // Paired accuracy differences of a 5-fold comparison, 8000/2000 images per fold:
+  // mean 0.0084, s² = 9.3e-6; plain ci = 2.77645 · √(9.3e-6/5) = 0.0037866,
+  // corrected ci = 2.77645 · √(9.3e-6 · 0.45) = 0.0056798: the plain interval
+  // [0.0046, 0.0122] becomes [0.0027, 0.0141] — still above 0 here, but 1.5x wider.
+  const std::vector<double> d = {0.012, 0.007, 0.010, 0.004, 0.009};
+  CHECK(summarize(d).ci95 == doctest::Approx(0.003786566281639459).epsilon(1e-9));
+  CHECK(summarize(d, 2000.0 / 8000.0).ci95 == doctest::Approx(0.005679849422459189).epsilon(1e-9));
+  // ratio 0 is the plain interval, bit for bit
+  CHECK(summarize(d, 0.0).ci95 == summarize(d).ci95);
+  CHECK(throws_with([] { summarize({1.0, 2.0}, -0.1); }, "test_train_ratio (n_test/n_train) must be finite and >= 0, got -0.1"));
+  CHECK(throws_with([] { summarize({1.0, 2.0}, std::nan("")); }, "test_train_ratio"));
 }
 
 TEST_CASE("Student's t quantiles") {

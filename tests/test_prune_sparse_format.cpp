@@ -237,7 +237,7 @@ TEST_CASE("corrupted and truncated files raise minidl::Error naming the file and
     bad.replace(24, 4, c.s);
   }
   CHECK(contains(error_of([&] { cp::decode_sparse(bad, "m.bin"); }), "m.bin: byte 8: unsupported version 2"));
-  CHECK(contains(error_of([] { cp::load_sparse(tmp_path("does_not_exist")); }), "cannot open file"));
+  CHECK(contains(error_of([] { cp::load_sparse(tmp_path("does_not_exist")); }), "no such file"));
 
   // Random corruptions of 1–4 consecutive bytes: CRC-32 detects every burst of
   // ≤ 32 bits, so each must be reported. Scattered multi-byte corruptions must

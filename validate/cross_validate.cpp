@@ -104,7 +104,9 @@ FoldResult run_fold(const ModelFactory& factory, const datasets::DatasetPtr& dat
   fo.progress_bar = o.jobs <= 1;
   fo.early_stopping_patience = o.patience;
   fo.restore_best = true;
+  const auto fit_t0 = Clock::now();
   const nn::History h = nn::train(*model, fit_part, val_part, nullptr, c, fo);
+  r.fit_seconds = std::chrono::duration<double>(Clock::now() - fit_t0).count();
   r.epochs_run = int(h.epochs.size());
   r.best_epoch = h.best_epoch;
   r.stopped_early = h.stopped_early;
@@ -113,6 +115,7 @@ FoldResult run_fold(const ModelFactory& factory, const datasets::DatasetPtr& dat
   // Evaluation with the transforms training used, i.e. statistics of the fit part.
   const auto eval_t = nn::make_transforms(c, *fit_part, false);
   r.preprocessing = join_names(eval_t);
+  const auto score_t0 = Clock::now();
   DataLoader test_loader(test_part, {.batch_size = c.eval_batch_size, .transforms = eval_t});
   const nn::EvalResult e = nn::evaluate(*model, test_loader);
   const int64_t k = data->num_classes();
@@ -122,6 +125,15 @@ FoldResult run_fold(const ModelFactory& factory, const datasets::DatasetPtr& dat
   r.accuracy = r.confusion.accuracy();
   r.macro_f1 = r.confusion.macro_f1();
   r.loss = e.loss;
+  r.score_seconds = std::chrono::duration<double>(Clock::now() - score_t0).count();
+  if (o.return_train_score) {  // after the timing, as sklearn's _fit_and_score
+    DataLoader fit_loader(fit_part, {.batch_size = c.eval_batch_size, .transforms = eval_t});
+    const nn::EvalResult t = nn::evaluate(*model, fit_loader);
+    const ConfusionMatrix m(t.predictions, t.targets, k);
+    r.train_accuracy = m.accuracy();
+    r.train_macro_f1 = m.macro_f1();
+    r.train_loss = t.loss;
+  }
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return r;
 }

@@ -50,6 +50,7 @@
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -74,6 +75,7 @@ struct CVOptions {
   std::ostream* log = nullptr;        // one line per fold as it finishes; nullptr: silent
   std::ostream* train_log = nullptr;  // per-epoch lines of every fold (with jobs > 1: a fold's
                                       // lines appear together when it finishes)
+  bool return_train_score = false;    // also score the fit part (FoldResult::train_*), as sklearn's flag
 };
 
 struct FoldResult {
@@ -94,6 +96,12 @@ struct FoldResult {
   std::string preprocessing;     // the evaluation transforms, built from the fit part
   int threads = 0;               // threads the fold ran with
   double seconds = 0;            // wall time of training + evaluation
+  double fit_seconds = 0;        // training alone (sklearn's fit_time)
+  double score_seconds = 0;      // scoring the test part alone (sklearn's score_time)
+  // On the fit part, with return_train_score (else NaN).
+  double train_accuracy = std::numeric_limits<double>::quiet_NaN();
+  double train_macro_f1 = std::numeric_limits<double>::quiet_NaN();
+  double train_loss = std::numeric_limits<double>::quiet_NaN();
 };
 
 struct CVResult {

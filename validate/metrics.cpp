@@ -166,15 +166,29 @@ std::vector<double> ConfusionMatrix::f1s() const {
   return r;
 }
 
-double ConfusionMatrix::macro_f1() const {
-  double s = 0;
-  int64_t present = 0;
-  for (int64_t c = 0; c < k_; ++c) {
-    if (support(c) == 0 && predicted(c) == 0) continue;
-    s += f1(c);
-    ++present;
+double ConfusionMatrix::macro_f1() const { return macro_avg().f1; }
+
+// Mean of (precision, recall, F1) over the classes present among targets or
+// predictions, each class weighted by w(c).
+template <class W>
+static ConfusionMatrix::Averages averages(const ConfusionMatrix& m, W w) {
+  double p = 0, r = 0, f = 0, total_w = 0;
+  for (int64_t c = 0; c < m.num_classes(); ++c) {
+    if (m.support(c) == 0 && m.predicted(c) == 0) continue;
+    const double wc = w(c);
+    p += wc * m.precision(c), r += wc * m.recall(c), f += wc * m.f1(c);
+    total_w += wc;
   }
-  return present == 0 ? kNaN : s / double(present);
+  if (m.total() == 0) return {kNaN, kNaN, kNaN, 0};
+  if (total_w == 0) return {0, 0, 0, m.total()};  // sklearn's zero_division=0
+  return {p / total_w, r / total_w, f / total_w, m.total()};
+}
+
+ConfusionMatrix::Averages ConfusionMatrix::macro_avg() const {
+  return averages(*this, [](int64_t) { return 1.0; });
+}
+ConfusionMatrix::Averages ConfusionMatrix::weighted_avg() const {
+  return averages(*this, [this](int64_t c) { return double(support(c)); });
 }
 
 namespace {
@@ -211,28 +225,21 @@ std::string ConfusionMatrix::to_string(const std::vector<std::string>& class_nam
 
 std::string ConfusionMatrix::report(const std::vector<std::string>& class_names, int digits) const {
   const auto names = labels_for(k_, class_names);
-  size_t row_w = std::string("macro avg").size();
+  size_t row_w = std::string("weighted avg").size();
   for (const auto& n : names) row_w = std::max(row_w, n.size());
   const int w = std::max(digits + 3, 9);
   std::ostringstream os;
   os << std::setw(int(row_w)) << "" << std::setw(w + 1) << "precision" << std::setw(w + 1) << "recall"
      << std::setw(w + 1) << "f1-score" << std::setw(w + 1) << "support" << "\n";
-  double mp = 0, mr = 0, mf = 0;
-  int64_t present = 0;
-  for (int64_t c = 0; c < k_; ++c) {
+  for (int64_t c = 0; c < k_; ++c)
     os << std::setw(int(row_w)) << names[size_t(c)] << std::setw(w + 1) << fixed(precision(c), digits)
        << std::setw(w + 1) << fixed(recall(c), digits) << std::setw(w + 1) << fixed(f1(c), digits)
        << std::setw(w + 1) << support(c) << "\n";
-    if (support(c) == 0 && predicted(c) == 0) continue;
-    mp += precision(c), mr += recall(c), mf += f1(c);
-    ++present;
-  }
-  const double n = double(std::max<int64_t>(present, 1));
-  os << "\n"
-     << std::setw(int(row_w)) << "accuracy" << std::setw(3 * (w + 1)) << fixed(accuracy(), digits)
-     << std::setw(w + 1) << total() << "\n"
-     << std::setw(int(row_w)) << "macro avg" << std::setw(w + 1) << fixed(mp / n, digits) << std::setw(w + 1)
-     << fixed(mr / n, digits) << std::setw(w + 1) << fixed(mf / n, digits) << std::setw(w + 1) << total() << "\n";
+  os << "\n" << std::setw(int(row_w)) << "accuracy" << std::setw(3 * (w + 1)) << fixed(accuracy(), digits)
+     << std::setw(w + 1) << total() << "\n";
+  for (const auto& [label, a] : {std::pair{"macro avg", macro_avg()}, std::pair{"weighted avg", weighted_avg()}})
+    os << std::setw(int(row_w)) << label << std::setw(w + 1) << fixed(a.precision, digits) << std::setw(w + 1)
+       << fixed(a.recall, digits) << std::setw(w + 1) << fixed(a.f1, digits) << std::setw(w + 1) << a.support << "\n";
   return os.str();
 }
 
@@ -241,13 +248,17 @@ std::string ConfusionMatrix::report(const std::vector<std::string>& class_names,
 
 std::string Summary::to_string(int precision) const {
   if (n < 2) return fixed(mean, precision) + " (n=" + std::to_string(n) + ", no spread)";
-  return fixed(mean, precision) + " \u00b1 " + fixed(std, precision) + " (95% CI [" + fixed(lo(), precision) + ", " +
+  return fixed(mean, precision) + " \u00b1 " + fixed(std, precision) + (test_train_ratio > 0 ? " (corrected " : " (") +
+         "95% CI [" + fixed(lo(), precision) + ", " +
          fixed(hi(), precision) + "], n=" + std::to_string(n) + ")";
 }
 
-Summary summarize(const std::vector<double>& values) {
+Summary summarize(const std::vector<double>& values, double test_train_ratio) {
   MINIDL_CHECK(!values.empty(), "summarize: no values");
+  MINIDL_CHECK(std::isfinite(test_train_ratio) && test_train_ratio >= 0,
+               "summarize: test_train_ratio (n_test/n_train) must be finite and >= 0, got ", test_train_ratio);
   Summary s;
+  s.test_train_ratio = test_train_ratio;
   s.n = int64_t(values.size());
   s.min = s.max = values[0];
   double sum = 0;
@@ -265,7 +276,10 @@ Summary summarize(const std::vector<double>& values) {
   double ss = 0;  // two passes: no cancellation
   for (double v : values) ss += (v - s.mean) * (v - s.mean);
   s.std = std::sqrt(ss / double(s.n - 1));
-  s.ci95 = student_t_quantile(0.975, double(s.n - 1)) * s.std / std::sqrt(double(s.n));
+  // Variance of the mean: s²/J, or Nadeau & Bengio's s²·(1/J + n_test/n_train).
+  const double t = student_t_quantile(0.975, double(s.n - 1));
+  s.ci95 = test_train_ratio > 0 ? t * s.std * std::sqrt(1.0 / double(s.n) + test_train_ratio)
+                                : t * s.std / std::sqrt(double(s.n));
   return s;
 }
 

@@ -2,9 +2,12 @@
 # ctest driver: install the built minidl into a scratch prefix, build the
 # consumer project against it with find_package(minidl), run it.
 set -euo pipefail
-build_dir=$1; src_dir=$(cd "$(dirname "$0")" && pwd)
+# CXX_FLAGS and CXX (optional): the flags and compiler minidl was built with,
+# e.g. the sanitizer lane's clang -fsanitize=..., which the consumer needs too.
+build_dir=$1; cxx_flags=${2:-}; cxx=${3:-}; src_dir=$(cd "$(dirname "$0")" && pwd)
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
 cmake --install "$build_dir" --prefix "$scratch/prefix" > /dev/null
-cmake -S "$src_dir" -B "$scratch/build" -DCMAKE_PREFIX_PATH="$scratch/prefix" -DCMAKE_BUILD_TYPE=Release > /dev/null
+cmake -S "$src_dir" -B "$scratch/build" -DCMAKE_PREFIX_PATH="$scratch/prefix" -DCMAKE_BUILD_TYPE=Release \
+  -DCMAKE_CXX_FLAGS="$cxx_flags" ${cxx:+-DCMAKE_CXX_COMPILER=$cxx} > /dev/null
 cmake --build "$scratch/build" > /dev/null
 "$scratch/build/consumer"

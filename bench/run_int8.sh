@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One command for the int8 benchmarks (bench/README.md, "int8"):
+#  1. GEMM rows at the seed CNN's shapes: minidl int8 (s32 and fused u8
+#     output) vs oneDNN dnnl_gemm_u8s8s32 vs minidl fp32 vs OpenBLAS sgemm,
+#     2 threads and 1, with the int8 peak measured on this machine;
+#  2. the seed CNN end to end on minidl's integer ops vs minidl fp32 vs
+#     PyTorch 1.13 int8 (onednn and qnnpack, fused) and fp32, batch 256 and 1.
+# Every figure is process CPU time / threads (the machine is shared); quote
+# ratios from one run. MINIDL_ISA=avx2|... forces minidl's int8 path.
+#   bench/run_int8.sh [--reps N]
+set -euo pipefail
+# Waiting OpenMP threads sleep instead of spinning: with CPU-time figures a
+# thread spinning at a barrier while its partner is descheduled (a loaded,
+# shared machine) would be counted as work — for every program alike (minidl,
+# oneDNN and PyTorch all run on libgomp). Override by setting it yourself.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+reps=5
+if [[ "${1:-}" == "--reps" ]]; then reps="$2"; fi
+cmake -S "$root" -B "$root/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$root/build" -j2 --target bench_int8_gemm bench_int8_cnn >/dev/null
+"$root/build/bench/bench_int8_gemm" --reps "$reps"
+echo
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+for t in 2 1; do
+  "$root/build/bench/bench_int8_cnn" --threads "$t" --reps "$reps" | tee "$out/minidl$t.txt"
+  /usr/bin/python3 "$root/bench/torch_int8_cnn.py" "$t" "$reps" | tee "$out/torch$t.txt"
+done
+/usr/bin/python3 - "$out" <<'PY'
+import re, sys, pathlib
+d = pathlib.Path(sys.argv[1]); v = {}
+for f in d.glob("*.txt"):
+    t = re.search(r"(\d)\.txt", f.name).group(1)
+    for line in f.read_text().splitlines():
+        m = re.match(r"(minidl|torch) (\w+) bs(\d+)(?: t\d)?: (\d+) img/s ([\d.]+) us", line)
+        if m: v[(m[1], m[2], int(m[3]), t)] = (float(m[4]), float(m[5]))
+print("\nseed CNN inference, ratios of images/s (same run):")
+for t in "21":
+    for bs in (256, 1):
+        q = v.get(("minidl", "int8", bs, t)); f = v.get(("minidl", "fp32", bs, t))
+        tq = [v.get(("torch", e, bs, t)) for e in ("onednn", "qnnpack")]
+        anchor = max((x for x in tq if x), default=None)
+        if not q or not f or not anchor: continue
+        print(f"  {t} thread{'s' if t == '2' else ' '} bs{bs:<3}: minidl int8 {q[0]:7.0f} img/s ({q[1]:7.1f} us) | "
+              f"vs minidl fp32 {q[0] / f[0]:.2f}x | vs PyTorch int8 (best engine, {anchor[0]:.0f} img/s) {q[0] / anchor[0]:.2f}x"
+              f" | latency vs PyTorch int8 {q[1] / anchor[1]:.2f}x")
+PY

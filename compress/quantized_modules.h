@@ -1,0 +1,118 @@
+// minidl/compress/quantized_modules.h — the modules of a converted (int8) model.
+//
+//   Quantize → QuantizedConv2d[+ReLU] → … → QuantizedAvgPool2d → QuantizedFlatten
+//            → QuantizedLinear[+ReLU] → … → Dequantize
+//
+// Between Quantize and Dequantize tensors are uint8 NCHW / [N, K] codes and every step is
+// integer arithmetic (core/qops.h, core/qgemm.h): conv and linear accumulate
+// Σ (x − z_x)·w in int32 with the int32 bias, requantize with a Q31 fixed-point multiplier
+// M = s_x·s_w[c]/s_y (ReLU is the clamp's lower end, z_y); average pooling sums codes and
+// divides with rounding, keeping (scale, zero point); flatten is a view. No per-element
+// float arithmetic happens between the two ends (Jacob et al. 2018, §2).
+//
+// Buffers (saved by state_dict, so a quantized model checkpoints like any other):
+//   weight I8 [Cout, ...], bias I32 [Cout] (scale s_x·s_w[c]), weight_scale F32 [Cout or 1],
+//   weight_zero_point I8 [Cout or 1] (all 0: symmetric), input_scale F32 [1],
+//   input_zero_point I32 [1], scale F32 [1] and zero_point I32 [1] of the output.
+// The packed weights and multipliers are derived from them by refresh(), which
+// convert() and load_quantized() call (and forward() on first use).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "compress/qscheme.h"
+#include "core/qgemm.h"
+#include "nn/module.h"
+
+namespace minidl::compress {
+
+// F32 → U8 codes with one (scale, zero_point).
+class Quantize : public nn::Module {
+ public:
+  Quantize(float scale, int32_t zero_point);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Quantize"; }
+  std::string extra_repr() const override;
+  float scale() const;
+  int32_t zero_point() const;
+};
+
+// U8 codes → F32 with the (scale, zero_point) of the incoming tensor.
+class Dequantize : public nn::Module {
+ public:
+  Dequantize(float scale, int32_t zero_point);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "Dequantize"; }
+  std::string extra_repr() const override;
+};
+
+// Shared by QuantizedConv2d and QuantizedLinear: the int8 weight, int32 bias and scales.
+class QuantizedWeighted : public nn::Module {
+ public:
+  void refresh();  // repack weights and recompute multipliers from the buffers
+  std::string extra_repr() const override;
+  bool relu;
+  float input_scale() const;
+  int32_t input_zero_point() const;
+  float output_scale() const;
+  int32_t output_zero_point() const;
+  std::vector<float> weight_scale() const;
+
+ protected:
+  // w: float weight [Cout, ...]; ws: its per-channel (or one) scale.
+  QuantizedWeighted(const Tensor& w, const Tensor& bias, const QParams& wq, float s_in, int32_t z_in, float s_out,
+                    int32_t z_out, bool relu);
+  QuantizedWeighted(const Shape& weight_shape, bool per_channel, bool relu);  // zeros, for loading
+  void ensure_packed();
+  PackedWeights packed_;
+  Requant rq_;
+  bool packed_ok_ = false;
+};
+
+class QuantizedConv2d : public QuantizedWeighted {
+ public:
+  QuantizedConv2d(const Tensor& w, const Tensor& bias, const QParams& wq, float s_in, int32_t z_in, float s_out,
+                  int32_t z_out, bool relu, int stride, int padding);
+  QuantizedConv2d(const Shape& weight_shape, bool per_channel, bool relu, int stride, int padding);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return relu ? "QuantizedConvReLU2d" : "QuantizedConv2d"; }
+  std::string extra_repr() const override;
+  int stride, padding;
+};
+
+class QuantizedLinear : public QuantizedWeighted {
+ public:
+  QuantizedLinear(const Tensor& w, const Tensor& bias, const QParams& wq, float s_in, int32_t z_in, float s_out,
+                  int32_t z_out, bool relu);
+  QuantizedLinear(const Shape& weight_shape, bool per_channel, bool relu);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return relu ? "QuantizedLinearReLU" : "QuantizedLinear"; }
+};
+
+// Average pooling on codes (no padding); the output keeps the input's (scale, zero point).
+class QuantizedAvgPool2d : public nn::Module {
+ public:
+  QuantizedAvgPool2d(int kernel_size, int stride, int32_t zero_point);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "QuantizedAvgPool2d"; }
+  std::string extra_repr() const override;
+  int kernel_size, stride;
+};
+
+// Flatten of codes: a view, nothing to compute.
+class QuantizedFlatten : public nn::Module {
+ public:
+  explicit QuantizedFlatten(int64_t start_dim = 1, int64_t end_dim = -1) : start_dim(start_dim), end_dim(end_dim) {}
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "QuantizedFlatten"; }
+  std::string extra_repr() const override;
+  int64_t start_dim, end_dim;
+};
+
+// The one-line description of a quantized module ("QuantizedConv2d 1 32 3 3 s1 p0 relu pc"),
+// recorded in checkpoints so that load_quantized() can rebuild the model; and back.
+std::string describe_quantized(const nn::Module& m);
+nn::ModulePtr quantized_from_description(const std::string& d);
+
+}  // namespace minidl::compress

@@ -1,0 +1,345 @@
+// minidl/core/qgemm.cpp — requantization, weight packing, the reference loops,
+// CPUID dispatch and the threaded entry points of the int8 GEMM (core/qgemm.h).
+#include "core/qgemm.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <mutex>
+
+#include "core/parallel.h"
+#include "core/qgemm_kernels.h"
+
+namespace minidl {
+
+// ---- requantization
+double QuantMultiplier::value() const { return std::ldexp(double(m0), -31 - shift); }
+
+QuantMultiplier quantize_multiplier(double M) {
+  MINIDL_CHECK(std::isfinite(M) && M > 0 && M < 1073741824.0,
+               "quantize_multiplier: the multiplier must be finite and in (0, 2^30), got ", M);
+  int e = 0;
+  const double f = std::frexp(M, &e);  // M = f·2^e, f ∈ [0.5, 1)
+  int64_t m0 = std::llround(std::ldexp(f, 31));
+  if (m0 == (int64_t(1) << 31)) {  // f rounded up to 1.0
+    m0 >>= 1;
+    ++e;
+  }
+  int s = 31 - e;  // M ≈ m0 · 2^−s
+  if (s > 62) {    // tiny M: a denormal mantissa at the largest shift
+    m0 = std::llround(std::ldexp(M, 62));
+    s = 62;
+  }
+  MINIDL_CHECK(s >= 1, "quantize_multiplier: multiplier ", M, " is too large");
+  return {int32_t(m0), s - 31};
+}
+
+void check_requant(const Requant& rq, int64_t n, const char* who) {
+  MINIDL_CHECK(rq.bias.empty() || int64_t(rq.bias.size()) == n, who, ": bias has ", rq.bias.size(),
+               " entries, the layer has ", n, " output channels");
+  MINIDL_CHECK(int64_t(rq.multiplier.size()) == n || rq.multiplier.size() == 1, who, ": ",
+               rq.multiplier.size(), " multipliers for ", n, " output channels (need ", n, " or 1)");
+  for (const QuantMultiplier& m : rq.multiplier)
+    MINIDL_CHECK(m.m0 >= 0 && m.shift >= -30 && m.shift <= 31, who, ": bad multiplier (m0 ", m.m0, ", shift ",
+                 m.shift, "); make it with quantize_multiplier");
+  MINIDL_CHECK(rq.zero_point >= 0 && rq.zero_point <= 255, who, ": output zero point ", rq.zero_point,
+               " is outside [0, 255]");
+  MINIDL_CHECK(0 <= rq.qmin && rq.qmin <= rq.qmax && rq.qmax <= 255, who, ": clamp range [", rq.qmin, ", ",
+               rq.qmax, "] must satisfy 0 <= qmin <= qmax <= 255");
+}
+
+// ---- packing
+PackedWeights pack_weights(const int8_t* w, int64_t n, int64_t k, std::vector<int64_t> shape) {
+  MINIDL_CHECK(w != nullptr, "pack_weights: null weights");
+  MINIDL_CHECK(n >= 1 && k >= 1 && k <= 65536, "pack_weights: weight is [", n, ", ", k,
+               "]; need n >= 1 and 1 <= k <= 65536 (int32 accumulators)");
+  if (shape.empty()) shape = {n, k};
+  int64_t prod = 1;
+  for (int64_t d : shape) prod *= d;
+  MINIDL_CHECK(prod == n * k && shape[0] == n, "pack_weights: shape ", to_string(shape), " is not [", n,
+               ", ...] with ", n * k, " elements");
+  PackedWeights p;
+  p.n = n, p.k = k, p.shape = std::move(shape), p.kp = (k + 3) / 4 * 4;
+  const int64_t kp = p.kp, np16 = (n + 15) / 16, np8 = (n + 7) / 8;
+  p.col_sums.assign(size_t(n), 0);
+  // rows are padded to a multiple of 16 zero rows, so a kernel's channel tile never reads past the end
+  p.rows.assign(size_t(np16 * 16 * kp), 0);
+  p.rows16.assign(size_t(np16 * 16 * kp), 0);
+  p.panels.assign(size_t(np16 * kp * 16), 0);
+  p.panels16.assign(size_t(np8 * kp * 8), 0);
+  p.tiles16.assign(size_t(np16 * 16 * kp), 0);
+  for (int64_t c = 0; c < n; ++c)
+    for (int64_t j = 0; j < k; ++j) {
+      const int8_t v = w[c * k + j];
+      p.col_sums[size_t(c)] += v;
+      p.rows[size_t(c * kp + j)] = v;
+      p.rows16[size_t(c * kp + j)] = v;
+      // panels: [c / 16][j / 4][c % 16][j % 4]; panels16: [c / 8][j / 2][c % 8][j % 2]
+      p.panels[size_t(((c / 16) * (kp / 4) + j / 4) * 64 + (c % 16) * 4 + j % 4)] = v;
+      p.panels16[size_t(((c / 8) * (kp / 2) + j / 2) * 16 + (c % 8) * 2 + j % 2)] = v;
+      p.tiles16[size_t(((c / 4) * (kp / 2) + j / 2) * 8 + (c % 4) * 2 + j % 2)] = v;
+    }
+  return p;
+}
+
+// ---- reference loops
+namespace {
+int32_t wrap32(int64_t v) { return int32_t(uint32_t(uint64_t(v))); }
+
+void check_a(int64_t M, int64_t K, const void* A, int64_t lda, int32_t a_zp, const char* who) {
+  MINIDL_CHECK(M >= 0 && K >= 1 && K <= 65536, who, ": M = ", M, ", K = ", K, " (need M >= 0, 1 <= K <= 65536)");
+  MINIDL_CHECK(M == 0 || A != nullptr, who, ": null activations");
+  MINIDL_CHECK(lda >= K, who, ": row stride ", lda, " is smaller than K = ", K);
+  MINIDL_CHECK(a_zp >= 0 && a_zp <= 255, who, ": activation zero point ", a_zp, " is outside [0, 255]");
+}
+}  // namespace
+
+void qgemm_reference_s32(int64_t M, int64_t N, int64_t K, const uint8_t* A, int64_t lda, int32_t a_zp,
+                         const int8_t* W, int64_t ldw, const int32_t* bias, int32_t* C, int64_t ldc) {
+  check_a(M, K, A, lda, a_zp, "qgemm_reference_s32");
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      int64_t acc = bias ? bias[n] : 0;
+      for (int64_t k = 0; k < K; ++k) acc += (int64_t(A[m * lda + k]) - a_zp) * W[n * ldw + k];
+      C[m * ldc + n] = wrap32(acc);
+    }
+}
+
+void qgemm_reference_u8(int64_t M, int64_t N, int64_t K, const uint8_t* A, int64_t lda, int32_t a_zp,
+                        const int8_t* W, int64_t ldw, const Requant& rq, uint8_t* C, int64_t ldc) {
+  check_requant(rq, N, "qgemm_reference_u8");
+  std::vector<int32_t> acc(static_cast<size_t>(N));
+  for (int64_t m = 0; m < M; ++m) {
+    qgemm_reference_s32(1, N, K, A + m * lda, lda, a_zp, W, ldw, rq.bias.empty() ? nullptr : rq.bias.data(),
+                        acc.data(), N);
+    for (int64_t n = 0; n < N; ++n) {
+      const QuantMultiplier& mu = rq.multiplier[rq.multiplier.size() == 1 ? 0 : size_t(n)];
+      C[m * ldc + n] = uint8_t(requantize(acc[size_t(n)], mu, rq.zero_point, rq.qmin, rq.qmax));
+    }
+  }
+}
+
+// ---- paths
+const char* qisa_name(QIsa isa) {
+  switch (isa) {
+    case QIsa::Generic: return "generic";
+    case QIsa::Avx2: return "avx2";
+    case QIsa::AvxVnni: return "avxvnni";
+    case QIsa::Avx512Vnni: return "avx512vnni";
+  }
+  return "?";
+}
+
+QIsa parse_qisa(const std::string& name) {
+  for (QIsa i : {QIsa::Generic, QIsa::Avx2, QIsa::AvxVnni, QIsa::Avx512Vnni})
+    if (name == qisa_name(i)) return i;
+  detail::fail("MINIDL_ISA: unknown path '", name, "' (allowed: avx512vnni, avxvnni, avx2, generic)");
+}
+
+bool qisa_supported(QIsa isa) {
+  __builtin_cpu_init();  // GCC's CPUID probe also checks that the OS saves the registers (XGETBV)
+  switch (isa) {
+    case QIsa::Generic: return true;
+    case QIsa::Avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case QIsa::AvxVnni: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni");
+    case QIsa::Avx512Vnni:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  }
+  return false;
+}
+
+QIsa qgemm_best_isa() {
+  for (QIsa i : {QIsa::Avx512Vnni, QIsa::AvxVnni, QIsa::Avx2})
+    if (qisa_supported(i)) return i;
+  return QIsa::Generic;
+}
+
+namespace {
+std::atomic<int> g_isa{-1};  // -1: not chosen yet
+std::mutex g_isa_mutex;
+
+void force_isa(QIsa isa, const char* by) {
+  MINIDL_CHECK(qisa_supported(isa), by, "=", qisa_name(isa), ": this CPU does not support the ", qisa_name(isa),
+               " path (best supported: ", qisa_name(qgemm_best_isa()), ")");
+  g_isa = int(isa);
+}
+}  // namespace
+
+QIsa qgemm_isa() {
+  int v = g_isa.load();
+  if (v >= 0) return QIsa(v);
+  std::lock_guard<std::mutex> lock(g_isa_mutex);
+  if (g_isa.load() < 0) {
+    const char* env = std::getenv("MINIDL_ISA");
+    if (env && *env) force_isa(parse_qisa(env), "MINIDL_ISA");
+    else g_isa = int(qgemm_best_isa());
+  }
+  return QIsa(g_isa.load());
+}
+
+void set_qgemm_isa(QIsa isa) { force_isa(isa, "set_qgemm_isa"); }
+
+// ---- entry points
+namespace {
+
+struct Kernels {
+  qkern::XwFn xw;
+  qkern::WxFn wx;
+};
+
+Kernels kernels_for(QIsa isa) {
+  switch (isa) {
+    case QIsa::Avx512Vnni: return {qkern::xw_avx512vnni, qkern::wx_avx512vnni};
+    case QIsa::AvxVnni: return {qkern::xw_avxvnni, qkern::wx_avxvnni};
+    case QIsa::Avx2: return {qkern::xw_avx2, qkern::wx_avx2};
+    case QIsa::Generic: break;
+  }
+  return {qkern::xw_generic, qkern::wx_generic};
+}
+
+std::atomic<qkern::XwFn> g_xw_test{nullptr};
+std::atomic<qkern::WxFn> g_wx_test{nullptr};
+
+// The per-call epilogue arrays: bias − z_a·colsum (mod 2^32), multipliers per channel.
+struct Epi {
+  std::vector<int32_t> bias, m0, rs;
+  qkern::Out out{};
+};
+
+Epi make_epi(const PackedWeights& W, int32_t a_zp, const int32_t* bias, const Requant* rq) {
+  Epi e;
+  const size_t n = size_t(W.n), padded = size_t((W.n + 63) / 64 * 64);  // kernels load whole vectors
+  e.bias.assign(padded, 0), e.m0.assign(padded, 0), e.rs.assign(padded, 1);
+  for (size_t c = 0; c < n; ++c)
+    e.bias[c] = wrap32(int64_t(bias ? bias[c] : 0) - int64_t(a_zp) * W.col_sums[c]);
+  if (rq) {
+    for (size_t c = 0; c < n; ++c) {
+      const QuantMultiplier& m = rq->multiplier[rq->multiplier.size() == 1 ? 0 : c];
+      e.m0[c] = m.m0, e.rs[c] = 31 + m.shift;
+    }
+    e.out.lo = rq->qmin - rq->zero_point, e.out.hi = rq->qmax - rq->zero_point, e.out.zp = rq->zero_point;
+    e.out.m0 = e.m0.data(), e.out.rs = e.rs.data();
+    e.out.rs_min = 62;
+    for (size_t c = 0; c < n; ++c) e.out.rs_min = std::min(e.out.rs_min, e.rs[c]);
+  }
+  e.out.bias = e.bias.data();
+  return e;
+}
+
+qkern::W view(const PackedWeights& W) {
+  return {W.n, W.k, W.kp, W.rows.data(), W.panels.data(), W.rows16.data(), W.panels16.data(), W.tiles16.data()};
+}
+
+// Split [0, rows) over threads in blocks of `align` (a multiple of the
+// kernels' tiles), on the calling thread inside a parallel region or for small work.
+template <class F>
+void split(int64_t rows, int64_t align, int64_t macs_per_row, F&& f) {
+  const int64_t blocks = (rows + align - 1) / align;
+  int threads = omp_in_parallel() || rows * macs_per_row < (int64_t(1) << 18) ? 1 : get_num_threads();
+  if (threads > blocks) threads = int(blocks);
+  parallel_range(blocks, threads, [&](int64_t lo, int64_t hi) {
+    const int64_t r_hi = hi * align;
+    f(lo * align, r_hi < rows ? r_hi : rows);
+  });
+}
+
+void run_xw(int64_t M, const uint8_t* A, int64_t lda, int32_t a_zp, const PackedWeights& W, const int32_t* bias,
+            const Requant* rq, int32_t* c32, uint8_t* c8, int64_t ldc, const char* who) {
+  check_a(M, W.k, A, lda, a_zp, who);
+  MINIDL_CHECK(W.n >= 1 && !W.rows.empty(), who, ": weights are not packed (use pack_weights)");
+  MINIDL_CHECK(ldc >= W.n, who, ": output row stride ", ldc, " is smaller than N = ", W.n);
+  if (rq) check_requant(*rq, W.n, who);
+  Epi e = make_epi(W, a_zp, bias, rq);
+  e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = ldc;
+  const qkern::W w = view(W);
+  const qkern::XwFn fn = g_xw_test.load() ? g_xw_test.load() : kernels_for(qgemm_isa()).xw;
+  split(M, qkern::kRowAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, A, lda, w, e.out); });
+}
+
+void run_wx(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const PackedWeights& W, const int32_t* bias,
+            const Requant* rq, int32_t* c32, uint8_t* c8, int64_t ldc, const char* who) {
+  MINIDL_CHECK(P >= 0 && (P == 0 || X != nullptr), who, ": bad pixel count ", P, " or null input");
+  MINIDL_CHECK(ldx >= P, who, ": input row stride ", ldx, " is smaller than P = ", P);
+  MINIDL_CHECK(ldc >= P, who, ": output row stride ", ldc, " is smaller than P = ", P);
+  MINIDL_CHECK(x_zp >= 0 && x_zp <= 255, who, ": input zero point ", x_zp, " is outside [0, 255]");
+  MINIDL_CHECK(W.n >= 1 && !W.rows.empty(), who, ": weights are not packed (use pack_weights)");
+  if (rq) check_requant(*rq, W.n, who);
+  Epi e = make_epi(W, x_zp, bias, rq);
+  e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = ldc;
+  const qkern::W w = view(W);
+  const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load() : kernels_for(qgemm_isa()).wx;
+  qkern::XSrc xs{};
+  xs.p = X, xs.ld = ldx;
+  split(P, qkern::kPixelAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });
+}
+
+}  // namespace
+
+void qkern::set_kernels_for_testing(XwFn xw, WxFn wx) {
+  g_xw_test = xw;
+  g_wx_test = wx;
+}
+
+namespace {
+void run_conv(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, int pad, int32_t x_zp,
+              const PackedWeights& W, const int32_t* bias, const Requant* rq, int32_t* c32, uint8_t* c8,
+              const char* who) {
+  MINIDL_CHECK(W.shape.size() == 4 && W.shape[1] == C, who, ": weights ", to_string(W.shape),
+               " are not [Cout, ", C, ", KH, KW]");
+  MINIDL_CHECK(x != nullptr && stride >= 1 && pad >= 0, who, ": null input, stride < 1 or padding < 0");
+  MINIDL_CHECK(x_zp >= 0 && x_zp <= 255, who, ": input zero point ", x_zp, " is outside [0, 255]");
+  const int64_t KH = W.shape[2], KW = W.shape[3];
+  MINIDL_CHECK(H + 2 * pad >= KH && Wd + 2 * pad >= KW, who, ": image ", H, "x", Wd, " with padding ", pad,
+               " is smaller than the kernel ", KH, "x", KW);
+  const int64_t OH = (H + 2 * pad - KH) / stride + 1, OW = (Wd + 2 * pad - KW) / stride + 1, P = OH * OW;
+  if (rq) check_requant(*rq, W.n, who);
+  std::vector<int32_t> koff(size_t(W.k)), kh(size_t(W.k)), kw(size_t(W.k));
+  for (int64_t k = 0; k < W.k; ++k) {
+    const int64_t c = k / (KH * KW), i = k / KW % KH, j = k % KW;
+    koff[size_t(k)] = int32_t(c * H * Wd + i * Wd + j), kh[size_t(k)] = int32_t(i), kw[size_t(k)] = int32_t(j);
+  }
+  qkern::XSrc xs{x, 0, true, H, Wd, OW, stride, pad, uint8_t(x_zp), koff.data(), kh.data(), kw.data()};
+  Epi e = make_epi(W, x_zp, bias, rq);
+  e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = P;
+  const qkern::W w = view(W);
+  const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load() : kernels_for(qgemm_isa()).wx;
+  split(P, qkern::kPixelAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });
+}
+}  // namespace
+
+void qconv_image_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
+                    const PackedWeights& w, const Requant& rq, uint8_t* out) {
+  run_conv(x, C, H, W, stride, padding, x_zp, w, rq.bias.empty() ? nullptr : rq.bias.data(), &rq, nullptr, out,
+           "qconv_image_u8");
+}
+
+void qconv_image_s32(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
+                     const PackedWeights& w, const int32_t* bias, int32_t* out) {
+  run_conv(x, C, H, W, stride, padding, x_zp, w, bias, nullptr, out, nullptr, "qconv_image_s32");
+}
+
+void qgemm_u8s8s32(int64_t M, const uint8_t* A, int64_t lda, int32_t a_zp, const PackedWeights& W,
+                   const int32_t* bias, int32_t* C, int64_t ldc) {
+  run_xw(M, A, lda, a_zp, W, bias, nullptr, C, nullptr, ldc, "qgemm_u8s8s32");
+}
+
+void qgemm_u8s8u8(int64_t M, const uint8_t* A, int64_t lda, int32_t a_zp, const PackedWeights& W,
+                  const Requant& rq, uint8_t* C, int64_t ldc) {
+  run_xw(M, A, lda, a_zp, W, rq.bias.empty() ? nullptr : rq.bias.data(), &rq, nullptr, C, ldc, "qgemm_u8s8u8");
+}
+
+void qgemm_wx_u8(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const PackedWeights& W,
+                 const Requant& rq, uint8_t* C, int64_t ldc) {
+  run_wx(P, X, ldx, x_zp, W, rq.bias.empty() ? nullptr : rq.bias.data(), &rq, nullptr, C, ldc, "qgemm_wx_u8");
+}
+
+void qgemm_wx_s32(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const PackedWeights& W,
+                  const int32_t* bias, int32_t* C, int64_t ldc) {
+  run_wx(P, X, ldx, x_zp, W, bias, nullptr, C, nullptr, ldc, "qgemm_wx_s32");
+}
+
+}  // namespace minidl

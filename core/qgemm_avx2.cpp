@@ -1,0 +1,178 @@
+// minidl/core/qgemm_avx2.cpp — the AVX2 path of the int8 GEMM (no VNNI).
+// Compiled with -march=x86-64-v3 (AVX2, FMA, BMI2) whatever the build's
+// -march; called only when CPUID reports AVX2 (core/qgemm.cpp).
+//
+// Why not vpmaddubsw (u8 × s8 pairs → int16): it saturates. Two products of
+// 255 × 127 sum to 64,770 > 32,767, so with full-range uint8 activations it
+// returns wrong sums (PyTorch's fbgemm avoids this with 7-bit activations,
+// reduce_range; oneDNN documents the saturation). This path widens both
+// operands to int16 instead and multiplies with vpmaddwd (int16 × int16
+// pairs → int32, exact: 2 × 255 × 127 fits easily), then vpaddd. Weights are
+// widened once at pack time (PackedWeights::rows16 / panels16); activations are
+// widened on the fly into a small buffer reused across all output columns.
+//
+// Blocking (Zen 3 / Haswell-class: 16 ymm registers, 2 vpmaddwd per cycle):
+//   MR = 4 rows × NV = 2 vectors of 8 int32 = 8 accumulators, + 2 vector
+//   operands + 1 broadcast + 1 product temporary (vpmaddwd cannot add into an
+//   accumulator, so 4 × 3 tiles need 17 registers and spill). Per K pair:
+//   8 vpmaddwd, 8 vpaddd, 2 loads + 4 broadcasts.
+//   xw: the 4 widened A rows (4·K·2 bytes, 18 KB at K = 2304) stay in L1 while
+//       the weight panels stream from L2.
+//   wx: a block of PB = 16 pixels of X (read in place from the image for a
+//       convolution, see XSrc) is widened and interleaved into [K/2][16][2]
+//       int16 (9 KB at K = 288, L1) and multiplied by every 4-channel tile
+//       of the weights, read from PackedWeights::tiles16 where a tile's 4
+//       rows are interleaved per K pair: one sequential stream feeds the 4
+//       broadcasts instead of four.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "core/qgemm_kernels.h"
+
+namespace minidl::qkern {
+
+namespace {
+
+#include "core/qgemm_x86_256.inc"
+
+constexpr int MR = 4, NV = 2, PB = 8 * NV;
+
+// out[i][j] = Σ_kk vpmaddwd(R[i] pair kk, V vector j at kk): R rows int16
+// with stride ldr (pair kk at R + i·ldr + kk·rk), V vectors of 16 int16 at V + j·vpanel + kk·vstride. The
+// accumulators are locals stored once at the end: kept as an array the caller
+// owns, GCC 12 allocates them so that every add is followed by a register copy
+// (one vmovdqa per multiply made the loop rename-bound).
+template <int nv>
+inline void tile(const int16_t* R, int64_t ldr, int64_t rk, const int16_t* V, int64_t vstride, int64_t vpanel, int64_t k2,
+                 __m256i (&out)[MR][NV]) {
+  __m256i acc[MR][nv];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 8
+    for (int j = 0; j < nv; ++j) acc[i][j] = _mm256_setzero_si256();
+  for (int64_t kk = 0; kk < k2; ++kk) {
+    __m256i v[nv];
+#pragma GCC unroll 8
+    for (int j = 0; j < nv; ++j)
+      v[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(V + j * vpanel + kk * vstride));
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      int32_t pair;
+      __builtin_memcpy(&pair, R + i * ldr + rk * kk, 4);
+      const __m256i b = _mm256_set1_epi32(pair);
+#pragma GCC unroll 8
+      for (int j = 0; j < nv; ++j) acc[i][j] = _mm256_add_epi32(acc[i][j], _mm256_madd_epi16(b, v[j]));
+    }
+  }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < nv; ++j) out[i][j] = acc[i][j];
+}
+
+// Rows [m, m + valid) of A widened to int16 into buf [MR][kp] (zeros past k and valid).
+void widen_rows(const uint8_t* A, int64_t lda, int64_t m, int64_t valid, const W& w, int16_t* buf) {
+  for (int i = 0; i < MR; ++i) {
+    int16_t* dst = buf + i * w.kp;
+    int64_t k = 0;
+    if (i < valid) {
+      const uint8_t* src = A + (m + i) * lda;
+      for (; k + 16 <= w.k; k += 16)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + k),
+                            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k))));
+      for (; k < w.k; ++k) dst[k] = src[k];
+    }
+    for (; k < w.kp; ++k) dst[k] = 0;
+  }
+}
+
+template <int nv>
+void xw_panels(const int16_t* buf, int64_t m, int64_t rows, int64_t p, const W& w, const Out& o) {
+  __m256i acc[MR][NV];
+  tile<nv>(buf, w.kp, 2, w.panels16 + p * w.kp * 8, 16, w.kp * 8, w.kp / 2, acc);
+  for (int j = 0; j < nv; ++j) {
+    const int64_t c = (p + j) * 8;
+    const int valid = int(min64(8, w.n - c));
+    const Req8 q = req_columns(o, c);
+    for (int i = 0; i < rows; ++i) store8(o, (m + i) * o.ldc + c, acc[i][j], q, valid);
+  }
+}
+
+// X rows k of pixels [p, p + np) → buf [kp/2][PB][2] int16 (pairs of rows interleaved).
+void pack_pixels(const XSrc& X, int64_t p, int64_t np, const W& w, int16_t* buf) {
+  const __m128i zero = _mm_setzero_si128();
+  alignas(16) uint8_t tmp[2][16];
+  for (int j = 0; j < NV; ++j) {
+    const int64_t left = min64(8, np - 8 * j), q = p + 8 * j;
+    if (left <= 0) {
+      for (int64_t kk = 0; kk < w.kp / 2; ++kk)
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(buf + (kk * PB + 8 * j) * 2), _mm256_setzero_si256());
+      continue;
+    }
+    const int64_t oy = X.conv ? q / X.OW : 0, ox = X.conv ? q % X.OW : 0;
+    int16_t* dst = buf + 8 * j * 2;
+    auto put = [&](int64_t kk, __m128i a, __m128i b) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + kk * PB * 2), _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(a, b)));
+    };
+    const int64_t full = w.k / 2;  // K pairs with both rows present
+    if (X.conv && X.stride == 1 && X.pad == 0 && ox + left <= X.OW) {
+      // the common case, hoisted: the 8 pixels are one contiguous run of each image row
+      const uint8_t* base = X.p + oy * X.W + ox;
+      for (int64_t kk = 0; kk < full; ++kk)
+        put(kk, load8(base + X.koff[2 * kk], left), load8(base + X.koff[2 * kk + 1], left));
+    } else if (!X.conv) {
+      const uint8_t* base = X.p + q;
+      for (int64_t kk = 0; kk < full; ++kk)
+        put(kk, load8(base + 2 * kk * X.ld, left), load8(base + (2 * kk + 1) * X.ld, left));
+    } else {
+      for (int64_t kk = 0; kk < full; ++kk)
+        put(kk, load8(x_row(X, 2 * kk, q, oy, ox, left, tmp[0]), left),
+            load8(x_row(X, 2 * kk + 1, q, oy, ox, left, tmp[1]), left));
+    }
+    for (int64_t kk = full; kk < w.kp / 2; ++kk) {  // the zero-padded tail of K
+      const int64_t k0 = 2 * kk;
+      put(kk, k0 < w.k ? load8(x_row(X, k0, q, oy, ox, left, tmp[0]), left) : zero, zero);
+    }
+  }
+}
+
+template <int nv>
+void wx_channels(const int16_t* buf, int64_t p, int64_t np, const W& w, const Out& o) {
+  for (int64_t c = 0; c < w.n; c += MR) {
+    __m256i acc[MR][NV];
+    tile<nv>(w.tiles16 + c * w.kp, 2, 2 * MR, buf, 2 * PB, 16, w.kp / 2, acc);
+    for (int i = 0; i < MR && c + i < w.n; ++i) {
+      const Req8 q = req_row(o, c + i);
+      for (int j = 0; j < nv; ++j) store8(o, (c + i) * o.ldc + p + 8 * j, acc[i][j], q, int(min64(8, np - 8 * j)));
+    }
+  }
+}
+
+}  // namespace
+
+void xw_avx2(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const W& w, const Out& o) {
+  int16_t* buf = new int16_t[size_t(MR * w.kp)];  // ≤ 512 KiB (kp ≤ 65536)
+  const int64_t np8 = (w.n + 7) / 8;
+  for (int64_t m = m_lo; m < m_hi; m += MR) {
+    const int64_t rows = min64(MR, m_hi - m);
+    widen_rows(A, lda, m, rows, w, buf);
+    for (int64_t p = 0; p < np8; p += NV) {
+      const int64_t nv = min64(NV, np8 - p);
+      if (nv == 2) xw_panels<2>(buf, m, rows, p, w, o);
+      else xw_panels<1>(buf, m, rows, p, w, o);
+    }
+  }
+  delete[] buf;
+}
+
+void wx_avx2(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o) {
+  int16_t* buf = new int16_t[size_t(w.kp * PB)];
+  for (int64_t p = p_lo; p < p_hi; p += PB) {
+    const int64_t np = min64(PB, p_hi - p);
+    pack_pixels(X, p, np, w, buf);
+    if (np > 8) wx_channels<2>(buf, p, np, w, o);
+    else wx_channels<1>(buf, p, np, w, o);
+  }
+  delete[] buf;
+}
+
+}  // namespace minidl::qkern

@@ -1,0 +1,106 @@
+// minidl/core/qgemm_kernels.h — the interface between core/qgemm.cpp (checks,
+// packing, threads, dispatch) and the per-ISA kernel files
+// core/qgemm_{generic,avx2,avxvnni,avx512vnni}.cpp.
+//
+// Each ISA file is compiled with its own -march flags (core/CMakeLists.txt),
+// so this header holds only plain structs and declarations: an inline function
+// or a template from a shared header, instantiated in an AVX-512 file, could
+// be the copy the linker keeps for everyone (an ODR trap that crashes CPUs
+// without AVX-512). The kernel files include nothing else but <immintrin.h>
+// and <cstdint>/<cstring>.
+#pragma once
+
+#include <cstdint>
+
+namespace minidl::qkern {
+
+// The packed weights, as the kernels see them (see PackedWeights).
+struct W {
+  int64_t n, k, kp;         // kp: k rounded up to 4, the pad holds zero weights
+  const int8_t* rows;       // [n16][kp] (n16: n rounded up to 16, zero rows)
+  const int8_t* panels;     // [ceil(n/16)][kp/4][16][4]
+  const int16_t* rows16;    // [n16][kp]
+  const int16_t* panels16;  // [ceil(n/8)][kp/2][8][2]
+  const int16_t* tiles16;   // [n16/4][kp/2][4][2]
+};
+
+// Where results go and the epilogue, per output channel c ∈ [0, n):
+//   v = bias[c] + Σ a·w          (bias already holds b[c] − z_a·colsum[c])
+//   c32: store v; c8: store clamp(((v·m0[c] + 2^(rs[c]−1)) >> rs[c]), lo, hi) + zp
+// with lo = qmin − zp, hi = qmax − zp (the clamp before adding zp is the same
+// clamp, and keeps every step in range).
+struct Out {
+  int32_t* c32;          // either this ...
+  uint8_t* c8;           // ... or this
+  int64_t ldc;
+  const int32_t* bias;   // [n], readable up to n rounded up to 64
+  const int32_t* m0;     // [n]  (c8 only; same padding)
+  const int32_t* rs;     // [n]  total right shift 31 + shift, 1..62
+  int32_t lo, hi, zp;
+  int32_t rs_min;        // min over channels of rs: ≥ 32 (every M < 1/2) allows the 32-bit epilogue
+};
+
+// The wx operand X [k][p]: a plain matrix, or — conv = true — the im2col
+// matrix of one image read in place (implicit GEMM): X[k][p] =
+// x[c][oy·s + kh − pad][ox·s + kw − pad] (zp outside the image) with
+// k = (c·KH + kh)·KW + kw, p = oy·OW + ox; koff/kh/kw are per-k tables
+// (c·H·W + kh·W + kw, kh, kw) so the kernels never divide by k.
+struct XSrc {
+  const uint8_t* p;
+  int64_t ld;  // plain: row stride
+  bool conv;
+  int64_t H, W, OW, stride, pad;
+  uint8_t zp;
+  const int32_t* koff;
+  const int32_t* kh;
+  const int32_t* kw;
+};
+
+// The n ≤ 64 bytes X[k][p .. p+n): a pointer into the operand when they lie
+// contiguous in memory, else gathered into tmp. (oy, ox): pixel p's output
+// position (conv only). Static: each kernel file gets its own copy, compiled
+// with its own flags (see the ODR note above).
+static inline const uint8_t* x_row(const XSrc& x, int64_t k, int64_t p, int64_t oy, int64_t ox, int64_t n,
+                                   uint8_t* tmp) {
+  if (!x.conv) return x.p + k * x.ld + p;
+  if (x.stride == 1 && x.pad == 0) {  // runs of whole output rows, contiguous in the image
+    const uint8_t* base = x.p + x.koff[k];
+    if (ox + n <= x.OW) return base + oy * x.W + ox;
+    for (int64_t t = 0; t < n; ++oy, ox = 0)
+      for (const uint8_t* src = base + oy * x.W; ox < x.OW && t < n; ++ox) tmp[t++] = src[ox];
+    return tmp;
+  }
+  const int64_t plane = x.koff[k] - x.kh[k] * x.W - x.kw[k];
+  for (int64_t t = 0; t < n; ++t) {
+    const int64_t iy = oy * x.stride + x.kh[k] - x.pad, ix = ox * x.stride + x.kw[k] - x.pad;
+    tmp[t] = iy < 0 || iy >= x.H || ix < 0 || ix >= x.W ? x.zp : x.p[plane + iy * x.W + ix];
+    if (++ox == x.OW) ox = 0, ++oy;
+  }
+  return tmp;
+}
+
+// "xw" (linear): C[m][c] for m ∈ [m_lo, m_hi), all c; A uint8 rows of k bytes (lda).
+// "wx" (conv):   C[c][p] for p ∈ [p_lo, p_hi), all c; X uint8 [k][p] (see XSrc).
+// The caller splits [0, M) / [0, P) between threads; a kernel never reads
+// outside the rows/columns it was given (no over-read past k either).
+using XwFn = void (*)(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const W& w, const Out& o);
+using WxFn = void (*)(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o);
+
+void xw_generic(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
+void wx_generic(int64_t, int64_t, const XSrc&, const W&, const Out&);
+void xw_avx2(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
+void wx_avx2(int64_t, int64_t, const XSrc&, const W&, const Out&);
+void xw_avxvnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
+void wx_avxvnni(int64_t, int64_t, const XSrc&, const W&, const Out&);
+void xw_avx512vnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
+void wx_avx512vnni(int64_t, int64_t, const XSrc&, const W&, const Out&);
+
+// Tests only: run this pair instead of the ISA's kernels (null: back to dispatch).
+void set_kernels_for_testing(XwFn xw, WxFn wx);
+
+// What a thread's share of rows (xw) or pixels (wx) is rounded to: multiples
+// of every path's tile (MR = 4 or 8 rows; 16, 24 or 48 pixels per packed block).
+constexpr int64_t kRowAlign = 8;
+constexpr int64_t kPixelAlign = 48;
+
+}  // namespace minidl::qkern

@@ -1,0 +1,229 @@
+// The integer tensor ops (core/qops.h): quantize/dequantize rounding as
+// PyTorch's, quantized_conv2d against a direct 7-loop definition (zero-point
+// padding, strides, every ISA path), quantized_linear, the int32 variants,
+// integer average pooling with half-to-even division, and bad input.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "core/ops.h"
+#include "core/parallel.h"
+#include "core/qops.h"
+#include "core/random.h"
+#include "qgemm_paths.h"
+#include "test_util.h"
+
+using namespace minidl;
+using minidl::test::contains;
+using minidl::test::error_of;
+
+namespace {
+
+Tensor random_u8(const Shape& s, std::mt19937& g) {
+  Tensor t = Tensor::empty(s, DType::UInt8);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<uint8_t>()[i] = uint8_t(g() % 256);
+  return t;
+}
+
+std::vector<int8_t> random_w(int64_t n, std::mt19937& g) {
+  std::vector<int8_t> w(static_cast<size_t>(n));
+  for (auto& v : w) v = int8_t(int(g() % 255) - 127);
+  return w;
+}
+
+Requant random_rq(int64_t n, std::mt19937& g, bool relu) {
+  Requant rq;
+  rq.zero_point = int32_t(g() % 256);
+  if (relu) rq.qmin = rq.zero_point;
+  for (int64_t i = 0; i < n; ++i) {
+    rq.multiplier.push_back(quantize_multiplier(std::ldexp(1.0 + (g() % 1000) / 1000.0, -int(8 + g() % 6))));
+    rq.bias.push_back(int32_t(g() % 20001) - 10000);
+  }
+  return rq;
+}
+
+// The definition: out = requantize(b + Σ (x − zp)·w), the padding reading zp.
+std::vector<int32_t> conv_acc_reference(const Tensor& x, int32_t zp, const std::vector<int8_t>& w,
+                                        const Shape& ws, const std::vector<int32_t>& bias, int s, int p) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), CO = ws[0], KH = ws[2], KW = ws[3];
+  const int64_t OH = (H + 2 * p - KH) / s + 1, OW = (W + 2 * p - KW) / s + 1;
+  const uint8_t* px = x.data<uint8_t>();
+  std::vector<int32_t> y;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t co = 0; co < CO; ++co)
+      for (int64_t oy = 0; oy < OH; ++oy)
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          int64_t acc = bias.empty() ? 0 : bias[size_t(co)];
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t i = 0; i < KH; ++i)
+              for (int64_t j = 0; j < KW; ++j) {
+                const int64_t iy = oy * s + i - p, ix = ox * s + j - p;
+                const int32_t v = iy < 0 || iy >= H || ix < 0 || ix >= W ? zp : px[((n * C + c) * H + iy) * W + ix];
+                acc += int64_t(v - zp) * w[size_t(((co * C + c) * KH + i) * KW + j)];
+              }
+          y.push_back(int32_t(acc));
+        }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("quantize_per_tensor: half to even on x·(1/scale), clamped; dequantize inverts on the grid") {
+  Tensor x = Tensor::from_vector(std::vector<float>{0.5f, 1.5f, 2.5f, -0.5f, -1.5f, 300.f, -300.f, INFINITY, -INFINITY, 0.f});
+  const std::vector<uint8_t> q = quantize_per_tensor(x, 1.f, 10).to_vector<uint8_t>();
+  CHECK(q == std::vector<uint8_t>{10, 12, 12, 10, 8, 255, 0, 255, 0, 10});
+  Tensor grid = Tensor::from_vector(std::vector<float>{-0.3f, 0.f, 0.1f, 2.4f});
+  const Tensor back = dequantize(quantize_per_tensor(grid, 0.1f, 3), 0.1f, 3);
+  for (int i = 0; i < 4; ++i) CHECK(back.to_vector<float>()[size_t(i)] == doctest::Approx(grid.to_vector<float>()[size_t(i)]).epsilon(1e-6));
+  Tensor bad = Tensor::from_vector(std::vector<float>{1.f, NAN});
+  CHECK(contains(error_of([&] { quantize_per_tensor(bad, 1.f, 0); }), "element 1 of [2] is NaN"));
+  CHECK(contains(error_of([&] { quantize_per_tensor(grid, 0.f, 0); }), "scale must be finite and > 0"));
+  CHECK(contains(error_of([&] { quantize_per_tensor(grid, 1.f, 256); }), "zero point 256"));
+}
+
+TEST_CASE("quantized_conv2d: equals the direct definition on every path (stride, zero-point padding, ReLU)") {
+  test::IsaGuard guard;
+  std::mt19937 g(5);
+  struct C { int64_t N, C, H, W, CO, K; int s, p; };
+  for (const C& c : {C{2, 1, 28, 28, 32, 3, 1, 0}, C{3, 32, 10, 9, 64, 3, 1, 0}, C{2, 3, 7, 8, 5, 3, 2, 1},
+                     C{1, 4, 5, 5, 17, 1, 1, 2}, C{4, 2, 6, 6, 3, 5, 1, 2}})
+    for (const test::Path& path : test::paths()) {
+      path.use();
+      CAPTURE(path.name); CAPTURE(c.C); CAPTURE(c.H); CAPTURE(c.s); CAPTURE(c.p);
+      const Tensor x = random_u8({c.N, c.C, c.H, c.W}, g);
+      const int32_t zp = int32_t(g() % 256);
+      const Shape ws = {c.CO, c.C, c.K, c.K};
+      const std::vector<int8_t> w = random_w(c.CO * c.C * c.K * c.K, g);
+      const PackedWeights pw = pack_weights(w.data(), c.CO, c.C * c.K * c.K, ws);
+      const Requant rq = random_rq(c.CO, g, g() % 2 == 0);
+      const std::vector<int32_t> acc = conv_acc_reference(x, zp, w, ws, rq.bias, c.s, c.p);
+      const int64_t per = int64_t(acc.size()) / (c.N * c.CO);
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        const Tensor y = quantized_conv2d(x, zp, pw, rq, c.s, c.p);
+        const Tensor y32 = quantized_conv2d_s32(x, zp, pw, rq.bias, c.s, c.p);
+        CHECK(y.shape() == Shape{c.N, c.CO, (c.H + 2 * c.p - c.K) / c.s + 1, (c.W + 2 * c.p - c.K) / c.s + 1});
+        REQUIRE(y32.to_vector<int32_t>() == acc);
+        const uint8_t* py = y.data<uint8_t>();
+        for (size_t i = 0; i < acc.size(); ++i)
+          REQUIRE(py[i] == requantize(acc[i], rq.multiplier[size_t(int64_t(i) / per % c.CO)], rq.zero_point, rq.qmin, rq.qmax));
+      }
+    }
+  set_num_threads(2);
+}
+
+TEST_CASE("quantized conv2d tracks the float convolution (dequantized, within the rounding steps)") {
+  std::mt19937 g(6);
+  Generator gen(7);
+  const Tensor xf = Tensor::uniform({2, 3, 8, 8}, 0.f, 1.f, gen), wf = Tensor::normal({4, 3, 3, 3}, 0.f, 0.3f, gen);
+  const float sx = 1.f / 255, sy = 0.05f;  // output range ±6.4 holds every value (no clamping)
+  const int32_t zx = 0, zy = 128;
+  std::vector<int8_t> w(size_t(wf.numel()));
+  std::vector<float> sw(4);
+  for (int co = 0; co < 4; ++co) {
+    float mx = 0;
+    for (int i = 0; i < 27; ++i) mx = std::max(mx, std::abs(wf.data<float>()[co * 27 + i]));
+    sw[size_t(co)] = mx / 127;
+    for (int i = 0; i < 27; ++i) w[size_t(co * 27 + i)] = int8_t(std::nearbyint(wf.data<float>()[co * 27 + i] / sw[size_t(co)]));
+  }
+  Requant rq;
+  rq.zero_point = zy;
+  for (int co = 0; co < 4; ++co) rq.multiplier.push_back(quantize_multiplier(double(sx) * sw[size_t(co)] / sy));
+  const Tensor y = dequantize(quantized_conv2d(quantize_per_tensor(xf, sx, zx), zx, pack_weights(w.data(), 4, 27, {4, 3, 3, 3}), rq, 1, 1), sy, zy);
+  const Tensor ref = conv2d(xf, wf, Tensor::zeros({4}), 1, 1);
+  double worst = 0;
+  for (int64_t i = 0; i < y.numel(); ++i) worst = std::max(worst, double(std::abs(y.data<float>()[i] - ref.data<float>()[i])));
+  CHECK(worst < 3 * sy);  // input, weight and output rounding together stay within a few output steps
+  CHECK(worst > 0);
+}
+
+TEST_CASE("quantized_linear and quantized_linear_s32 equal the reference GEMM") {
+  std::mt19937 g(8);
+  const Tensor x = random_u8({37, 230}, g);
+  const std::vector<int8_t> w = random_w(100 * 230, g);
+  const PackedWeights pw = pack_weights(w.data(), 100, 230);
+  const Requant rq = random_rq(100, g, true);
+  std::vector<uint8_t> want(37 * 100);
+  std::vector<int32_t> want32(37 * 100);
+  qgemm_reference_u8(37, 100, 230, x.data<uint8_t>(), 230, 9, w.data(), 230, rq, want.data(), 100);
+  qgemm_reference_s32(37, 100, 230, x.data<uint8_t>(), 230, 9, w.data(), 230, rq.bias.data(), want32.data(), 100);
+  CHECK(quantized_linear(x, 9, pw, rq).to_vector<uint8_t>() == want);
+  CHECK(quantized_linear_s32(x, 9, pw, rq.bias).to_vector<int32_t>() == want32);
+  const Tensor f = dequantize_accumulator(quantized_linear_s32(x, 9, pw, rq.bias), {0.5f});
+  CHECK(f.data<float>()[5] == 0.5f * float(want32[5]));
+  CHECK(contains(error_of([&] { quantized_linear(random_u8({2, 229}, g), 9, pw, rq); }),
+                 "input [2, 229] has 229 features, the weights [100, 230] expect 230"));
+  CHECK(contains(error_of([&] { quantized_linear(Tensor::zeros({2, 230}), 9, pw, rq); }), "must be U8"));
+}
+
+TEST_CASE("quantized_avg_pool2d: integer window sums, division rounded half to even") {
+  // one 2x2 window per case: Σ(q − zp) = 2 → 0.5 → 0; 6 → 1.5 → 2; −2 → −0.5 → 0; −6 → −1.5 → −2; 7 → 1.75 → 2
+  const int32_t zp = 100;
+  auto pool1 = [&](std::vector<uint8_t> v) {
+    Tensor t = Tensor::from_vector(v, {1, 1, 2, 2});
+    return int(quantized_avg_pool2d(t, zp, 2, 2).to_vector<uint8_t>()[0]) - zp;
+  };
+  CHECK(pool1({101, 101, 100, 100}) == 0);
+  CHECK(pool1({102, 102, 101, 101}) == 2);
+  CHECK(pool1({99, 99, 100, 100}) == 0);
+  CHECK(pool1({98, 98, 99, 99}) == -2);
+  CHECK(pool1({102, 102, 102, 101}) == 2);
+  std::mt19937 g(9);
+  const Tensor x = random_u8({2, 3, 24, 24}, g);
+  const Tensor y = quantized_avg_pool2d(x, 17, 4, 4);
+  CHECK(y.shape() == Shape{2, 3, 6, 6});
+  const float ref = std::nearbyint([&] {
+    float s = 0;
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) s += float(x.data<uint8_t>()[(1 * 24 + 4 + i) * 24 + 8 + j]) - 17.f;
+    return s / 16.f;
+  }());
+  CHECK(int(y.data<uint8_t>()[(1 * 6 + 1) * 6 + 2]) == int(ref) + 17);  // channel 1, window (1, 2)
+  CHECK(contains(error_of([&] { quantized_avg_pool2d(x, 17, 25, 1); }), "kernel 25"));
+}
+
+TEST_CASE("quantized_avg_pool2d: every element against the definition (4x4 fast path, other windows, ragged widths)") {
+  std::mt19937 g(11);
+  struct P { int64_t H, W; int k, s; int32_t zp; int fill; };
+  for (const P& c : {P{24, 24, 4, 4, 17, 0}, P{9, 27, 4, 4, 255, 0}, P{16, 16, 4, 4, 0, 1}, P{16, 19, 4, 4, 255, 1},
+                     P{8, 8, 3, 2, 128, 0}, P{12, 16, 2, 2, 3, 0}, P{13, 17, 5, 3, 200, 0}}) {
+    CAPTURE(c.W); CAPTURE(c.k); CAPTURE(c.zp);
+    Tensor x = random_u8({2, 3, c.H, c.W}, g);
+    if (c.fill) x.fill_(255.f);
+    const Tensor y = quantized_avg_pool2d(x, c.zp, c.k, c.s);
+    const int64_t OH = (c.H - c.k) / c.s + 1, OW = (c.W - c.k) / c.s + 1;
+    REQUIRE(y.shape() == Shape{2, 3, OH, OW});
+    const uint8_t* px = x.data<uint8_t>();
+    for (int64_t nc = 0; nc < 6; ++nc)
+      for (int64_t oy = 0; oy < OH; ++oy)
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          int64_t sum = 0;
+          for (int i = 0; i < c.k; ++i)
+            for (int j = 0; j < c.k; ++j) sum += px[(nc * c.H + oy * c.s + i) * c.W + ox * c.s + j] - c.zp;
+          // exact: sum / k² as a double, rounded half to even
+          const double q = std::nearbyint(double(sum) / double(c.k * c.k));
+          const int want = int(std::clamp(q + c.zp, 0.0, 255.0));
+          REQUIRE(int(y.data<uint8_t>()[(nc * OH + oy) * OW + ox]) == want);
+        }
+  }
+}
+
+TEST_CASE("quantized_conv2d: bad input names the problem") {
+  std::mt19937 g(10);
+  const std::vector<int8_t> w = random_w(4 * 2 * 9, g);
+  const PackedWeights pw = pack_weights(w.data(), 4, 18, {4, 2, 3, 3});
+  const Requant rq = random_rq(4, g, false);
+  CHECK(contains(error_of([&] { quantized_conv2d(random_u8({1, 3, 5, 5}, g), 0, pw, rq); }),
+                 "input [1, 3, 5, 5] has 3 channels, the weights [4, 2, 3, 3] expect 2"));
+  CHECK(contains(error_of([&] { quantized_conv2d(random_u8({1, 2, 2, 2}, g), 0, pw, rq); }), "smaller than the kernel"));
+  CHECK(contains(error_of([&] { quantized_conv2d(random_u8({2, 5, 5}, g), 0, pw, rq); }), "[N, C, H, W]"));
+  const PackedWeights flat = pack_weights(w.data(), 4, 18);
+  CHECK(contains(error_of([&] { quantized_conv2d(random_u8({1, 2, 5, 5}, g), 0, flat, rq); }), "[Cout, C, KH, KW]"));
+  Requant short_rq = rq;
+  short_rq.bias.resize(3);
+  CHECK(contains(error_of([&] { quantized_conv2d(random_u8({1, 2, 5, 5}, g), 0, pw, short_rq); }),
+                 "bias has 3 entries, the layer has 4 output channels"));
+}
