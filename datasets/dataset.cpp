@@ -1,6 +1,7 @@
 #include "datasets/dataset.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 
 namespace minidl::datasets {
@@ -31,7 +32,7 @@ std::vector<int64_t> Dataset::labels() const {
 // ---- TensorDataset
 
 TensorDataset::TensorDataset(Tensor items, std::vector<int64_t> labels, int64_t num_classes,
-                             std::vector<std::string> class_names)
+                             std::vector<std::string> class_names, std::optional<float> input_scale)
     : items_(std::move(items)), labels_(std::move(labels)), class_names_(std::move(class_names)) {
   MINIDL_CHECK(items_.defined() && items_.dim() >= 2,
                "TensorDataset: items must be a tensor [N, ...item_shape] with at least 2 dimensions, got ",
@@ -40,6 +41,9 @@ TensorDataset::TensorDataset(Tensor items, std::vector<int64_t> labels, int64_t 
                "TensorDataset: items must be U8 or F32, got ", dtype_name(items_.dtype()));
   MINIDL_CHECK(items_.size(0) == int64_t(labels_.size()), "TensorDataset: ", items_.size(0),
                " items (shape ", to_string(items_.shape()), ") but ", labels_.size(), " labels");
+  input_scale_ = input_scale.value_or(items_.dtype() == DType::UInt8 ? 1.f / 255.f : 1.f);
+  MINIDL_CHECK(std::isfinite(input_scale_) && input_scale_ > 0.f, "TensorDataset: input_scale must be a positive number, got ",
+               input_scale_);
   item_shape_.assign(items_.shape().begin() + 1, items_.shape().end());
   item_numel_ = numel_of(item_shape_);
 

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,13 @@ class Dataset {
   // Writes numel(item_shape()) floats of item i to dst. Pixel sources give
   // raw pixel values 0..255 (scale them with the ScalePixels transform).
   void read(int64_t i, float* dst) const;
+  // The factor that brings read()'s values into the range a model expects:
+  // 1/255 for pixel sources (0..255 -> 0..1, torchvision's ToTensor), 1 for
+  // features that already are numbers on their own scale (a CSV table).
+  // The data set knows which it holds, so the training recipe asks it
+  // (nn::make_transforms) instead of dividing everything by 255 — a table of
+  // features in [0, 1] divided by 255 trains at chance.
+  virtual float input_scale() const { return 1.f; }
   int64_t label(int64_t i) const;  // in [0, num_classes())
 
   int64_t item_numel() const { return numel_of(item_shape()); }
@@ -60,17 +68,20 @@ using DatasetPtr = std::shared_ptr<const Dataset>;
 // All examples held in memory: `items` is a tensor [N, ...item_shape] of
 // dtype UInt8 (pixels, stored compactly: Fashion-MNIST train is 47 MB) or
 // Float32 (e.g. CSV features); read() converts to float. Labels must lie in
-// [0, num_classes); num_classes < 0 means "max label + 1".
+// [0, num_classes); num_classes < 0 means "max label + 1". input_scale
+// defaults to 1/255 for UInt8 items (pixels) and 1 for Float32 ones; pass it
+// for float pixels 0..255 (1/255.f) or any other unit.
 class TensorDataset : public Dataset {
  public:
   TensorDataset(Tensor items, std::vector<int64_t> labels, int64_t num_classes = -1,
-                std::vector<std::string> class_names = {});
+                std::vector<std::string> class_names = {}, std::optional<float> input_scale = std::nullopt);
 
   int64_t size() const override { return int64_t(labels_.size()); }
   Shape item_shape() const override { return item_shape_; }
   int64_t num_classes() const override { return num_classes_; }
   std::vector<std::string> class_names() const override { return class_names_; }
   std::vector<int64_t> labels() const override { return labels_; }
+  float input_scale() const override { return input_scale_; }
   std::string name() const override;
 
   const Tensor& items() const { return items_; }  // [N, ...item_shape], UInt8 or Float32
@@ -86,6 +97,7 @@ class TensorDataset : public Dataset {
   std::vector<int64_t> labels_;
   int64_t num_classes_ = 0;
   std::vector<std::string> class_names_;
+  float input_scale_ = 1.f;
 };
 
 // A view of `base` through a list of indices (repeats allowed, any order).
@@ -100,6 +112,7 @@ class Subset : public Dataset {
   Shape item_shape() const override { return base_->item_shape(); }
   int64_t num_classes() const override { return base_->num_classes(); }
   std::vector<std::string> class_names() const override { return base_->class_names(); }
+  float input_scale() const override { return base_->input_scale(); }
   std::vector<int64_t> labels() const override;
   std::string name() const override;
 

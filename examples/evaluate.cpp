@@ -1,74 +1,121 @@
-// evaluate — test accuracy and confusion matrix of a saved seed CNN.
+// evaluate — test accuracy and confusion matrix of a saved model.
 //
 //   build/examples/evaluate seed_cnn.safetensors
+//   build/examples/evaluate pruned.safetensors.sparse --plot confusion.svg
 //
-// The architecture is read off the checkpoint: BatchNorm if it has bn1.*,
-// layer widths from the weight shapes (so structurally pruned models load),
-// pruning masks if it has *_orig/*_mask tensors, and the input normalisation
-// the trainer recorded in the file's metadata.
+// The architecture is read off the checkpoint (nn::model_from_checkpoint):
+// the model spec the trainer recorded, with layer widths from the weight
+// shapes (so structurally pruned models load), or for files without one the
+// seed CNN's tensor names; --model overrides. Pruning masks load when the file
+// has *_orig/*_mask tensors; the input scaling and normalisation come from the
+// file's metadata, and the test set from --data, else the data the model was
+// trained on (metadata "data"). minidl's .sparse files (written by prune) load
+// too; they carry no metadata, so the recipe is read from the safetensors file
+// of the same name without ".sparse" when there is one.
 #include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
+#include "common_data.h"
 #include "common_flags.h"
 #include "minidl.h"
 
 using namespace minidl;
 
 namespace {
-const Tensor& find(const nn::StateDict& sd, const std::string& name, const std::string& path) {
-  for (const auto& [n, t] : sd)
-    if (n == name || n == name + "_orig") return t;
-  detail::fail(path, ": not a seed CNN checkpoint: no tensor \"", name, "\"");
+
+bool is_sparse_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  char magic[8] = {};
+  f.read(magic, 8);
+  return f.gcount() == 8 && std::string(magic, 8) == "MDLSPARS";
 }
+
+// The tensors and metadata of a safetensors or .sparse checkpoint.
+nn::StateDict read_checkpoint(const std::string& path, nn::Metadata& meta, std::string& kind) {
+  if (!is_sparse_file(path)) {
+    kind = "safetensors";
+    return nn::load_safetensors(path, &meta);
+  }
+  kind = "minidl's sparse checkpoint format (compress/sparse_format.h), read with compress::load_sparse";
+  nn::StateDict sd = compress::load_sparse(path);
+  const std::string sibling = examples::output_prefix(path, {".sparse"});
+  if (sibling != path && std::filesystem::is_regular_file(sibling) && !is_sparse_file(sibling)) {
+    nn::load_safetensors(sibling, &meta);
+    kind += "; recipe from " + sibling;
+  } else {
+    kind += "; no " + sibling + " beside it, so no recorded normalisation: inputs scaled as the data set says";
+  }
+  return sd;
+}
+
+int run(const CLI::App& app, const std::string& checkpoint, examples::DataFlags& df, const examples::ModelFlags& mf,
+        int64_t batch_size, const std::string& plot_path) {
+  examples::check_output_path("--plot", plot_path);
+  nn::Metadata meta;
+  std::string kind, how;
+  nn::StateDict sd = read_checkpoint(checkpoint, meta, kind);
+  examples::data_defaults_from(df, meta, app);
+  const examples::Data d = examples::load_data(df);
+  const bool int8 = compress::is_quantized_checkpoint(meta);
+  nn::ModulePtr net;
+  if (int8) {  // an int8 model (examples/quantize): rebuilt from the file's layer list
+    net = compress::quantized_from_state(sd, meta, checkpoint);
+    how = "from the int8 checkpoint's layer list";
+  } else {
+    auto seq = examples::model_for_checkpoint(sd, meta, checkpoint, mf, *d.test, &how);
+    compress::load_pruned_state(*seq, sd, checkpoint);  // plain checkpoints load unchanged
+    nn::fuse(*seq);  // layer + ReLU as one module: the same values, faster
+    net = seq;
+  }
+  auto transforms = meta.empty() ? nn::make_transforms(nn::TrainConfig{}, *d.test, false) : nn::transforms_from_metadata(meta);
+  datasets::DataLoader loader(d.test, {.batch_size = batch_size, .transforms = transforms});
+  nn::EvalResult r = nn::evaluate(*net, loader);
+  validate::ConfusionMatrix cm(r.predictions, r.targets, d.test->num_classes());
+  const std::vector<std::string> labels = examples::class_names(*d.test);
+  std::cout << "checkpoint: " << checkpoint << " (" << kind << ")\n"
+            << "model: " << (int8 ? "int8 quantized " : "") << net->repr() << "\n(architecture " << how << ")"
+            << (meta.count("recipe") ? "\ntrained with: " + meta["recipe"] : "")
+            << (meta.count("pruning") ? "\npruned: " + meta["pruning"] : "")
+            << (int8 ? "\nquantization: " + meta["quantization.scheme"] : "") << "\n"
+            << "data: " << d.description << "\n"
+            << "test accuracy: " << r.accuracy << " (" << r.count << " examples), loss " << r.loss << "\n\n"
+            << "confusion matrix (rows: true class, columns: predicted)\n"
+            << cm.to_string(labels) << "\n" << cm.report(labels);
+  if (!plot_path.empty()) {
+    plot::HeatMap h{.title = "confusion matrix: " + std::filesystem::path(checkpoint).filename().string(),
+                    .x_label = "predicted class", .y_label = "true class", .row_labels = labels, .col_labels = labels};
+    for (int64_t t = 0; t < cm.num_classes(); ++t) {
+      h.values.emplace_back();
+      for (int64_t p = 0; p < cm.num_classes(); ++p) h.values.back().push_back(double(cm.at(t, p)));
+    }
+    plot::write_svg(plot_path, plot::heat_map(h));
+    std::cout << "wrote " << plot_path << "\n";
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Evaluate a seed CNN checkpoint on the Fashion-MNIST test set."};
-  std::string checkpoint, data = datasets::kFashionMnistDir;
+  CLI::App app{"Evaluate a saved model (safetensors or .sparse) on a test set."};
+  std::string checkpoint, plot_path;
+  examples::DataFlags df;
+  examples::ModelFlags mf;
   int64_t batch_size = 256;
-  app.add_option("checkpoint", checkpoint, "safetensors file written by train_seed_cnn or prune")
+  app.add_option("checkpoint", checkpoint, "checkpoint written by train_seed_cnn or prune (.safetensors or .sparse)")
       ->required()->check(CLI::ExistingFile);
-  app.add_option("--data", data, "directory with t10k-{images-idx3,labels-idx1}-ubyte[.gz]")->check(CLI::ExistingDirectory);
-  app.add_option("--batch-size", batch_size, "evaluation batch size")->check(CLI::Range(1, 1 << 20));
+  examples::add_data_flags(app, df, false);
+  examples::add_model_flags(app, mf);
+  examples::ranged(app, "--batch-size", batch_size, "evaluation batch size", 1, 1 << 20);
+  app.add_option("--plot", plot_path, "write the confusion matrix as an SVG heat map here");
   examples::one_line_errors(app, "evaluate");
-  CLI11_PARSE(app, argc, argv);
+  MINIDL_PARSE_FLAGS(app, argc, argv);
   try {
-    nn::Metadata meta;
-    nn::StateDict sd = nn::load_safetensors(checkpoint, &meta);
-    const bool int8 = compress::is_quantized_checkpoint(meta);
-    nn::SeedCNNOptions o;
-    o.batchnorm = false;
-    for (const auto& [n, t] : sd) o.batchnorm = o.batchnorm || n.rfind("bn1.", 0) == 0;
-    o.conv1_channels = find(sd, "conv1.weight", checkpoint).size(0);
-    o.conv2_channels = find(sd, "conv2.weight", checkpoint).size(0);
-    o.hidden = find(sd, "fc1.weight", checkpoint).size(0);
-    nn::ModulePtr net;
-    if (int8) {  // an int8 model (examples/quantize): rebuilt from the file's layer list
-      net = compress::quantized_from_state(sd, meta, checkpoint);
-    } else {
-      net = nn::seed_cnn(o);
-      compress::load_pruned(*net, checkpoint);  // plain checkpoints load unchanged
-      nn::fuse(*net);                           // layer + ReLU as one module: the same values, faster
-    }
-
-    auto test = std::make_shared<datasets::TensorDataset>(datasets::load_mnist(data, false));
-    datasets::DataLoader loader(test, {.batch_size = batch_size, .transforms = nn::transforms_from_metadata(meta)});
-    nn::EvalResult r = nn::evaluate(*net, loader);
-    validate::ConfusionMatrix cm(r.predictions, r.targets, test->num_classes());
-    const std::vector<std::string> names = {"T-shirt", "Trouser", "Pullover", "Dress", "Coat",
-                                            "Sandal",  "Shirt",   "Sneaker",  "Bag",   "Boot"};
-    const auto& labels = test->num_classes() == 10 ? names : std::vector<std::string>{};
-    std::cout << "model: " << (int8 ? "int8 quantized " : "") << "seed CNN" << (o.batchnorm ? " with BatchNorm" : "") << " (conv1 " << o.conv1_channels
-              << ", conv2 " << o.conv2_channels << ", fc1 " << o.hidden << ")"
-              << (meta.count("recipe") ? "\ntrained with: " + meta["recipe"] : "")
-              << (meta.count("pruning") ? "\npruned: " + meta["pruning"] : "")
-              << (int8 ? "\nquantization: " + meta["quantization.scheme"] : "") << "\n"
-              << "test accuracy: " << r.accuracy << " (" << r.count << " images), loss " << r.loss << "\n\n"
-              << "confusion matrix (rows: true class, columns: predicted)\n"
-              << cm.to_string(labels) << "\n" << cm.report(labels);
+    return run(app, checkpoint, df, mf, batch_size, plot_path);
   } catch (const std::exception& e) {
     std::cerr << "evaluate: error: " << e.what() << std::endl;
-    return 1;
+    return examples::kRunError;
   }
-  return 0;
 }

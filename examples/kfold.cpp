@@ -1,84 +1,114 @@
-// kfold — K-fold cross-validation of the seed CNN on the Fashion-MNIST training set.
+// kfold — K-fold cross-validation of the seed CNN (or any model spec) on any data set.
 //
 //   build/examples/kfold --folds 5 --epochs 1 --train-limit 5000 --out cv
 //   build/examples/kfold --folds 5 --repeats 3 --stratified --jobs 2 --epochs 3 --out cv
+//   build/examples/kfold --data table.csv --model "linear:32,relu,linear:3" --folds 10 --stratified
 //
-// Every fold trains a fresh seed CNN (weights, shuffling and augmentation
+// Every fold trains a fresh model (weights, shuffling and augmentation
 // seeded per fold) on the fold's training part and evaluates it on the held-out
 // part; normalisation statistics (--normalize) come from the training part
-// only. Prints a line per fold as it finishes, then a per-fold table and
+// only. The folds split the training split of the data (an MNIST/CIFAR-10
+// folder's train files, an image folder's train/) or, for sources without
+// one, all of it (a CSV file, an image folder of class folders). Prints each epoch of each fold (with
+// --jobs 1), a line per fold as it finishes, then a per-fold table and
 // "accuracy: mean ± std (95% CI [lo, hi], n=K)". With --out PREFIX the full
 // results (per-fold confusion matrices, per-class P/R/F1, summaries) go to
-// PREFIX.json and one row per fold to PREFIX.csv.
+// PREFIX.json, one row per fold to PREFIX.csv and the fold accuracies with
+// their mean and 95% CI to PREFIX.svg.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "common_data.h"
 #include "common_flags.h"
 #include "minidl.h"
 #include "validate/cross_validate.h"
 
 using namespace minidl;
 
-int main(int argc, char** argv) {
-  CLI::App app{"K-fold cross-validation of the seed CNN on the Fashion-MNIST training set."};
-  std::string data_dir = datasets::kFashionMnistDir, out;
-  nn::TrainConfig c;
-  validate::CVOptions o;
+namespace {
+
+struct Args {
+  examples::DataFlags data;
+  examples::ModelFlags model;
+  validate::CVOptions cv;
+  std::string out;
   int folds = 5, repeats = 1, threads = 0;
-  bool stratified = false, bn = false;
-  int64_t train_limit = 0;
-  app.add_option("--data", data_dir, "directory with train-{images-idx3,labels-idx1}-ubyte[.gz]")->check(CLI::ExistingDirectory);
-  app.add_option("--folds", folds, "number of folds K (default 5)")->check(CLI::Range(2, 1000));
-  app.add_option("--repeats", repeats, "repeat K-fold this many times with different shuffles (default 1)")->check(CLI::Range(1, 1000));
-  app.add_flag("--stratified", stratified, "keep the class proportions in every fold (StratifiedKFold)");
-  app.add_option("--jobs", o.jobs, "folds trained in parallel; threads are split between them (default 1)")->check(CLI::Range(1, 1024));
-  examples::add_recipe_flags(app, c);
-  app.add_flag("--bn", bn, "BatchNorm after each convolution");
-  app.add_option("--val-fraction", o.val_fraction, "carve this fraction out of each fold's training part for validation (best weights)")->check(CLI::Range(0.0, 0.9));
-  app.add_option("--patience", o.patience, "early stopping after this many epochs without validation improvement (needs --val-fraction)")->check(CLI::Range(0, 100000));
-  app.add_option("--seed", o.seed, "seed of the fold shuffling and of every fold's initialisation, shuffling and augmentation");
-  app.add_option("--threads", threads, "total threads (default: all cores), split between --jobs")->check(CLI::Range(1, 1024));
-  app.add_option("--train-limit", train_limit, "use only the first N training images")->check(CLI::Range(1, 1 << 30));
-  app.add_option("--out", out, "write the results to PREFIX.json and PREFIX.csv");
-  examples::one_line_errors(app, "kfold");
-  CLI11_PARSE(app, argc, argv);
+  bool stratified = false, quiet = false;
+};
 
-  try {
-    if (!out.empty()) {
-      examples::check_output_path("--out", out + ".json");
-      examples::check_output_path("--out", out + ".csv");
-    }
-    o.train = c;
-    if (threads) set_num_threads(threads);
-    auto data = std::make_shared<datasets::TensorDataset>(
-        datasets::load_mnist(data_dir, true, train_limit ? std::optional<int64_t>(train_limit) : std::nullopt));
-    std::unique_ptr<validate::Splitter> splitter;
-    if (repeats > 1 && stratified) splitter = std::make_unique<validate::RepeatedStratifiedKFold>(folds, repeats, o.seed);
-    else if (repeats > 1) splitter = std::make_unique<validate::RepeatedKFold>(folds, repeats, o.seed);
-    else if (stratified) splitter = std::make_unique<validate::StratifiedKFold>(folds, true, o.seed);
-    else splitter = std::make_unique<validate::KFold>(folds, true, o.seed);
+std::unique_ptr<validate::Splitter> make_splitter(const Args& a) {
+  const uint64_t s = a.cv.seed;
+  if (a.repeats > 1 && a.stratified) return std::make_unique<validate::RepeatedStratifiedKFold>(a.folds, a.repeats, s);
+  if (a.repeats > 1) return std::make_unique<validate::RepeatedKFold>(a.folds, a.repeats, s);
+  if (a.stratified) return std::make_unique<validate::StratifiedKFold>(a.folds, true, s);
+  return std::make_unique<validate::KFold>(a.folds, true, s);
+}
 
-    // A fresh seed CNN per fold, its weights drawn from the fold's seed.
-    auto factory = [bn](uint64_t seed) -> nn::ModulePtr {
-      Generator gen(seed);
-      auto net = nn::seed_cnn({.batchnorm = bn}, gen);
-      nn::fuse(*net);  // layer + ReLU as one module: the same values, faster
-      return net;
-    };
-    std::cout << "data: " << data_dir << " (" << data->size() << " training images)\n"
-              << "model: seed CNN" << (bn ? " with BatchNorm" : "") << std::endl;
-    o.log = &std::cout;
-    validate::CVResult r = validate::cross_validate(factory, data, *splitter, o);
+// Fold accuracies as points, their mean with the 95% CI as an error bar.
+std::string folds_svg(const validate::CVResult& r) {
+  plot::Axes ax{.title = "cross-validation: " + r.splitter, .x_label = "fold", .y_label = "test accuracy"};
+  plot::Series pts{.label = "folds", .markers = true};
+  for (const auto& f : r.folds) pts.x.push_back(f.index + 1), pts.y.push_back(f.accuracy);
+  ax.series.push_back(pts);
+  const double mid = (1.0 + double(r.folds.size())) / 2;
+  ax.series.push_back({.label = "mean ± 95% CI", .x = {mid}, .y = {r.accuracy.mean},
+                       .err = {std::isnan(r.accuracy.ci95) ? 0.0 : r.accuracy.ci95}});
+  ax.series[0].color = "#7f7f7f";
+  return plot::line_plots({ax});
+}
 
-    std::cout << "\n" << validate::fold_table(r) << "\n" << validate::summary_text(r)
-              << "total time: " << r.seconds << " s" << std::endl;
-    if (!out.empty()) {
-      validate::write_results(r, out);
-      std::cout << "wrote " << out << ".json and " << out << ".csv" << std::endl;
-    }
-  } catch (const std::exception& e) {
-    std::cerr << "kfold: error: " << e.what() << std::endl;
-    return 1;
+int run(Args& a) {
+  const std::string prefix = examples::output_prefix(a.out, {".json", ".csv", ".svg"});
+  if (!prefix.empty())
+    for (const char* ext : {".json", ".csv", ".svg"}) examples::check_output_path("--out", prefix + ext);
+  if (a.threads) set_num_threads(a.threads);
+  a.data.whole_set = true;
+  const examples::Data d = examples::load_data(a.data);
+  const std::string spec = examples::model_spec(a.model, *d.train);
+  // A fresh model per fold, its weights drawn from the fold's seed.
+  auto factory = [&](uint64_t seed) -> nn::ModulePtr {
+    Generator gen(seed);
+    return examples::make_model(spec, *d.train, gen);
+  };
+  std::cout << "data: " << d.description << "\nmodel: " << spec << " (" << nn::parameter_count(*factory(0))
+            << " parameters)" << std::endl;
+  a.cv.log = &std::cout;
+  if (!a.quiet) a.cv.train_log = &std::cout;  // epoch lines inside each fold (together per fold with --jobs > 1)
+  validate::CVResult r = validate::cross_validate(factory, d.train, *make_splitter(a), a.cv);
+  std::cout << "\n" << validate::fold_table(r) << "\n" << validate::summary_text(r) << "total time: " << r.seconds
+            << " s" << std::endl;
+  if (!prefix.empty()) {
+    validate::write_results(r, prefix);
+    plot::write_svg(prefix + ".svg", folds_svg(r));
+    std::cout << "wrote " << prefix << ".json, " << prefix << ".csv and " << prefix << ".svg" << std::endl;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"K-fold cross-validation of a model (by default the seed CNN) on any data set minidl reads."};
+  Args a;
+  examples::add_data_flags(app, a.data);
+  examples::add_model_flags(app, a.model);
+  examples::ranged(app, "--folds", a.folds, "number of folds K", 2, 1000);
+  examples::ranged(app, "--repeats", a.repeats, "repeat K-fold this many times with different shuffles", 1, 1000);
+  app.add_flag("--stratified", a.stratified, "keep the class proportions in every fold (StratifiedKFold)");
+  examples::ranged(app, "--jobs", a.cv.jobs, "folds trained in parallel; threads are split between them", 1, 1024);
+  examples::add_recipe_flags(app, a.cv.train);
+  examples::ranged(app, "--val-fraction", a.cv.val_fraction, "carve this share out of each fold's training part for validation (best weights)", 0, 0.9);
+  examples::ranged(app, "--patience", a.cv.patience, "early stopping after this many epochs without validation improvement (needs --val-fraction)", 0, 100000);
+  app.add_option("--seed", a.cv.seed, "seed of the fold shuffling and of every fold's initialisation, shuffling and augmentation");
+  examples::ranged(app, "--threads", a.threads, "total threads (0: all cores), split between --jobs", 0, 1024);
+  app.add_flag("--quiet", a.quiet, "no per-epoch lines, only one line per fold");
+  app.add_option("--out", a.out, "write the results to PREFIX.json, PREFIX.csv and PREFIX.svg");
+  examples::one_line_errors(app, "kfold");
+  MINIDL_PARSE_FLAGS(app, argc, argv);
+  try {
+    return run(a);
+  } catch (const std::exception& e) {
+    std::cerr << "kfold: error: " << e.what() << std::endl;
+    return examples::kRunError;
+  }
 }

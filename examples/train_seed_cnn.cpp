@@ -1,83 +1,125 @@
-// train_seed_cnn — train the source articles' CNN on Fashion-MNIST.
+// train_seed_cnn — train the source articles' CNN (or any model spec) on any data set.
 //
 //   build/examples/train_seed_cnn --bn --epochs 10 --out seed_cnn.safetensors
+//   build/examples/train_seed_cnn --data cifar-10-batches-bin --width 2 --val-fraction 0.1 --patience 3 --keep-best
+//   build/examples/train_seed_cnn --data iris.csv --model "linear:16,relu,linear:3" --epochs 50 --history iris
 //
-// Prints the recipe, one line per epoch (loss, train accuracy, test accuracy,
-// samples/s) and the final test accuracy. With --init FILE --no-shuffle and no
+// Prints the data, the model (layers with parameter counts), the recipe, one
+// line per epoch (loss, train accuracy, validation/test accuracy, samples/s)
+// and the final test accuracy. --history PREFIX writes PREFIX.csv, .json and
+// the curves PREFIX.svg after every epoch. With --init FILE --no-shuffle and no
 // augmentation it performs exactly the loop PyTorch would (same batches, same
 // SGD update), which is how parity with PyTorch is checked.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
+#include "common_data.h"
 #include "common_flags.h"
 #include "minidl.h"
 
 using namespace minidl;
 
-int main(int argc, char** argv) {
-  CLI::App app{"Train the seed CNN on Fashion-MNIST (or MNIST-format data in --data)."};
-  std::string data = datasets::kFashionMnistDir, init, out, history;
-  nn::TrainConfig c;
-  bool bn = false, no_shuffle = false;
-  int threads = 0;
-  int64_t train_limit = 0;
-  app.add_option("--data", data, "directory with {train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]")->check(CLI::ExistingDirectory);
-  examples::add_recipe_flags(app, c);
-  app.add_flag("--bn", bn, "BatchNorm after each convolution");
-  app.add_option("--seed", c.seed, "seed for initialisation, shuffling and augmentation");
-  app.add_option("--threads", threads, "threads (default: all cores)")->check(CLI::Range(1, 1024));
-  app.add_option("--train-limit", train_limit, "use only the first N training images")->check(CLI::Range(1, 1 << 30));
-  app.add_option("--init", init, "start from this checkpoint (safetensors)")->check(CLI::ExistingFile);
-  app.add_flag("--no-shuffle", no_shuffle, "visit training images in file order");
-  app.add_option("--out", out, "save the trained weights here (safetensors)");
-  app.add_option("--history", history, "write per-epoch history to FILE.csv and FILE.json");
-  examples::one_line_errors(app, "train_seed_cnn");
-  CLI11_PARSE(app, argc, argv);
+namespace {
 
-  try {
-    examples::check_output_path("--out", out);
-    if (!history.empty()) {
-      examples::check_output_path("--history", history + ".csv");
-      examples::check_output_path("--history", history + ".json");
-    }
-    c.shuffle = !no_shuffle;
-    c.validate();
-    if (threads) set_num_threads(threads);
-    manual_seed(c.seed);
-    auto train = std::make_shared<datasets::TensorDataset>(
-        datasets::load_mnist(data, true, train_limit ? std::optional<int64_t>(train_limit) : std::nullopt));
-    auto test = std::make_shared<datasets::TensorDataset>(datasets::load_mnist(data, false));
-    auto net = nn::seed_cnn({.batchnorm = bn});
-    nn::fuse(*net);  // layer + ReLU as one module: same values and checkpoint keys, faster
-    if (!init.empty()) nn::load(*net, init);
-    std::cout << "data: " << data << " (" << train->size() << " train, " << test->size() << " test images)\n"
-              << "model: seed CNN" << (bn ? " with BatchNorm" : "") << ", " << net->parameters().size()
-              << " parameter tensors" << (init.empty() ? "" : ", initialised from " + init) << "\n"
-              << "recipe: " << c.describe() << "\n"
-              << "threads: " << get_num_threads() << std::endl;
-    nn::FitOptions fo;
-    fo.log = &std::cout;
-    if (!history.empty()) {
-      fo.history_csv = history + ".csv";
-      fo.history_json = history + ".json";
-    }
-    nn::train(*net, train, nullptr, test, c, fo);
-    datasets::DataLoader test_loader(test, {.batch_size = c.eval_batch_size, .transforms = nn::make_transforms(c, *train, false)});
-    nn::EvalResult r = nn::evaluate(*net, test_loader);
-    std::cout << "final test accuracy: " << r.accuracy << " (" << int64_t(r.accuracy * double(r.count) + 0.5) << "/"
-              << r.count << ")" << std::endl;
-    if (!out.empty()) {
-      nn::Metadata meta = nn::recipe_metadata(c, *train);
-      meta["model"] = bn ? "seed_cnn_bn" : "seed_cnn";
-      // The images it learnt from (the first N of the training file), so that a
-      // later cross-validation can keep its held-out folds out of them (distill).
-      meta["train_images"] = std::to_string(train->size());
-      nn::save(*net, out, meta);
-      std::cout << "saved " << out << std::endl;
-    }
-  } catch (const std::exception& e) {
-    std::cerr << "train_seed_cnn: error: " << e.what() << std::endl;
-    return 1;
+struct Args {
+  examples::DataFlags data;
+  examples::ModelFlags model;
+  nn::TrainConfig recipe;
+  std::string init, out, history, plot;
+  bool no_shuffle = false, keep_best = false;
+  int threads = 0, patience = 0;
+  double val_fraction = 0;
+};
+
+// The training part and, with --val-fraction, a stratified validation carve-out of it.
+std::pair<datasets::DatasetPtr, datasets::DatasetPtr> split_validation(const datasets::DatasetPtr& train, const Args& a) {
+  if (a.val_fraction <= 0) return {train, nullptr};
+  const validate::Fold f = validate::Holdout(a.val_fraction, true, a.recipe.seed).split_once(train->labels());
+  return {std::make_shared<datasets::Subset>(train, f.train), std::make_shared<datasets::Subset>(train, f.test)};
+}
+
+int run(Args& a) {
+  examples::check_output_path("--out", a.out);
+  const std::string prefix = examples::output_prefix(a.history, {".csv", ".json", ".svg"});
+  if (!prefix.empty())
+    for (const char* ext : {".csv", ".json", ".svg"}) examples::check_output_path("--history", prefix + ext);
+  examples::check_output_path("--plot", a.plot);
+  nn::TrainConfig& c = a.recipe;
+  c.shuffle = !a.no_shuffle;
+  c.validate();
+  MINIDL_CHECK(a.patience == 0 || a.val_fraction > 0, "--patience needs --val-fraction");
+  MINIDL_CHECK(!a.keep_best || a.val_fraction > 0, "--keep-best needs --val-fraction");
+  if (a.threads) set_num_threads(a.threads);
+  manual_seed(c.seed);
+  const examples::Data d = examples::load_data(a.data);
+  auto [fit_part, val] = split_validation(d.train, a);
+  std::string spec = examples::model_spec(a.model, *d.train), how = "from the flags";
+  nn::Metadata init_meta;
+  nn::StateDict init_sd;
+  const bool model_flags = !a.model.spec.empty() || a.model.bn || a.model.width != 1.0;
+  if (!a.init.empty() && !model_flags) {  // the architecture of --init, unless --model/--bn/--width say otherwise
+    init_sd = nn::load_safetensors(a.init, &init_meta);
+    nn::CheckpointModel cm = nn::model_from_checkpoint(init_sd, init_meta, a.init);
+    spec = cm.spec, how = "of " + a.init + ", " + cm.how;
+  }
+  auto net = examples::make_model(spec, *d.train);
+  if (!a.init.empty()) nn::load(*net, a.init);
+  std::cout << "data: " << d.description << (val ? "\nvalidation: " + std::to_string(val->size()) + " examples carved out of training" : "")
+            << "\nmodel: " << spec << " (" << how << ")" << (a.init.empty() ? "" : ", initialised from " + a.init) << "\n"
+            << net->repr() << "\nrecipe: " << c.describe() << "\nthreads: " << get_num_threads() << std::endl;
+  nn::FitOptions fo;
+  fo.log = &std::cout;
+  fo.early_stopping_patience = a.patience;
+  fo.restore_best = a.keep_best;
+  if (!prefix.empty()) fo.history_csv = prefix + ".csv", fo.history_json = prefix + ".json";
+  nn::History h = nn::train(*net, fit_part, val, d.test, c, fo);
+  if (val) std::cout << "best epoch " << h.best_epoch << " (validation accuracy " << h.best_val_accuracy << ")"
+                     << (a.keep_best ? ", its weights kept" : ", the last epoch's weights kept") << "\n";
+  const std::string svg = nn::training_curves_svg(h, "train_seed_cnn");
+  if (!prefix.empty()) plot::write_svg(prefix + ".svg", svg), std::cout << "wrote " << prefix << ".{csv,json,svg}\n";
+  if (!a.plot.empty()) plot::write_svg(a.plot, svg), std::cout << "wrote " << a.plot << "\n";
+  datasets::DataLoader test_loader(d.test, {.batch_size = c.eval_batch_size, .transforms = nn::make_transforms(c, *fit_part, false)});
+  nn::EvalResult r = nn::evaluate(*net, test_loader);
+  std::cout << "final test accuracy: " << r.accuracy << " (" << int64_t(r.accuracy * double(r.count) + 0.5) << "/"
+            << r.count << ")" << std::endl;
+  if (!a.out.empty()) {
+    nn::Metadata meta = nn::recipe_metadata(c, *fit_part);
+    examples::model_metadata(meta, spec, *d.train);
+    meta["data"] = std::filesystem::absolute(a.data.path).lexically_normal().string();
+    // How many items of the training file it could have learnt from (the first
+    // N), so that a later cross-validation can keep its held-out folds out of
+    // them (distill).
+    meta["train_images"] = std::to_string(d.train->size());
+    nn::save(*net, a.out, meta);
+    std::cout << "saved " << a.out << std::endl;
   }
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Train a model (by default the seed CNN) on any data set minidl reads."};
+  Args a;
+  examples::add_data_flags(app, a.data);
+  examples::add_model_flags(app, a.model);
+  examples::add_recipe_flags(app, a.recipe);
+  app.add_option("--seed", a.recipe.seed, "seed for initialisation, shuffling, augmentation and the validation split");
+  examples::ranged(app, "--threads", a.threads, "threads (0: all cores)", 0, 1024);
+  app.add_option("--init", a.init, "start from this checkpoint (safetensors); its architecture unless --model/--bn/--width are given")->check(CLI::ExistingFile);
+  app.add_flag("--no-shuffle", a.no_shuffle, "visit training examples in file order");
+  examples::ranged(app, "--val-fraction", a.val_fraction, "carve this stratified share out of the training set for validation", 0, 0.9);
+  examples::ranged(app, "--patience", a.patience, "stop after this many epochs without validation improvement (0: never; needs --val-fraction)", 0, 100000);
+  app.add_flag("--keep-best", a.keep_best, "end with the weights of the best validation epoch (needs --val-fraction)");
+  app.add_option("--out", a.out, "save the trained weights here (safetensors)");
+  app.add_option("--history", a.history, "write per-epoch history to PREFIX.csv, PREFIX.json and curves to PREFIX.svg");
+  app.add_option("--plot", a.plot, "write the training curves (SVG) here");
+  examples::one_line_errors(app, "train_seed_cnn");
+  MINIDL_PARSE_FLAGS(app, argc, argv);
+  try {
+    return run(a);
+  } catch (const std::exception& e) {
+    std::cerr << "train_seed_cnn: error: " << e.what() << std::endl;
+    return examples::kRunError;
+  }
 }

@@ -362,6 +362,9 @@ void Module::remove_parametrizations(const std::string& param, bool bake) {
   parametrizations_.erase(it);
 }
 
+// PyTorch's format, plus the parameter count of every layer that has
+// parameters ("# 320 parameters") and of every container ("# ... in total"),
+// as Keras's model.summary() shows them.
 std::string Module::repr() const {
   std::ostringstream os;
   os << type_name() << "(" << extra_repr();
@@ -374,6 +377,10 @@ std::string Module::repr() const {
     }
   }
   os << ")";
+  int64_t count = 0;
+  for (const Tensor& p : parameters()) count += p.numel();
+  if (!children_.empty()) os << "  # " << count << " parameters in total";
+  else if (count > 0) os << "  # " << count << " parameters";
   return os.str();
 }
 

@@ -35,6 +35,8 @@ void TrainConfig::validate() const {
   MINIDL_CHECK(schedule == "none" || schedule == "step" || schedule == "cosine" || schedule == "onecycle",
                "schedule must be one of none, step, cosine, onecycle; got \"", schedule, "\"");
   MINIDL_CHECK(step_size >= 1, "step size must be >= 1, got ", step_size);
+  MINIDL_CHECK(std::isfinite(input_scale) && input_scale >= 0.f, "input scale must be >= 0 (0: the data set's), got ",
+               input_scale);
   MINIDL_CHECK(optimizer == "sgd" || optimizer == "adam" || optimizer == "adamw",
                "optimizer must be one of sgd, adam, adamw; got \"", optimizer, "\"");
   MINIDL_CHECK(optimizer == "sgd" || !nesterov, "nesterov is an SGD option; the ", optimizer, " optimizer has none");
@@ -59,9 +61,14 @@ std::string TrainConfig::describe() const {
          : warmup_epochs > 0 ? "linear warm-up over " + std::to_string(warmup_epochs) + " epochs, then constant lr"
                              : "constant lr")
      << ", " << epochs << (epochs == 1 ? " epoch" : " epochs") << ", batch " << batch_size << ", " << (shuffle ? "shuffled" : "not shuffled")
-     << ", inputs pixel/255" << (normalize ? " then normalised (train mean/std)" : "")
+     << ", inputs " << (input_scale > 0.f ? "x" + std::to_string(input_scale) : std::string("scaled as the data set says"))
+     << (normalize ? " then normalised (train mean/std)" : "")
      << (augment ? ", augmentation: random crop (pad 2) + horizontal flip" : ", no augmentation");
   return os.str();
+}
+
+float input_scale(const TrainConfig& c, const datasets::Dataset& data) {
+  return c.input_scale > 0.f ? c.input_scale : data.input_scale();
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, std::vector<Tensor> params) {
@@ -90,8 +97,10 @@ std::unique_ptr<LRScheduler> make_scheduler(const TrainConfig& c, Optimizer& opt
 std::vector<datasets::TransformPtr> make_transforms(const TrainConfig& c, const datasets::Dataset& train_data,
                                                     bool training) {
   using namespace datasets;
-  std::vector<TransformPtr> t{std::make_shared<ScalePixels>()};
-  if (c.normalize) t.push_back(std::make_shared<Normalize>(channel_stats(train_data, 1.f / 255.f)));
+  const float scale = input_scale(c, train_data);
+  std::vector<TransformPtr> t;
+  if (scale != 1.f) t.push_back(std::make_shared<ScalePixels>(scale));
+  if (c.normalize) t.push_back(std::make_shared<Normalize>(channel_stats(train_data, scale)));
   const Shape s = train_data.item_shape();
   if (training && c.augment && s.size() == 3) {
     t.push_back(std::make_shared<RandomCrop>(s[1], s[2], 2));
@@ -101,9 +110,12 @@ std::vector<datasets::TransformPtr> make_transforms(const TrainConfig& c, const 
 }
 
 std::map<std::string, std::string> recipe_metadata(const TrainConfig& c, const datasets::Dataset& train_data) {
-  std::map<std::string, std::string> m{{"recipe", c.describe()}};
+  std::ostringstream scale;
+  scale.precision(9);
+  scale << input_scale(c, train_data);
+  std::map<std::string, std::string> m{{"recipe", c.describe()}, {"input_scale", scale.str()}};
   if (c.normalize) {
-    datasets::ChannelStats s = datasets::channel_stats(train_data, 1.f / 255.f);
+    datasets::ChannelStats s = datasets::channel_stats(train_data, input_scale(c, train_data));
     auto join = [](const std::vector<float>& v) {
       std::ostringstream os;
       os.precision(9);
@@ -117,7 +129,15 @@ std::map<std::string, std::string> recipe_metadata(const TrainConfig& c, const d
 }
 
 std::vector<datasets::TransformPtr> transforms_from_metadata(const std::map<std::string, std::string>& metadata) {
-  std::vector<datasets::TransformPtr> t{std::make_shared<datasets::ScalePixels>()};
+  float scale = 1.f / 255.f;  // checkpoints written before "input_scale" existed were all trained on pixels
+  if (auto it = metadata.find("input_scale"); it != metadata.end()) {
+    char* end = nullptr;
+    scale = std::strtof(it->second.c_str(), &end);
+    MINIDL_CHECK(!it->second.empty() && end && *end == '\0' && std::isfinite(scale) && scale > 0.f,
+                 "checkpoint metadata input_scale: \"", it->second, "\" is not a positive number");
+  }
+  std::vector<datasets::TransformPtr> t;
+  if (scale != 1.f) t.push_back(std::make_shared<datasets::ScalePixels>(scale));
   auto mean = metadata.find("normalize_mean"), std = metadata.find("normalize_std");
   if (mean == metadata.end() && std == metadata.end()) return t;
   MINIDL_CHECK(mean != metadata.end() && std != metadata.end(),

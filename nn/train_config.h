@@ -41,6 +41,9 @@ struct TrainConfig {
   int warmup_epochs = 0;  // > 0: linear warm-up from lr/10 over these epochs, per batch (schedule "none" only)
   bool shuffle = true;
   uint64_t seed = 0;       // shuffling and augmentation
+  // Inputs are multiplied by this first; 0 means "as the data set says"
+  // (Dataset::input_scale(): 1/255 for pixels, 1 for CSV features).
+  float input_scale = 0.f;
   bool normalize = false;  // standardise inputs with the training set's per-channel mean/std
   bool augment = false;    // random crop (padding 2) and horizontal flip
   int64_t eval_batch_size = 256;
@@ -56,17 +59,21 @@ struct TrainConfig {
 std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, std::vector<Tensor> params);
 std::unique_ptr<LRScheduler> make_scheduler(const TrainConfig& c, Optimizer& opt, int64_t batches_per_epoch);
 
-// Input transforms for this recipe: pixel/255, then optional normalisation
-// with statistics of `train_data`; augmentation only when `training`.
+// The scale the recipe applies to `data`: c.input_scale, or the data set's own.
+float input_scale(const TrainConfig& c, const datasets::Dataset& data);
+// Input transforms for this recipe: x * input_scale(c, train_data) (none when
+// that is 1), then optional normalisation with statistics of `train_data`;
+// augmentation only when `training`.
 std::vector<datasets::TransformPtr> make_transforms(const TrainConfig& c, const datasets::Dataset& train_data,
                                                     bool training);
 
 // What a checkpoint should record about the recipe so that the model can be
-// used later: "recipe" (describe()) and, with normalize, the per-channel
+// used later: "recipe" (describe()), "input_scale" and, with normalize, the per-channel
 // "normalize_mean" / "normalize_std" of the training data (comma-separated).
 std::map<std::string, std::string> recipe_metadata(const TrainConfig& c, const datasets::Dataset& train_data);
-// The evaluation transforms a checkpoint's metadata asks for: pixel/255, then
-// Normalize if the metadata has normalize_mean/normalize_std.
+// The evaluation transforms a checkpoint's metadata asks for: x * input_scale
+// (1/255 for checkpoints older than that key), then Normalize if the metadata
+// has normalize_mean/normalize_std.
 std::vector<datasets::TransformPtr> transforms_from_metadata(const std::map<std::string, std::string>& metadata);
 
 // Trains `model` on `train_data` with the recipe; `val` (early stopping / best

@@ -12,6 +12,7 @@
 
 #include "core/ops.h"
 #include "nn/checkpoint.h"
+#include "nn/progress.h"
 
 namespace minidl::nn {
 
@@ -116,15 +117,13 @@ History fit(Module& model, Optimizer& opt, datasets::DataLoader& train, const Fi
       seen += n;
       BatchInfo bi{epoch, it.index(), step, lv, n, &opt};
       for (Callback* c : o.callbacks) c->on_batch_end(model, bi);
-      if (bar && (seconds_since(last_draw) > 0.2 || it.index() + 1 == nb)) {
+      if (bar && (seconds_since(last_draw) > 0.2 || it.index() + 1 == nb)) {  // nn/progress.h
         last_draw = Clock::now();
-        const int width = 30, done = int(width * (it.index() + 1) / nb);
-        *o.log << "\repoch " << epoch << "/" << o.epochs << " [" << std::string(size_t(done), '#')
-               << std::string(size_t(width - done), '.') << "] " << it.index() + 1 << "/" << nb << " loss "
-               << fmt(loss_sum / double(seen)) << std::flush;
+        *o.log << "\r" << progress_bar({epoch, o.epochs, it.index() + 1, nb, seconds_since(t0), loss_sum / double(seen),
+                                       double(correct) / double(seen)}) << std::flush;
       }
     }
-    if (bar) *o.log << "\r" << std::string(80, ' ') << "\r";
+    if (bar) *o.log << "\r" << std::string(100, ' ') << "\r";
     s.train_seconds = seconds_since(t0);
     s.samples_per_second = double(seen) / std::max(s.train_seconds, 1e-9);
     s.train_loss = loss_sum / double(std::max<int64_t>(seen, 1));

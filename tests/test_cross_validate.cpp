@@ -58,7 +58,7 @@ bool throws_with(auto&& f, const std::string& part) {
 }
 
 // n points in `features` dimensions from `classes` Gaussian blobs with centres
-// in the pixel range (the recipe divides by 255 first), well separated.
+// in the pixel range (declared as pixels: input_scale 1/255), well separated.
 datasets::DatasetPtr blobs(int64_t n, int64_t features, int64_t classes, uint64_t seed) {
   Generator g(seed);
   auto centre = std::vector<std::vector<float>>(size_t(classes), std::vector<float>(size_t(features)));
@@ -71,7 +71,8 @@ datasets::DatasetPtr blobs(int64_t n, int64_t features, int64_t classes, uint64_
     y.push_back(c);
     for (int64_t f = 0; f < features; ++f) x.push_back(centre[size_t(c)][size_t(f)] + 25.f * float(g.normal()));
   }
-  return std::make_shared<datasets::TensorDataset>(Tensor::from_vector(x, {n, features}), y, classes);
+  return std::make_shared<datasets::TensorDataset>(Tensor::from_vector(x, {n, features}), y, classes,
+                                                  std::vector<std::string>{}, 1.f / 255.f);
 }
 
 // A small MLP built from the seed only. The Dropout draws from the thread's
@@ -201,6 +202,54 @@ TEST_CASE("cross_validate trains every fold (synthetic blobs) and summarises") {
   CHECK(validate::summary_text(r).find("accuracy: " + r.accuracy.to_string()) == 0);
 }
 
+TEST_CASE("input scaling belongs to the data set: CSV features in [0, 1] are not divided by 255") {
+  // A table as load_csv gives it: Float32 features already in [0, 1], three
+  // classes around centres 0.25 apart. Before the scale came from the data
+  // set, the recipe divided every input by 255 and this trained at chance.
+  const int64_t n = 450, f = 4;
+  Generator g(11);
+  const std::vector<float> centre = {0.2f, 0.45f, 0.7f};
+  std::vector<float> x;
+  Idx y;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t c = i % 3;
+    y.push_back(c);
+    for (int64_t j = 0; j < f; ++j)
+      x.push_back(std::clamp(centre[size_t((c + j) % 3)] + 0.04f * float(g.normal()), 0.f, 1.f));
+  }
+  auto data = std::make_shared<datasets::TensorDataset>(Tensor::from_vector(x, {n, f}), y, 3);
+  CHECK(data->input_scale() == 1.f);
+  CHECK(datasets::Subset(data, {0, 1}).input_scale() == 1.f);
+  nn::TrainConfig plain;
+  CHECK(nn::make_transforms(plain, *data, true).empty());  // nothing to do to such features
+
+  CVOptions o = quick_options();
+  o.train.normalize = false;  // normalisation would hide the wrong scale
+  o.train.epochs = 4;
+  const validate::StratifiedKFold splitter(3, true, 2);
+  CVResult r = validate::cross_validate(mlp_factory(f, 3), data, splitter, o);
+  for (const FoldResult& fr : r.folds) {
+    CHECK(fr.accuracy > 0.9);  // chance is 1/3
+    CHECK(fr.preprocessing.empty());
+  }
+  // The recipe can still override the data set: forcing /255 reproduces the
+  // old behaviour, and the folds fall to near chance.
+  o.train.input_scale = 1.f / 255.f;
+  CVResult forced = validate::cross_validate(mlp_factory(f, 3), data, splitter, o);
+  for (const FoldResult& fr : forced.folds) {
+    CHECK(fr.preprocessing == datasets::ScalePixels(1.f / 255.f).name());
+    CHECK(fr.accuracy < 0.6);
+  }
+  // Pixels (UInt8 items) keep their /255.
+  datasets::TensorDataset pixels(Tensor::zeros({2, 1, 2, 2}).to(DType::UInt8), {0, 1});
+  CHECK(pixels.input_scale() == 1.f / 255.f);
+  REQUIRE(nn::make_transforms(plain, pixels, false).size() == 1);
+  CHECK(nn::recipe_metadata(plain, pixels).at("input_scale") == "0.00392156886");
+  CHECK(nn::recipe_metadata(plain, *data).at("input_scale") == "1");
+  CHECK(nn::transforms_from_metadata({{"input_scale", "1"}}).empty());
+  CHECK(nn::transforms_from_metadata({}).size() == 1);  // older checkpoints: pixels
+}
+
 TEST_CASE("no leakage: normalisation statistics come from the fit part only") {
   // 200 samples, 4 features. The first 120 (training part) hold values in
   // [0, 50); the last 80 (test part) are far away, in [200, 255]. Of the
@@ -213,7 +262,8 @@ TEST_CASE("no leakage: normalisation statistics come from the fit part only") {
     y.push_back(i % 2);
     for (int64_t j = 0; j < f; ++j) x.push_back(i < 120 ? 50.f * g.uniform01() : 200.f + 55.f * g.uniform01());
   }
-  auto data = std::make_shared<datasets::TensorDataset>(Tensor::from_vector(x, {n, f}), y, 2);
+  auto data = std::make_shared<datasets::TensorDataset>(Tensor::from_vector(x, {n, f}), y, 2,
+                                                       std::vector<std::string>{}, 1.f / 255.f);
   Fold fold;
   for (int64_t i = 0; i < n; ++i) (i < 120 ? fold.train : fold.test).push_back(i);
   FixedSplitter splitter({fold});

@@ -172,6 +172,7 @@ TEST_CASE("load_mnist reads raw and gzipped folders the same way") {
     TempDir d;
     make_mnist(d, gz);
     TensorDataset train = load_mnist(d.path.string(), true);
+    CHECK(train.input_scale() == 1.f / 255.f);  // pixels: the recipe divides by 255
     CHECK(train.size() == 12);
     CHECK(train.item_shape() == Shape{1, 3, 4});
     CHECK(train.num_classes() == 10);
@@ -312,6 +313,7 @@ TEST_CASE("load_cifar10 reads the binary batches as CHW uint8") {
   write_file(d / "cifar-10-batches-bin/test_batch.bin", cifar_records(0, 4));
 
   TensorDataset train = load_cifar10(d.path.string(), true);  // finds the tarball's sub-folder
+  CHECK(train.input_scale() == 1.f / 255.f);
   CHECK(train.size() == 15);
   CHECK(train.item_shape() == Shape{3, 32, 32});
   CHECK(train.num_classes() == 10);
@@ -353,6 +355,7 @@ TEST_CASE("load_csv: features, label column by name or index, string labels") {
   TempDir d;
   write_text(d / "a.csv", "x1, x2, \"y\", x3\r\n1.5, 2, 1, -3\r\n\r\n4, 5e-1, 0, 6\r\n7, 8, 2, 9\n\n");
   TensorDataset ds = load_csv(d / "a.csv", {.label_name = "y"});
+  CHECK(ds.input_scale() == 1.f);  // features as they are, never /255
   CHECK(ds.size() == 3);
   CHECK(ds.item_shape() == Shape{3});
   CHECK(ds.labels() == Idx{1, 0, 2});

@@ -426,7 +426,22 @@ TEST_CASE("repr names every child") {
   }
   // nested children are indented one more level
   auto outer = nn::Sequential::named({{"block", nn::Sequential::named({{"lin", nn::make<nn::Linear>(2, 2, false)}})}});
-  CHECK(contains(outer->repr(), "\n  (block): Sequential(\n    (lin): Linear(in_features=2, out_features=2, bias=False)\n  )"));
+  CHECK(contains(outer->repr(), "\n  (block): Sequential(\n    (lin): Linear(in_features=2, out_features=2, bias=False)"
+                                "  # 4 parameters\n  )  # 4 parameters in total\n)  # 4 parameters in total"));
+}
+
+TEST_CASE("repr counts parameters per layer and in total") {
+  auto net = cnn(true, 1);
+  const std::string r = net->repr();
+  // conv: out·in·k·k weights + out biases; BatchNorm: weight and bias per channel
+  const int64_t conv1 = 32 * 1 * 9 + 32, bn1 = 2 * 32, conv2 = 64 * 32 * 9 + 64, bn2 = 2 * 64, fc1 = 2304 * 100 + 100,
+                fc2 = 100 * 10 + 10;
+  CHECK(contains(r, "(conv1): Conv2d(1, 32, kernel_size=3, stride=1)  # " + std::to_string(conv1) + " parameters\n"));
+  CHECK(contains(r, "  # " + std::to_string(bn1) + " parameters\n"));
+  CHECK(contains(r, "(fc1): Linear(in_features=2304, out_features=100, bias=True)  # " + std::to_string(fc1) + " parameters\n"));
+  CHECK(contains(r, "(relu1): ReLU()\n"));  // no parameters, no count
+  const int64_t total = conv1 + bn1 + conv2 + bn2 + fc1 + fc2;
+  CHECK(r.substr(r.rfind(')')) == ")  # " + std::to_string(total) + " parameters in total");
 }
 
 // ---------------------------------------------------------------- layer errors
