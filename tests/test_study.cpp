@@ -53,7 +53,9 @@ datasets::DatasetPtr band_images(int64_t n, uint64_t seed = 7) {
         x[size_t((i * 28 + r) * 28 + c)] = float(gen.randint(60)) + (band ? 160.f : 0.f);
       }
   }
-  return std::make_shared<datasets::TensorDataset>(Tensor::from_vector(x, {n, 1, 28, 28}), y, 3);
+  // pixel values: the recipe scales them by 1/255, as it does an image set's
+  return std::make_shared<datasets::TensorDataset>(Tensor::from_vector(x, {n, 1, 28, 28}), y, 3,
+                                                   std::vector<std::string>{}, 1.f / 255.f);
 }
 
 std::string read(const fs::path& p) {
@@ -78,8 +80,8 @@ StudyOptions tiny_options(const fs::path& dir) {
   o.train.batch_size = 10;
   o.finetune.epochs = 1;
   o.finetune.batch_size = 16;
-  o.finetune.lr = 0.01f;
-  o.finetune.schedule = "cosine";
+  o.finetune.sgd.lr = 0.01f;
+  o.finetune.schedule = nn::Schedule::Cosine;
   o.seed = 3;
   o.latency_rounds = 1;
   o.latency_images = 2;
@@ -307,7 +309,7 @@ TEST_CASE("study: dense folds equal cross_validate's; measurements agree with th
   CHECK(contains(verdicts(r2), "distill:0.5 "));
 
   // Another training recipe in the same directory: an error before anything trains.
-  o.train.lr = 0.05f;
+  o.train.sgd.lr = 0.05f;
   CHECK(contains(error_of([&] { run_study(data, splitter, o); }), "holds a study made with other settings: train"));
 }
 
