@@ -12,6 +12,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <sstream>
 
 #include "nn/checkpoint.h"
@@ -36,20 +37,18 @@ inline constexpr int kRunError = 1, kFlagError = 2;
     }                                                                         \
   } while (0)
 
-// A numeric option whose --help text and out-of-range message state the same
-// interval; `brackets` "[]", "(]", "[)" or "()" says which ends are included.
-template <class T>
-CLI::Option* ranged(CLI::App& app, const std::string& name, T& value, const std::string& help, double lo, double hi,
-                    const char* brackets = "[]") {
-  auto text = [](double v) {
-    std::ostringstream os;
-    os << v;
-    return os.str();
-  };
-  const std::string range = brackets[0] + text(lo) + ", " + text(hi) + brackets[1];
+// "[0, 1)" for brackets "[)": the interval ranged() states and checks.
+inline std::string interval_text(double lo, double hi, const char* brackets) {
+  std::ostringstream os;
+  os << brackets[0] << lo << ", " << hi << brackets[1];
+  return os.str();
+}
+
+// The check of ranged(): a finite number in the interval, or a message naming it.
+inline CLI::Validator in_interval(double lo, double hi, const char* brackets) {
+  const std::string range = interval_text(lo, hi, brackets);
   const bool open_lo = brackets[0] == '(', open_hi = brackets[1] == ')';
-  CLI::Option* o = app.add_option(name, value, help + ", in " + range)->capture_default_str();
-  o->check(CLI::Validator(
+  return CLI::Validator(
       [=](std::string& s) -> std::string {
         char* end = nullptr;
         const double x = std::strtod(s.c_str(), &end);
@@ -57,27 +56,64 @@ CLI::Option* ranged(CLI::App& app, const std::string& name, T& value, const std:
         const bool ok = number && (open_lo ? x > lo : x >= lo) && (open_hi ? x < hi : x <= hi);
         return ok ? std::string() : "must be " + std::string(number ? "" : "a number ") + "in " + range + ", got " + s;
       },
-      "", "range"));
-  return o;
+      "", "range");
+}
+
+// A numeric option whose --help text and out-of-range message state the same
+// interval; `brackets` "[]", "(]", "[)" or "()" says which ends are included.
+template <class T>
+CLI::Option* ranged(CLI::App& app, const std::string& name, T& value, const std::string& help, double lo, double hi,
+                    const char* brackets = "[]") {
+  CLI::Option* o = app.add_option(name, value, help + ", in " + interval_text(lo, hi, brackets))->capture_default_str();
+  return o->check(in_interval(lo, hi, brackets));
+}
+
+// The same for a value that sets several fields (`set` is called with it).
+template <class T>
+CLI::Option* ranged(CLI::App& app, const std::string& name, std::function<void(const T&)> set,
+                    const std::string& default_text, const std::string& help, double lo, double hi,
+                    const char* brackets = "[]") {
+  CLI::Option* o = app.add_option_function<T>(name, std::move(set), help + ", in " + interval_text(lo, hi, brackets));
+  return o->default_str(default_text)->check(in_interval(lo, hi, brackets));
 }
 
 // --epochs --batch-size --optimizer --lr --beta1 --beta2 --momentum --nesterov
 // --weight-decay --schedule --step-size --warmup-epochs --input-scale
-// --normalize --augment, each writing the
-// TrainConfig field of the same name, with its default and allowed range
+// --normalize --augment, each writing the TrainConfig field of the same name
+// (--lr and --weight-decay: every optimizer's, --beta1/--beta2: Adam's and
+// AdamW's, --momentum/--nesterov: c.sgd's), with its default and allowed range
 // (those of TrainConfig::validate) in --help. (The seed and shuffling are
 // left to each program.)
 inline void add_recipe_flags(CLI::App& app, nn::TrainConfig& c) {
   ranged(app, "--epochs", c.epochs, "training epochs", 0, 100000);
   ranged(app, "--batch-size", c.batch_size, "training batch size", 1, 1 << 20);
-  app.add_option("--optimizer", c.optimizer, "sgd, adam or adamw (torch.optim's update rules)")->capture_default_str()->check(CLI::IsMember({"sgd", "adam", "adamw"}));
-  ranged(app, "--lr", c.lr, "learning rate (initial, for schedules; onecycle's peak)", 0, 10, "(]");
-  ranged(app, "--beta1", c.beta1, "Adam/AdamW beta1", 0, 1, "[)");
-  ranged(app, "--beta2", c.beta2, "Adam/AdamW beta2", 0, 1, "[)");
-  ranged(app, "--momentum", c.momentum, "SGD momentum", 0, 1, "[)");
-  app.add_flag("--nesterov", c.nesterov, "Nesterov momentum");
-  ranged(app, "--weight-decay", c.weight_decay, "L2 weight decay", 0, 1, "[)");
-  app.add_option("--schedule", c.schedule, "learning-rate schedule (onecycle: peaks at --lr, per batch)")->capture_default_str()->check(CLI::IsMember({"none", "step", "cosine", "onecycle"}));
+  app.add_option_function<std::string>(
+         "--optimizer", [&c](const std::string& v) { c.optimizer = nn::parse_optimizer(v); },
+         "sgd, adam or adamw (torch.optim's update rules)")
+      ->default_str(nn::optimizer_name(c.optimizer))
+      ->check(CLI::IsMember({"sgd", "adam", "adamw"}));
+  auto text = [](double v) {
+    std::ostringstream os;
+    os << v;
+    return os.str();
+  };
+  ranged<float>(app, "--lr", [&c](const float& v) { c.set_lr(v); },
+                text(c.sgd.lr) + " (sgd), " + text(c.adam.lr) + " (adam, adamw)",
+                "learning rate (initial, for schedules; onecycle's peak)", 0, 10, "(]");
+  ranged<double>(app, "--beta1", [&c](const double& v) { c.adam.beta1 = c.adamw.beta1 = v; }, text(c.adam.beta1),
+                 "Adam/AdamW beta1", 0, 1, "[)");
+  ranged<double>(app, "--beta2", [&c](const double& v) { c.adam.beta2 = c.adamw.beta2 = v; }, text(c.adam.beta2),
+                 "Adam/AdamW beta2", 0, 1, "[)");
+  ranged(app, "--momentum", c.sgd.momentum, "SGD momentum", 0, 1, "[)");
+  app.add_flag("--nesterov", c.sgd.nesterov, "Nesterov momentum (SGD)");
+  ranged<float>(app, "--weight-decay", [&c](const float& v) { c.set_weight_decay(v); },
+                text(c.sgd.weight_decay) + " (sgd, adam), " + text(c.adamw.weight_decay) + " (adamw)",
+                "weight decay (SGD, Adam: L2 in the gradient; AdamW: decoupled)", 0, 1, "[)");
+  app.add_option_function<std::string>(
+         "--schedule", [&c](const std::string& v) { c.schedule = nn::parse_schedule(v); },
+         "learning-rate schedule (onecycle: peaks at --lr, per batch)")
+      ->default_str(nn::schedule_name(c.schedule))
+      ->check(CLI::IsMember({"none", "step", "cosine", "onecycle"}));
   ranged(app, "--step-size", c.step_size, "epochs between x0.1 steps (--schedule step)", 1, 100000);
   ranged(app, "--warmup-epochs", c.warmup_epochs, "linear warm-up from lr/10 over these epochs (--schedule none)", 0, 100000);
   ranged(app, "--input-scale", c.input_scale, "multiply inputs by this (0: as the data set says: pixels /255, CSV x1)", 0, 1e6);

@@ -108,8 +108,8 @@ nn::TrainConfig prune_and_finetune(const Args& a, nn::Sequential& net, const exa
                                    const std::function<double()>& accuracy) {
   nn::TrainConfig ft = a.recipe;  // fine-tuning: the recipe's batches and inputs, its own length and annealed lr
   ft.epochs = a.finetune_epochs;
-  ft.lr = a.finetune_lr;
-  ft.schedule = "cosine";
+  ft.set_lr(a.finetune_lr);
+  ft.schedule = nn::Schedule::Cosine;
   ft.warmup_epochs = 0;  // (the cosine schedule replaces the recipe's warm-up)
   if (a.structured > 0) {
     auto r = cp::prune_conv_filters(net, "conv2", cp::Amount::fraction(a.structured), 1);

@@ -50,8 +50,8 @@ int main(int argc, char** argv) {
   validate::StudyOptions o;
   o.train.epochs = 10;
   o.finetune.epochs = 3;
-  o.finetune.lr = 0.01f;
-  o.finetune.schedule = "cosine";
+  o.finetune.set_lr(0.01f);
+  o.finetune.schedule = nn::Schedule::Cosine;
   std::vector<std::string> recipes;
   int folds = 5, repeats = 1, threads = 0;
   bool bn = true;
@@ -63,7 +63,8 @@ int main(int argc, char** argv) {
   examples::add_recipe_flags(app, o.train);
   app.add_flag("--bn,!--no-bn", bn, "BatchNorm after each convolution (default on)");
   app.add_option("--finetune-epochs", o.finetune.epochs, "fine-tuning epochs after pruning")->capture_default_str()->check(CLI::Range(0, 1000));
-  app.add_option("--finetune-lr", o.finetune.lr, "fine-tuning learning rate (cosine to 0)")->capture_default_str()->check(CLI::Range(1e-8, 10.0));
+  examples::ranged<float>(app, "--finetune-lr", [&o](const float& v) { o.finetune.set_lr(v); }, "0.01",
+                          "fine-tuning learning rate (cosine to 0)", 0, 10, "(]");
   app.add_option("--jobs", o.jobs, "folds run in parallel (threads are split between them)")->capture_default_str()->check(CLI::Range(1, 1024));
   app.add_option("--threads", threads, "total threads (default: all cores)")->check(CLI::Range(1, 1024));
   app.add_option("--seed", o.seed, "seed of the folds and of every fold's training")->capture_default_str();

@@ -17,47 +17,84 @@
 namespace minidl::nn {
 
 namespace {
+
 std::string fmt_float(float v) {
   std::ostringstream os;
   os << v;
   return os.str();
 }
+
+const char* const kOptimizers[] = {"sgd", "adam", "adamw"};
+const char* const kSchedules[] = {"none", "step", "cosine", "onecycle"};
+
+template <class Enum, size_t N>
+Enum parse_name(const char* const (&names)[N], const std::string& name, const char* what) {
+  for (size_t i = 0; i < N; ++i)
+    if (name == names[i]) return Enum(i);
+  std::string allowed;
+  for (size_t i = 0; i < N; ++i) allowed += (i ? ", " : "") + std::string(names[i]);
+  throw Error(std::string(what) + " must be one of " + allowed + "; got \"" + name + "\"");
+}
+
 }  // namespace
+
+std::string optimizer_name(OptimizerKind k) { return kOptimizers[int(k)]; }
+OptimizerKind parse_optimizer(const std::string& name) { return parse_name<OptimizerKind>(kOptimizers, name, "optimizer"); }
+std::string schedule_name(Schedule s) { return kSchedules[int(s)]; }
+Schedule parse_schedule(const std::string& name) { return parse_name<Schedule>(kSchedules, name, "schedule"); }
+
+float TrainConfig::lr() const {
+  return optimizer == OptimizerKind::SGD ? sgd.lr : optimizer == OptimizerKind::Adam ? adam.lr : adamw.lr;
+}
+float TrainConfig::weight_decay() const {
+  return optimizer == OptimizerKind::SGD    ? sgd.weight_decay
+         : optimizer == OptimizerKind::Adam ? adam.weight_decay
+                                            : adamw.weight_decay;
+}
+void TrainConfig::set_lr(float v) { sgd.lr = adam.lr = adamw.lr = v; }
+void TrainConfig::set_weight_decay(float v) { sgd.weight_decay = adam.weight_decay = adamw.weight_decay = v; }
 
 void TrainConfig::validate() const {
   MINIDL_CHECK(epochs >= 0 && epochs <= 100000, "epochs must be in [0, 100000], got ", epochs);
   MINIDL_CHECK(batch_size >= 1 && batch_size <= (1 << 20), "batch size must be in [1, 1048576], got ", batch_size);
   MINIDL_CHECK(eval_batch_size >= 1, "eval batch size must be >= 1, got ", eval_batch_size);
-  MINIDL_CHECK(std::isfinite(lr) && lr > 0.f && lr <= 10.f, "learning rate must be in (0, 10], got ", lr);
-  MINIDL_CHECK(momentum >= 0.f && momentum < 1.f, "momentum must be in [0, 1), got ", momentum);
-  MINIDL_CHECK(weight_decay >= 0.f && weight_decay < 1.f, "weight decay must be in [0, 1), got ", weight_decay);
-  MINIDL_CHECK(!nesterov || momentum > 0.f, "nesterov needs momentum > 0");
-  MINIDL_CHECK(schedule == "none" || schedule == "step" || schedule == "cosine" || schedule == "onecycle",
-               "schedule must be one of none, step, cosine, onecycle; got \"", schedule, "\"");
+  MINIDL_CHECK(int(optimizer) >= 0 && int(optimizer) <= 2, "optimizer: not an OptimizerKind (", int(optimizer), ")");
+  MINIDL_CHECK(int(schedule) >= 0 && int(schedule) <= 3, "schedule: not a Schedule (", int(schedule), ")");
+  const float rate = lr(), wd = weight_decay();
+  MINIDL_CHECK(std::isfinite(rate) && rate > 0.f && rate <= 10.f, "learning rate must be in (0, 10], got ", rate);
+  MINIDL_CHECK(wd >= 0.f && wd < 1.f, "weight decay must be in [0, 1), got ", wd);
+  MINIDL_CHECK(optimizer == OptimizerKind::SGD || !sgd.nesterov, "nesterov is an SGD option; the ",
+               optimizer_name(optimizer), " optimizer has none");
+  if (optimizer == OptimizerKind::SGD) {
+    MINIDL_CHECK(sgd.momentum >= 0.f && sgd.momentum < 1.f, "momentum must be in [0, 1), got ", sgd.momentum);
+    MINIDL_CHECK(!sgd.nesterov || sgd.momentum > 0.f, "nesterov needs momentum > 0");
+  } else {
+    const double b1 = optimizer == OptimizerKind::Adam ? adam.beta1 : adamw.beta1;
+    const double b2 = optimizer == OptimizerKind::Adam ? adam.beta2 : adamw.beta2;
+    MINIDL_CHECK(b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1, "betas must be in [0, 1), got ", b1, " and ", b2);
+  }
   MINIDL_CHECK(step_size >= 1, "step size must be >= 1, got ", step_size);
   MINIDL_CHECK(std::isfinite(input_scale) && input_scale >= 0.f, "input scale must be >= 0 (0: the data set's), got ",
                input_scale);
-  MINIDL_CHECK(optimizer == "sgd" || optimizer == "adam" || optimizer == "adamw",
-               "optimizer must be one of sgd, adam, adamw; got \"", optimizer, "\"");
-  MINIDL_CHECK(optimizer == "sgd" || !nesterov, "nesterov is an SGD option; the ", optimizer, " optimizer has none");
-  MINIDL_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "betas must be in [0, 1), got ", beta1, " and ",
-               beta2);
   MINIDL_CHECK(warmup_epochs >= 0 && warmup_epochs <= epochs, "warm-up epochs must be in [0, epochs=", epochs,
                "], got ", warmup_epochs);
-  MINIDL_CHECK(warmup_epochs == 0 || schedule == "none", "warm-up combines only with schedule none (got \"",
-               schedule, "\"; onecycle has its own warm-up)");
+  MINIDL_CHECK(warmup_epochs == 0 || schedule == Schedule::None, "warm-up combines only with schedule none (got \"",
+               schedule_name(schedule), "\"; onecycle has its own warm-up)");
 }
 
 std::string TrainConfig::describe() const {
   std::ostringstream os;
-  if (optimizer == "sgd")
-    os << "SGD(lr=" << lr << ", momentum=" << momentum << (nesterov ? ", nesterov" : "");
-  else
-    os << (optimizer == "adam" ? "Adam" : "AdamW") << "(lr=" << lr << ", betas=(" << beta1 << ", " << beta2 << ")";
-  os << ", weight_decay=" << weight_decay << "), "
-     << (schedule == "cosine" ? "cosine schedule"
-         : schedule == "step" ? "step schedule (x0.1 every " + std::to_string(step_size) + " epochs)"
-         : schedule == "onecycle" ? "one-cycle schedule (peak lr " + fmt_float(lr) + ", per batch)"
+  if (optimizer == OptimizerKind::SGD) {
+    os << "SGD(lr=" << sgd.lr << ", momentum=" << sgd.momentum << (sgd.nesterov ? ", nesterov" : "");
+  } else {
+    const AdamOptions& a = optimizer == OptimizerKind::Adam ? adam : AdamOptions{.beta1 = adamw.beta1, .beta2 = adamw.beta2};
+    os << (optimizer == OptimizerKind::Adam ? "Adam" : "AdamW") << "(lr=" << lr() << ", betas=(" << a.beta1 << ", "
+       << a.beta2 << ")";
+  }
+  os << ", weight_decay=" << weight_decay() << "), "
+     << (schedule == Schedule::Cosine ? "cosine schedule"
+         : schedule == Schedule::Step ? "step schedule (x0.1 every " + std::to_string(step_size) + " epochs)"
+         : schedule == Schedule::OneCycle ? "one-cycle schedule (peak lr " + fmt_float(lr()) + ", per batch)"
          : warmup_epochs > 0 ? "linear warm-up over " + std::to_string(warmup_epochs) + " epochs, then constant lr"
                              : "constant lr")
      << ", " << epochs << (epochs == 1 ? " epoch" : " epochs") << ", batch " << batch_size << ", " << (shuffle ? "shuffled" : "not shuffled")
@@ -72,22 +109,24 @@ float input_scale(const TrainConfig& c, const datasets::Dataset& data) {
 }
 
 std::unique_ptr<Optimizer> make_optimizer(const TrainConfig& c, std::vector<Tensor> params) {
-  if (c.optimizer == "adam")
-    return std::make_unique<Adam>(std::move(params), AdamOptions{.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2,
-                                                                 .weight_decay = c.weight_decay});
-  if (c.optimizer == "adamw")
-    return std::make_unique<AdamW>(std::move(params), AdamWOptions{.lr = c.lr, .beta1 = c.beta1, .beta2 = c.beta2,
-                                                                   .weight_decay = c.weight_decay});
-  return std::make_unique<SGD>(std::move(params), SGDOptions{.lr = c.lr, .momentum = c.momentum, .dampening = 0.f,
-                                                             .weight_decay = c.weight_decay, .nesterov = c.nesterov});
+  switch (c.optimizer) {
+    case OptimizerKind::Adam: return std::make_unique<Adam>(std::move(params), c.adam);
+    case OptimizerKind::AdamW: return std::make_unique<AdamW>(std::move(params), c.adamw);
+    case OptimizerKind::SGD: break;
+  }
+  return std::make_unique<SGD>(std::move(params), c.sgd);
 }
 
 std::unique_ptr<LRScheduler> make_scheduler(const TrainConfig& c, Optimizer& opt, int64_t batches_per_epoch) {
   const int64_t steps = std::max<int64_t>(1, int64_t(c.epochs) * batches_per_epoch);
   MINIDL_CHECK(steps <= (int64_t(1) << 30), "schedule: ", steps, " optimizer steps are too many");
-  if (c.schedule == "cosine") return std::make_unique<CosineAnnealingLR>(opt, std::max(1, c.epochs));
-  if (c.schedule == "step") return std::make_unique<StepLR>(opt, c.step_size, 0.1f);
-  if (c.schedule == "onecycle") return std::make_unique<OneCycleLR>(opt, OneCycleOptions{.max_lr = c.lr, .total_steps = int(steps)});
+  switch (c.schedule) {
+    case Schedule::Cosine: return std::make_unique<CosineAnnealingLR>(opt, std::max(1, c.epochs));
+    case Schedule::Step: return std::make_unique<StepLR>(opt, c.step_size, 0.1f);
+    case Schedule::OneCycle:
+      return std::make_unique<OneCycleLR>(opt, OneCycleOptions{.max_lr = c.lr(), .total_steps = int(steps)});
+    case Schedule::None: break;
+  }
   if (c.warmup_epochs > 0)
     return std::make_unique<LinearLR>(opt, 0.1f, 1.f, int(std::max<int64_t>(1, c.warmup_epochs * batches_per_epoch)),
                                       /*per_batch=*/true);

@@ -5,6 +5,12 @@
 // lives in one struct and one function instead of being re-assembled in each
 // program. train() builds the loaders and the optimizer, computes any
 // normalisation statistics on the *training* data only, and calls fit().
+//
+//   nn::TrainConfig c;                   // the defaults below
+//   c.epochs = 5;
+//   c.sgd.lr = 0.05f;                    // the optimizer's own options: nn::SGDOptions
+//   c.schedule = nn::Schedule::Cosine;   // or nn::parse_schedule("cosine") from a flag
+//   nn::History h = nn::train(*net, train_set, nullptr, test_set, c);
 #pragma once
 
 #include <map>
@@ -12,9 +18,28 @@
 #include <string>
 
 #include "datasets/dataset.h"
+#include "nn/adam.h"
+#include "nn/adamw.h"
+#include "nn/optim.h"
 #include "nn/trainer.h"
 
 namespace minidl::nn {
+
+// The optimizer a recipe trains with (torch.optim's update rules).
+enum class OptimizerKind { SGD, Adam, AdamW };
+// The learning-rate schedule: constant; StepLR (×0.1 every step_size
+// epochs); CosineAnnealingLR (to 0 over `epochs`); OneCycleLR peaking at the
+// optimizer's lr, stepped every batch, momentum / β₁ cycled 0.95 → 0.85 → 0.95
+// (nn/one_cycle_lr.h).
+enum class Schedule { None, Step, Cosine, OneCycle };
+
+// "sgd", "adam", "adamw" and "none", "step", "cosine", "onecycle" — the
+// --optimizer and --schedule flags' values; the parsers name the allowed
+// values when given anything else.
+std::string optimizer_name(OptimizerKind k);
+OptimizerKind parse_optimizer(const std::string& name);
+std::string schedule_name(Schedule s);
+Schedule parse_schedule(const std::string& name);
 
 // The defaults are plain SGD with momentum at a constant learning rate — no
 // weight decay, no schedule, no normalisation, no augmentation — so that a run
@@ -25,18 +50,14 @@ namespace minidl::nn {
 struct TrainConfig {
   int epochs = 10;
   int64_t batch_size = 64;
-  // "sgd" (torch.optim.SGD with momentum/nesterov), "adam" (weight_decay as
-  // L2 in the gradient) or "adamw" (decoupled weight decay); nn/adam.h, nn/adamw.h.
-  std::string optimizer = "sgd";
-  float lr = 0.02f;
-  float momentum = 0.9f;  // SGD only
-  bool nesterov = false;  // SGD only
-  double beta1 = 0.9, beta2 = 0.999;  // Adam/AdamW only
-  float weight_decay = 0.f;
-  // "none", "step" (×0.1 every step_size epochs), "cosine" (to 0 over
-  // `epochs`) or "onecycle" (OneCycleLR peaking at lr, stepped every batch,
-  // momentum / β₁ cycled 0.95 → 0.85 → 0.95; nn/one_cycle_lr.h).
-  std::string schedule = "none";
+  // The optimizer, and each one's settings (only the chosen one's are used).
+  // SGD: no dampening (PyTorch's default); Adam: weight_decay as L2 in the
+  // gradient; AdamW: decoupled weight decay (nn/adam.h, nn/adamw.h).
+  OptimizerKind optimizer = OptimizerKind::SGD;
+  SGDOptions sgd{.lr = 0.02f, .momentum = 0.9f};
+  AdamOptions adam{};
+  AdamWOptions adamw{};
+  Schedule schedule = Schedule::None;
   int step_size = 5;
   int warmup_epochs = 0;  // > 0: linear warm-up from lr/10 over these epochs, per batch (schedule "none" only)
   bool shuffle = true;
@@ -47,6 +68,13 @@ struct TrainConfig {
   bool normalize = false;  // standardise inputs with the training set's per-channel mean/std
   bool augment = false;    // random crop (padding 2) and horizontal flip
   int64_t eval_batch_size = 256;
+
+  // The chosen optimizer's learning rate and weight decay; the setters set
+  // them for every optimizer (what a --lr / --weight-decay flag means).
+  float lr() const;
+  float weight_decay() const;
+  void set_lr(float lr);
+  void set_weight_decay(float weight_decay);
 
   // Throws minidl::Error naming the field and its allowed range.
   void validate() const;

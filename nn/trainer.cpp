@@ -4,15 +4,10 @@
 
 #include <chrono>
 #include <cmath>
-#include <cstdio>
-#include <iomanip>
 #include <iostream>
-#include <nlohmann/json.hpp>
-#include <sstream>
+#include <memory>
 
 #include "core/ops.h"
-#include "nn/checkpoint.h"
-#include "nn/progress.h"
 
 namespace minidl::nn {
 
@@ -38,28 +33,73 @@ bool is_terminal(std::ostream* os) {
   return os == &std::cout ? ::isatty(STDOUT_FILENO) : os == &std::cerr ? ::isatty(STDERR_FILENO) : false;
 }
 
-std::string fmt(double v, int prec = 4) {
-  if (std::isnan(v)) return "-";
-  std::ostringstream s;
-  s << std::fixed << std::setprecision(prec) << v;
-  return s.str();
+// One pass over the training batches; the training half of the epoch's stats.
+EpochStats train_epoch(TrainState& st, datasets::DataLoader& train, Objective& objective,
+                       const std::vector<Callback*>& callbacks) {
+  const FitOptions& o = st.options;
+  EpochStats s;
+  s.epoch = st.epoch;
+  s.lr = st.optimizer.lr();
+  st.model.train();
+  double loss_sum = 0;
+  int64_t correct = 0, seen = 0;
+  const auto t0 = Clock::now();
+  for (auto it = train.begin(); !(it == train.end()); ++it) {
+    const datasets::Batch& b = *it;
+    st.optimizer.zero_grad();
+    const StepOutput out = checked_step(objective, st.model, b);
+    const float lv = out.loss.item();
+    MINIDL_CHECK(std::isfinite(lv), "fit: the loss became ", lv, " at epoch ", st.epoch, ", batch ", it.index(),
+                 " (learning rate ", st.optimizer.lr(), " too high?)");
+    out.loss.backward();
+    st.optimizer.step();
+    if (o.scheduler && o.scheduler->per_batch()) o.scheduler->step();  // OneCycleLR, warm-up
+    ++st.global_step;
+    const int64_t n = b.y.numel(), c = count_correct(out.logits, b.y);
+    loss_sum += double(lv) * double(n);
+    correct += c;
+    seen += n;
+    const BatchInfo bi{st.epoch, it.index(), st.global_step, lv, n, &st.optimizer, c};
+    for (Callback* cb : callbacks) cb->on_batch_end(st, bi);
+    if (st.stop) break;
+  }
+  s.train_seconds = seconds_since(t0);
+  s.samples_per_second = double(seen) / std::max(s.train_seconds, 1e-9);
+  s.train_loss = loss_sum / double(std::max<int64_t>(seen, 1));
+  s.train_accuracy = double(correct) / double(std::max<int64_t>(seen, 1));
+  return s;
+}
+
+// The built-in callbacks around the user's, in the order nn/callback.h gives.
+std::vector<std::unique_ptr<Callback>> builtin_callbacks(const FitOptions& o, int64_t batches,
+                                                         std::vector<Callback*>& all) {
+  std::vector<std::unique_ptr<Callback>> own;
+  auto add = [&](std::unique_ptr<Callback> c) { all.push_back(own.emplace_back(std::move(c)).get()); };
+  if (o.log && o.progress_bar && is_terminal(o.log)) add(std::make_unique<ProgressBar>(*o.log, o.epochs, batches));
+  if (o.val) add(std::make_unique<BestWeights>(o.restore_best, o.best_checkpoint));
+  if (o.log) add(std::make_unique<EpochLogger>(*o.log));
+  all.insert(all.end(), o.callbacks.begin(), o.callbacks.end());
+  if (!o.history_csv.empty() || !o.history_json.empty())
+    add(std::make_unique<HistoryWriter>(o.history_csv, o.history_json));
+  if (o.early_stopping_patience > 0) add(std::make_unique<EarlyStopping>(o.early_stopping_patience, o.log));
+  return own;
 }
 
 }  // namespace
 
-EvalResult evaluate(Module& model, datasets::DataLoader& loader, const LossFn& loss_fn) {
+EvalResult evaluate(Module& model, datasets::DataLoader& loader, const LossFn& loss) {
   const bool was_training = model.is_training();
   model.eval();
   NoGradGuard ng;
+  LossObjective objective(loss);
   EvalResult r;
   double loss_sum = 0;
   int64_t correct = 0;
   for (const datasets::Batch& b : loader) {
-    Tensor logits = model(b.x);
-    Tensor l = loss_fn ? loss_fn(logits, b.y) : cross_entropy(logits, b.y);
+    const StepOutput out = checked_step(objective, model, b);
     const int64_t n = b.y.numel();
-    loss_sum += double(l.item()) * double(n);
-    correct += count_correct(logits, b.y, &r.predictions);
+    loss_sum += double(out.loss.item()) * double(n);
+    correct += count_correct(out.logits, b.y, &r.predictions);
     const int64_t* py = b.y.data<int64_t>();
     r.targets.insert(r.targets.end(), py, py + n);
     r.count += n;
@@ -79,123 +119,39 @@ History fit(Module& model, Optimizer& opt, datasets::DataLoader& train, const Fi
   MINIDL_CHECK(o.val || (o.early_stopping_patience == 0 && o.best_checkpoint.empty()),
                "fit: early stopping and best_checkpoint need a validation loader");
   MINIDL_CHECK(train.size() > 0, "fit: the training loader yields no batches");
+  LossObjective plain(o.loss);
+  Objective& objective = o.objective ? *o.objective : plain;
   History h;
-  StateDict best;  // a copy of the best weights, when validating
-  int since_best = 0;
-  int64_t step = 0;
-  const bool bar = o.log && o.progress_bar && is_terminal(o.log);
-  for (Callback* c : o.callbacks) c->on_train_begin(model);
+  TrainState st{model, opt, o, h};
+  std::vector<Callback*> all;
+  const auto own = builtin_callbacks(o, train.size(), all);
 
-  for (int epoch = 1; epoch <= o.epochs; ++epoch) {
-    for (Callback* c : o.callbacks) c->on_epoch_begin(model, epoch);
-    EpochStats s;
-    s.epoch = epoch;
-    s.lr = opt.lr();
-    model.train();
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0;
-    const int64_t nb = train.size();
-    const auto t0 = Clock::now();
-    auto last_draw = t0;
-    for (auto it = train.begin(); !(it == train.end()); ++it) {
-      const datasets::Batch& b = *it;
-      opt.zero_grad();
-      StepOutput out;
-      if (o.objective) out = o.objective->compute(model, b);
-      else out.logits = model(b.x), out.loss = o.loss ? o.loss(out.logits, b.y) : cross_entropy(out.logits, b.y);
-      Tensor logits = out.logits, loss = out.loss;
-      const float lv = loss.item();
-      MINIDL_CHECK(std::isfinite(lv), "fit: the loss became ", lv, " at epoch ", epoch, ", batch ", it.index(),
-                   " (learning rate ", opt.lr(), " too high?)");
-      loss.backward();
-      opt.step();
-      if (o.scheduler && o.scheduler->per_batch()) o.scheduler->step();  // OneCycleLR, warm-up
-      ++step;
-      const int64_t n = b.y.numel();
-      loss_sum += double(lv) * double(n);
-      correct += count_correct(logits, b.y);
-      seen += n;
-      BatchInfo bi{epoch, it.index(), step, lv, n, &opt};
-      for (Callback* c : o.callbacks) c->on_batch_end(model, bi);
-      if (bar && (seconds_since(last_draw) > 0.2 || it.index() + 1 == nb)) {  // nn/progress.h
-        last_draw = Clock::now();
-        *o.log << "\r" << progress_bar({epoch, o.epochs, it.index() + 1, nb, seconds_since(t0), loss_sum / double(seen),
-                                       double(correct) / double(seen)}) << std::flush;
-      }
-    }
-    if (bar) *o.log << "\r" << std::string(100, ' ') << "\r";
-    s.train_seconds = seconds_since(t0);
-    s.samples_per_second = double(seen) / std::max(s.train_seconds, 1e-9);
-    s.train_loss = loss_sum / double(std::max<int64_t>(seen, 1));
-    s.train_accuracy = double(correct) / double(std::max<int64_t>(seen, 1));
+  for (Callback* c : all) c->on_train_begin(st);
+  for (int epoch = 1; epoch <= o.epochs && !st.stop; ++epoch) {
+    st.epoch = epoch;
+    for (Callback* c : all) c->on_epoch_begin(st);
+    EpochStats s = train_epoch(st, train, objective, all);
     if (o.val) {
-      EvalResult v = evaluate(model, *o.val, o.loss);
+      const EvalResult v = evaluate(model, *o.val, o.loss);
       s.val_loss = v.loss;
       s.val_accuracy = v.accuracy;
     }
     if (o.test) {
-      EvalResult t = evaluate(model, *o.test, o.loss);
+      const EvalResult t = evaluate(model, *o.test, o.loss);
       s.test_loss = t.loss;
       s.test_accuracy = t.accuracy;
     }
     if (o.scheduler && !o.scheduler->per_batch()) o.scheduler->step();
     h.epochs.push_back(s);
-
-    bool improved = false;
-    if (o.val && (h.best_epoch == 0 || s.val_accuracy > h.best_val_accuracy)) {
-      improved = true;
+    st.improved = o.val && (h.best_epoch == 0 || s.val_accuracy > h.best_val_accuracy);
+    if (st.improved) {
       h.best_epoch = epoch;
       h.best_val_accuracy = s.val_accuracy;
-      since_best = 0;
-      best.clear();
-      for (auto& [n, t] : model.state_dict()) best.emplace_back(n, t.clone());
-      if (!o.best_checkpoint.empty()) save_safetensors(best, o.best_checkpoint, {{"format", "pt"}, {"epoch", std::to_string(epoch)}});
-    } else if (o.val) {
-      ++since_best;
     }
-    if (o.log) {
-      *o.log << "epoch " << epoch << "/" << o.epochs << "  loss " << fmt(s.train_loss) << "  train_acc "
-             << fmt(s.train_accuracy);
-      if (o.val) *o.log << "  val_acc " << fmt(s.val_accuracy) << (improved ? " *" : "");
-      if (o.test) *o.log << "  test_acc " << fmt(s.test_accuracy);
-      *o.log << "  lr " << s.lr << "  " << fmt(s.samples_per_second, 0) << " samples/s" << std::endl;
-    }
-    for (Callback* c : o.callbacks) c->on_epoch_end(model, s);
-    if (!o.history_csv.empty()) write_file_atomic(o.history_csv, history_csv(h));
-    if (!o.history_json.empty()) write_file_atomic(o.history_json, history_json(h));
-    if (o.early_stopping_patience > 0 && since_best >= o.early_stopping_patience) {
-      h.stopped_early = true;
-      if (o.log) *o.log << "early stopping: no validation improvement for " << since_best << " epochs" << std::endl;
-      break;
-    }
+    for (Callback* c : all) c->on_epoch_end(st, s);
   }
-  if (o.val && o.restore_best && !best.empty()) model.load_state_dict(best);
+  for (Callback* c : all) c->on_train_end(st);
   return h;
-}
-
-std::string history_csv(const History& h) {
-  std::ostringstream os;
-  os << "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,test_loss,test_accuracy,train_seconds,samples_per_second\n";
-  auto v = [](double x) { return std::isnan(x) ? std::string() : fmt(x, 6); };
-  for (const auto& e : h.epochs)
-    os << e.epoch << "," << e.lr << "," << v(e.train_loss) << "," << v(e.train_accuracy) << "," << v(e.val_loss)
-       << "," << v(e.val_accuracy) << "," << v(e.test_loss) << "," << v(e.test_accuracy) << ","
-       << fmt(e.train_seconds, 3) << "," << fmt(e.samples_per_second, 1) << "\n";
-  return os.str();
-}
-
-std::string history_json(const History& h) {
-  nlohmann::json arr = nlohmann::json::array();
-  auto v = [](double x) { return std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x); };
-  for (const auto& e : h.epochs)
-    arr.push_back({{"epoch", e.epoch}, {"lr", e.lr}, {"train_loss", v(e.train_loss)},
-                   {"train_accuracy", v(e.train_accuracy)}, {"val_loss", v(e.val_loss)},
-                   {"val_accuracy", v(e.val_accuracy)}, {"test_loss", v(e.test_loss)},
-                   {"test_accuracy", v(e.test_accuracy)}, {"train_seconds", e.train_seconds},
-                   {"samples_per_second", e.samples_per_second}});
-  nlohmann::json j = {{"epochs", arr}, {"best_epoch", h.best_epoch}, {"stopped_early", h.stopped_early}};
-  if (!std::isnan(h.best_val_accuracy)) j["best_val_accuracy"] = h.best_val_accuracy;
-  return j.dump(2) + "\n";
 }
 
 }  // namespace minidl::nn

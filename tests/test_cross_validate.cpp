@@ -94,7 +94,7 @@ CVOptions quick_options() {
   CVOptions o;
   o.train.epochs = 3;
   o.train.batch_size = 32;
-  o.train.lr = 0.05f;
+  o.train.sgd.lr = 0.05f;
   o.train.normalize = true;
   o.seed = 7;
   return o;
@@ -439,7 +439,7 @@ TEST_CASE("errors") {
     b.jobs = 0;
     CHECK(throws_with([&] { validate::cross_validate(ok, data, kf, b); }, "jobs must be in [1, 1024]"));
     b = o;
-    b.train.lr = -1;
+    b.train.sgd.lr = -1;
     CHECK(throws_with([&] { validate::cross_validate(ok, data, kf, b); }, "learning rate"));
   }
   auto null_factory = [](uint64_t) { return nn::ModulePtr(); };

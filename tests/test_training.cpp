@@ -75,8 +75,8 @@ TEST_CASE("fit: callbacks, history files and the cosine schedule") {
   nn::TrainConfig c;
   c.epochs = 3;
   c.batch_size = 64;
-  c.lr = 0.05f;
-  c.schedule = "cosine";
+  c.sgd.lr = 0.05f;
+  c.schedule = nn::Schedule::Cosine;
   Counter counter;
   fs::path dir = scratch();
   nn::FitOptions fo;
@@ -109,8 +109,8 @@ TEST_CASE("fit: early stopping keeps the best validation weights") {
   auto net = tiny(5);
   nn::TrainConfig c;
   c.epochs = 30;
-  c.lr = 0.5f;  // deliberately unstable so that validation accuracy stops improving
-  c.schedule = "none";
+  c.sgd.lr = 0.5f;  // deliberately unstable so that validation accuracy stops improving
+  c.schedule = nn::Schedule::None;
   fs::path dir = scratch();
   nn::FitOptions fo;
   fo.early_stopping_patience = 2;
@@ -152,18 +152,21 @@ TEST_CASE("fit: bad options and a diverging loss are clear errors") {
   auto net = tiny(1);
   nn::TrainConfig c;
   c.epochs = 1;
-  c.lr = -1.f;
+  c.sgd.lr = -1.f;
   CHECK_THROWS_WITH_AS(nn::train(*net, train, nullptr, nullptr, c), doctest::Contains("learning rate"), Error);
-  c.lr = 0.05f;
-  c.schedule = "linear";
-  CHECK_THROWS_WITH_AS(nn::train(*net, train, nullptr, nullptr, c), doctest::Contains("schedule"), Error);
-  c.schedule = "none";
+  c.sgd.lr = 0.05f;
+  CHECK_THROWS_WITH_AS(nn::parse_schedule("linear"),
+                       doctest::Contains("schedule must be one of none, step, cosine, onecycle; got \"linear\""), Error);
+  CHECK_THROWS_WITH_AS(nn::parse_optimizer("rmsprop"), doctest::Contains("optimizer must be one of sgd, adam, adamw"),
+                       Error);
+  CHECK(nn::parse_schedule(nn::schedule_name(nn::Schedule::OneCycle)) == nn::Schedule::OneCycle);
+  CHECK(nn::parse_optimizer(nn::optimizer_name(nn::OptimizerKind::AdamW)) == nn::OptimizerKind::AdamW);
   nn::FitOptions fo;
   fo.early_stopping_patience = 1;  // without a validation set
   CHECK_THROWS_WITH_AS(nn::train(*net, train, nullptr, nullptr, c, fo), doctest::Contains("validation"), Error);
-  c.lr = 1e4f;  // out of range
+  c.sgd.lr = 1e4f;  // out of range
   CHECK_THROWS_AS(nn::train(*net, train, nullptr, nullptr, c), Error);
-  c.lr = 0.05f;
+  c.sgd.lr = 0.05f;
   nn::FitOptions nan_loss;  // a loss that is not finite stops training with the epoch and batch named
   nan_loss.loss = [](const Tensor& logits, const Tensor& y) {
     return mul(cross_entropy(logits, y), std::numeric_limits<float>::quiet_NaN());
