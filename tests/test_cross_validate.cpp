@@ -427,7 +427,7 @@ TEST_CASE("errors") {
   auto ok = mlp_factory(4, 2);
   CVOptions o = quick_options();
   o.train.epochs = 1;
-  CHECK(throws_with([&] { validate::cross_validate({}, data, kf, o); }, "model factory is empty"));
+  CHECK(throws_with([&] { validate::cross_validate(validate::ModelFactory{}, data, kf, o); }, "model factory is empty"));
   CHECK(throws_with([&] { validate::cross_validate(ok, nullptr, kf, o); }, "data set is empty"));
   {
     CVOptions b = o;

@@ -51,41 +51,81 @@ struct FoldTask {
   const Fold* split;
 };
 
-// `train_log`: where fit() writes its epoch lines (o.train_log, or a private
-// buffer when folds run in parallel).
-FoldResult run_fold(const ModelFactory& factory, const datasets::DatasetPtr& data, const std::vector<int64_t>& labels,
-                    const FoldTask& task, const CVOptions& o, std::ostream* train_log) {
+// The fit part and the validation carve-out (a stratified Holdout of the
+// training part's labels), as ascending indices into the data set.
+std::pair<std::vector<int64_t>, std::vector<int64_t>> carve(const Fold& f, const std::vector<int64_t>& labels,
+                                                            double val_fraction, uint64_t seed) {
+  std::vector<int64_t> fit_idx = f.train, val_idx;
+  if (val_fraction <= 0) return {fit_idx, val_idx};
+  std::vector<int64_t> part_labels;
+  part_labels.reserve(f.train.size());
+  for (int64_t i : f.train) part_labels.push_back(labels[size_t(i)]);
+  const Fold h = Holdout(val_fraction, /*stratify=*/true, seed).split_once(part_labels);
+  fit_idx.clear();
+  for (int64_t p : h.train) fit_idx.push_back(f.train[size_t(p)]);
+  for (int64_t p : h.test) val_idx.push_back(f.train[size_t(p)]);
+  std::sort(val_idx.begin(), val_idx.end());
+  return {fit_idx, val_idx};
+}
+
+// The procedure's input for one fold (step 3 of the header).
+FoldData fold_data(const datasets::DatasetPtr& data, const std::vector<int64_t>& labels, const FoldTask& task,
+                   const CVOptions& o, std::ostream* train_log) {
   using namespace datasets;
-  const auto t0 = Clock::now();
-  FoldResult r;
-  r.index = task.index;
-  r.repeat = task.repeat;
-  r.fold = task.fold;
-  r.seed = fold_seed(o.seed, task.repeat, task.fold);
-  r.threads = get_num_threads();
   const Fold& f = *task.split;
   MINIDL_CHECK(!f.train.empty() && !f.test.empty(), "the splitter gave an empty ", f.train.empty() ? "train" : "test",
                " part");
+  FoldData fd;
+  fd.index = task.index;
+  fd.repeat = task.repeat;
+  fd.fold = task.fold;
+  fd.seed = fold_seed(o.seed, task.repeat, task.fold);
+  auto [fit_idx, val_idx] = carve(f, labels, o.val_fraction, fd.seed);
+  fd.fit = std::make_shared<Subset>(data, fit_idx);
+  fd.val = val_idx.empty() ? nullptr : std::make_shared<Subset>(data, val_idx);
+  fd.test = std::make_shared<Subset>(data, f.test);
+  fd.recipe = o.train;
+  fd.recipe.seed = fd.seed;
+  fd.train_transforms = nn::make_transforms(fd.recipe, *fd.fit, true);
+  fd.eval_transforms = nn::make_transforms(fd.recipe, *fd.fit, false);
+  fd.fit_options.log = train_log;
+  fd.fit_options.progress_bar = o.jobs <= 1;
+  fd.fit_options.early_stopping_patience = o.patience;
+  fd.fit_options.restore_best = true;
+  return fd;
+}
 
-  // Training part -> fit part (+ validation carve-out), by positions within f.train.
-  std::vector<int64_t> fit_idx = f.train, val_idx;
-  if (o.val_fraction > 0) {
-    std::vector<int64_t> part_labels;
-    part_labels.reserve(f.train.size());
-    for (int64_t i : f.train) part_labels.push_back(labels[size_t(i)]);
-    const Fold h = Holdout(o.val_fraction, /*stratify=*/true, r.seed).split_once(part_labels);
-    fit_idx.clear();
-    for (int64_t p : h.train) fit_idx.push_back(f.train[size_t(p)]);
-    for (int64_t p : h.test) val_idx.push_back(f.train[size_t(p)]);
-    std::sort(val_idx.begin(), val_idx.end());
-  }
-  auto fit_part = std::make_shared<Subset>(data, fit_idx);
-  DatasetPtr val_part = val_idx.empty() ? nullptr : std::make_shared<Subset>(data, val_idx);
-  auto test_part = std::make_shared<Subset>(data, f.test);
-  r.train_size = fit_part->size();
-  r.val_size = val_part ? val_part->size() : 0;
-  r.test_size = test_part->size();
-  r.val_indices = std::move(val_idx);
+// Loss, accuracy, macro-F1 and confusion matrix of `model` on `part`, with the fold's evaluation transforms.
+struct Score {
+  ConfusionMatrix confusion;
+  double loss = 0;
+};
+Score score(nn::Module& model, const datasets::DatasetPtr& part, const FoldData& fd, int64_t classes) {
+  datasets::DataLoader loader(part, {.batch_size = fd.recipe.eval_batch_size, .transforms = fd.eval_transforms});
+  const nn::EvalResult e = nn::evaluate(model, loader);
+  for (int64_t p : e.predictions)
+    MINIDL_CHECK(p >= 0 && p < classes, "the model predicted class ", p, " but the data set has ", classes, " classes");
+  return {ConfusionMatrix(e.predictions, e.targets, classes), e.loss};
+}
+
+// `train_log`: where fit() writes its epoch lines (o.train_log, or a private
+// buffer when folds run in parallel).
+FoldResult run_fold(const FoldProcedure& procedure, const datasets::DatasetPtr& data,
+                    const std::vector<int64_t>& labels, const FoldTask& task, const CVOptions& o,
+                    std::ostream* train_log) {
+  const auto t0 = Clock::now();
+  const FoldData fd = fold_data(data, labels, task, o, train_log);
+  FoldResult r;
+  r.index = fd.index;
+  r.repeat = fd.repeat;
+  r.fold = fd.fold;
+  r.seed = fd.seed;
+  r.threads = get_num_threads();
+  r.train_size = fd.fit->size();
+  r.val_size = fd.val ? fd.val->size() : 0;
+  r.test_size = fd.test->size();
+  if (fd.val) r.val_indices = static_cast<const datasets::Subset&>(*fd.val).indices();
+  r.preprocessing = join_names(fd.eval_transforms);
 
   // The thread's default generator follows the fold seed during the fold.
   const Generator saved = default_generator();
@@ -95,43 +135,28 @@ FoldResult run_fold(const ModelFactory& factory, const datasets::DatasetPtr& dat
   } restore{saved};
   manual_seed(mix64(r.seed ^ 0x5eedf01dULL));
 
-  nn::ModulePtr model = factory(r.seed);
-  MINIDL_CHECK(model, "the model factory returned a null model");
-  nn::TrainConfig c = o.train;
-  c.seed = r.seed;
-  nn::FitOptions fo;
-  fo.log = train_log;
-  fo.progress_bar = o.jobs <= 1;
-  fo.early_stopping_patience = o.patience;
-  fo.restore_best = true;
   const auto fit_t0 = Clock::now();
-  const nn::History h = nn::train(*model, fit_part, val_part, nullptr, c, fo);
+  const FoldOutcome out = procedure(fd);
+  MINIDL_CHECK(out.model, "the fold procedure returned a null model");
   r.fit_seconds = std::chrono::duration<double>(Clock::now() - fit_t0).count();
-  r.epochs_run = int(h.epochs.size());
-  r.best_epoch = h.best_epoch;
-  r.stopped_early = h.stopped_early;
-  r.best_val_accuracy = h.best_val_accuracy;
+  r.epochs_run = int(out.history.epochs.size());
+  r.best_epoch = out.history.best_epoch;
+  r.stopped_early = out.history.stopped_early;
+  r.best_val_accuracy = out.history.best_val_accuracy;
+  r.measurements = out.measurements;
 
-  // Evaluation with the transforms training used, i.e. statistics of the fit part.
-  const auto eval_t = nn::make_transforms(c, *fit_part, false);
-  r.preprocessing = join_names(eval_t);
-  const auto score_t0 = Clock::now();
-  DataLoader test_loader(test_part, {.batch_size = c.eval_batch_size, .transforms = eval_t});
-  const nn::EvalResult e = nn::evaluate(*model, test_loader);
   const int64_t k = data->num_classes();
-  for (int64_t p : e.predictions)
-    MINIDL_CHECK(p >= 0 && p < k, "the model predicted class ", p, " but the data set has ", k, " classes");
-  r.confusion = ConfusionMatrix(e.predictions, e.targets, k);
+  const auto score_t0 = Clock::now();
+  const Score test = score(*out.model, fd.test, fd, k);
+  r.confusion = test.confusion;
   r.accuracy = r.confusion.accuracy();
   r.macro_f1 = r.confusion.macro_f1();
-  r.loss = e.loss;
+  r.loss = test.loss;
   r.score_seconds = std::chrono::duration<double>(Clock::now() - score_t0).count();
   if (o.return_train_score) {  // after the timing, as sklearn's _fit_and_score
-    DataLoader fit_loader(fit_part, {.batch_size = c.eval_batch_size, .transforms = eval_t});
-    const nn::EvalResult t = nn::evaluate(*model, fit_loader);
-    const ConfusionMatrix m(t.predictions, t.targets, k);
-    r.train_accuracy = m.accuracy();
-    r.train_macro_f1 = m.macro_f1();
+    const Score t = score(*out.model, fd.fit, fd, k);
+    r.train_accuracy = t.confusion.accuracy();
+    r.train_macro_f1 = t.confusion.macro_f1();
     r.train_loss = t.loss;
   }
   r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
@@ -162,15 +187,45 @@ nlohmann::json confusion_json(const ConfusionMatrix& m) {
   return rows;
 }
 
+nlohmann::json measurements_json(const std::map<std::string, double>& m) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [n, v] : m) j[n] = num(v);
+  return j;
+}
+
+// accuracy, macro_f1, then the summarised measurements by name.
+nlohmann::json summary_all(const CVResult& r) {
+  nlohmann::json j = {{"accuracy", summary_json(r.accuracy)}, {"macro_f1", summary_json(r.macro_f1)}};
+  for (const auto& [n, s] : r.measurements) j["measurements"][n] = summary_json(s);
+  return j;
+}
+
 }  // namespace
 
-uint64_t fold_seed(uint64_t seed, int repeat, int fold) {
-  return mix64(mix64(mix64(seed) ^ uint64_t(uint32_t(repeat))) ^ uint64_t(uint32_t(fold)));
+FoldProcedure dense_training(ModelFactory factory) {
+  MINIDL_CHECK(factory, "dense_training: the model factory is empty");
+  return [factory = std::move(factory)](const FoldData& f) {
+    FoldOutcome out;
+    out.model = factory(f.seed);
+    MINIDL_CHECK(out.model, "the model factory returned a null model");
+    out.history = nn::train(*out.model, f.fit, f.val, nullptr, f.recipe, f.fit_options);
+    return out;
+  };
 }
 
 CVResult cross_validate(const ModelFactory& factory, const datasets::DatasetPtr& data, const Splitter& splitter,
                         const CVOptions& o) {
   MINIDL_CHECK(factory, "cross_validate: the model factory is empty");
+  return cross_validate(dense_training(factory), data, splitter, o);
+}
+
+uint64_t fold_seed(uint64_t seed, int repeat, int fold) {
+  return mix64(mix64(mix64(seed) ^ uint64_t(uint32_t(repeat))) ^ uint64_t(uint32_t(fold)));
+}
+
+CVResult cross_validate(const FoldProcedure& procedure, const datasets::DatasetPtr& data, const Splitter& splitter,
+                        const CVOptions& o) {
+  MINIDL_CHECK(procedure, "cross_validate: the fold procedure is empty");
   MINIDL_CHECK(data && data->size() > 0, "cross_validate: the data set is empty");
   MINIDL_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, "cross_validate: val_fraction must be in [0, 1), got ",
                o.val_fraction);
@@ -242,7 +297,7 @@ CVResult cross_validate(const ModelFactory& factory, const datasets::DatasetPtr&
         std::ostringstream buffer;
         std::ostream* tlog = o.train_log && res.jobs > 1 ? &buffer : o.train_log;
         try {
-          fr = run_fold(factory, data, labels, t, fold_opts, tlog);
+          fr = run_fold(procedure, data, labels, t, fold_opts, tlog);
         } catch (const Error& e) {
           throw Error("cross_validate: " + fold_name(res, t.repeat, t.fold) + " (index " + std::to_string(i) +
                       "): " + e.what());
@@ -293,6 +348,12 @@ CVResult cross_validate(const ModelFactory& factory, const datasets::DatasetPtr&
   }
   res.accuracy = summarize(acc);
   res.macro_f1 = summarize(f1);
+  for (const auto& [name, v] : res.folds[0].measurements) {  // the names every fold measured
+    std::vector<double> vals;
+    for (const FoldResult& f : res.folds)
+      if (auto it = f.measurements.find(name); it != f.measurements.end()) vals.push_back(it->second);
+    if (vals.size() == res.folds.size()) res.measurements[name] = summarize(vals);
+  }
   res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return res;
 }
@@ -319,7 +380,9 @@ std::string fold_table(const CVResult& r) {
 }
 
 std::string summary_text(const CVResult& r) {
-  return "accuracy: " + r.accuracy.to_string() + "\nmacro-F1: " + r.macro_f1.to_string() + "\n";
+  std::string s = "accuracy: " + r.accuracy.to_string() + "\nmacro-F1: " + r.macro_f1.to_string() + "\n";
+  for (const auto& [n, m] : r.measurements) s += n + ": " + m.to_string() + "\n";
+  return s;
 }
 
 std::string results_json(const CVResult& r) {
@@ -344,6 +407,7 @@ std::string results_json(const CVResult& r) {
                      {"recall", f.confusion.recalls()},
                      {"f1", f.confusion.f1s()},
                      {"confusion_matrix", confusion_json(f.confusion)},
+                     {"measurements", measurements_json(f.measurements)},
                      {"preprocessing", f.preprocessing},
                      {"threads", f.threads},
                      {"seconds", f.seconds}});
@@ -359,7 +423,7 @@ std::string results_json(const CVResult& r) {
             {"jobs", r.jobs},
             {"threads_per_job", r.threads},
             {"seconds", r.seconds},
-            {"summary", {{"accuracy", summary_json(r.accuracy)}, {"macro_f1", summary_json(r.macro_f1)}}},
+            {"summary", summary_all(r)},
             {"confusion_matrix", confusion_json(r.confusion)},
             {"folds", folds}};
   return j.dump(2) + "\n";
@@ -367,17 +431,22 @@ std::string results_json(const CVResult& r) {
 
 std::string results_csv(const CVResult& r) {
   std::ostringstream os;
-  os << "index,repeat,fold,seed,train_size,val_size,test_size,epochs_run,best_epoch,accuracy,macro_f1,loss,seconds\n";
+  os << "index,repeat,fold,seed,train_size,val_size,test_size,epochs_run,best_epoch,accuracy,macro_f1,loss,seconds";
+  for (const auto& [n, s] : r.measurements) os << "," << n;
+  os << "\n";
   auto v = [](double x) {
     if (std::isnan(x)) return std::string();
     std::ostringstream s;
     s << std::setprecision(10) << x;
     return s.str();
   };
-  for (const FoldResult& f : r.folds)
+  for (const FoldResult& f : r.folds) {
     os << f.index << "," << f.repeat << "," << f.fold << "," << f.seed << "," << f.train_size << "," << f.val_size
        << "," << f.test_size << "," << f.epochs_run << "," << f.best_epoch << "," << v(f.accuracy) << ","
-       << v(f.macro_f1) << "," << v(f.loss) << "," << fixed(f.seconds, 3) << "\n";
+       << v(f.macro_f1) << "," << v(f.loss) << "," << fixed(f.seconds, 3);
+    for (const auto& [n, s] : r.measurements) os << "," << v(f.measurements.at(n));
+    os << "\n";
+  }
   return os.str();
 }
 

@@ -12,6 +12,23 @@
 //   std::cout << validate::fold_table(r) << "accuracy: " << r.accuracy.to_string() << "\n";
 //   validate::write_results(r, "cv");   // cv.json, cv.csv
 //
+// Or cross-validate a whole pipeline: a FoldProcedure gets each fold's parts
+// and returns the model to test (trained, or trained then compressed) with
+// anything it measured on the way:
+//
+//   auto pipeline = [](const validate::FoldData& f) {
+//     Generator gen(f.seed);
+//     nn::ModulePtr model = nn::seed_cnn({}, gen);
+//     validate::FoldOutcome out{model, nn::train(*model, f.fit, f.val, nullptr, f.recipe, f.fit_options), {}};
+//     out.measurements["dense_test_accuracy"] = ...;   // measured with f.eval_transforms
+//     compress::global_unstructured(compress::prunable_weights(*model), compress::Amount::fraction(0.9));
+//     ...fine-tune...
+//     out.measurements["sparsity"] = compress::sparsity(compress::prunable_weights(*model));
+//     return out;
+//   };
+//   validate::CVResult r = validate::cross_validate(pipeline, data, validate::StratifiedKFold(5, true, 1), o);
+//   r.measurements.at("sparsity").to_string();        // summarised over folds like accuracy
+//
 // For each Fold of `splitter.split(data->labels())`, in order:
 //   1. seed = fold_seed(o.seed, repeat, fold).
 //   2. Training part = Subset(data, fold.train), test part = Subset(data, fold.test).
@@ -19,17 +36,27 @@
 //      training part's labels is carved out as the validation set (early
 //      stopping / best weights); the rest is the "fit" part. The test part is
 //      never touched until the final evaluation.
-//   3. model = factory(seed): a fresh, untrained model. The factory must build
-//      it from its seed argument (e.g. Generator gen(seed); nn::seed_cnn(opts,
-//      gen)), not from the default generator, or folds running on different
-//      threads start from different weights than sequential folds would.
-//   4. nn::train(model, fit, val, nullptr, recipe with recipe.seed = seed):
-//      shuffling and augmentation differ per fold. Every statistic computed
+//   3. The fold procedure runs with a FoldData: the fit, validation and test
+//      parts, the seed, the recipe with recipe.seed = seed (shuffling and
+//      augmentation differ per fold), the transforms built from the fit part
+//      only (nn::make_transforms(recipe, fit, ...): every statistic computed
 //      from data — the Normalize mean/std when recipe.normalize is set — comes
-//      from the fit part only (nn::make_transforms(recipe, fit, ...)); the
-//      evaluation below reuses exactly those transforms (FoldResult::
-//      preprocessing records their names, e.g. "ScalePixels(...) -> Normalize(mean=[..], std=[..])").
-//   5. Evaluate on the test part: accuracy, macro-F1, loss, confusion matrix.
+//      from it) and the FitOptions cross_validate would train with (log,
+//      progress bar, patience). The default procedure, dense_training(factory):
+//      model = factory(seed), a fresh, untrained model, then
+//      nn::train(model, fit, val, nullptr, recipe, fit_options). The factory
+//      (or any procedure) must build the model from the seed (e.g. Generator
+//      gen(seed); nn::seed_cnn(opts, gen)), not from the default generator,
+//      or folds running on different threads start from different weights
+//      than sequential folds would; and it must not share mutable state
+//      between folds, which may run at the same time.
+//   4. The returned model is evaluated on the test part with
+//      FoldData::eval_transforms (FoldResult::preprocessing records their
+//      names, e.g. "ScalePixels(...) -> Normalize(mean=[..], std=[..])"):
+//      accuracy, macro-F1, loss, confusion matrix. The History gives
+//      epochs_run, best_epoch, ...; the measurements are copied to the
+//      FoldResult and summarised over folds (CVResult::measurements) when
+//      every fold reports them.
 // The calling thread's default generator (core/random.h) is reseeded from the
 // fold seed before steps 3–4 (for layers such as Dropout that draw from it)
 // and restored afterwards.
@@ -51,6 +78,7 @@
 #include <functional>
 #include <iosfwd>
 #include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -64,6 +92,25 @@ namespace minidl::validate {
 
 // Builds a fresh model from a seed (see step 3 above).
 using ModelFactory = std::function<nn::ModulePtr(uint64_t seed)>;
+
+// What a fold procedure gets (step 3 above).
+struct FoldData {
+  int index = 0, repeat = 0, fold = 0;  // as in FoldResult
+  uint64_t seed = 0;
+  datasets::DatasetPtr fit, val, test;  // val is null without a validation carve-out
+  nn::TrainConfig recipe;               // CVOptions::train with seed = this fold's seed
+  std::vector<datasets::TransformPtr> train_transforms, eval_transforms;  // from the fit part
+  nn::FitOptions fit_options;           // log, progress bar, patience (no loaders, no scheduler)
+};
+// What it returns.
+struct FoldOutcome {
+  nn::ModulePtr model;                          // to be tested (step 4)
+  nn::History history;                          // of its (last) training
+  std::map<std::string, double> measurements;  // anything else, by name ("sparsity", ...)
+};
+using FoldProcedure = std::function<FoldOutcome(const FoldData&)>;
+// Today's dense training (step 3 above).
+FoldProcedure dense_training(ModelFactory factory);
 
 struct CVOptions {
   nn::TrainConfig train;     // the recipe; its seed is replaced by each fold's seed
@@ -93,6 +140,7 @@ struct FoldResult {
   int best_epoch = 0;    // 1-based epoch whose weights were kept (validation only), else 0
   bool stopped_early = false;
   double best_val_accuracy = 0;  // NaN without validation
+  std::map<std::string, double> measurements;  // the fold procedure's
   std::string preprocessing;     // the evaluation transforms, built from the fit part
   int threads = 0;               // threads the fold ran with
   double seconds = 0;            // wall time of training + evaluation
@@ -114,6 +162,7 @@ struct CVResult {
   int patience = 0, jobs = 1, threads = 0, folds_per_repeat = 0, repeats = 1;
   std::vector<FoldResult> folds;  // in splitter order
   Summary accuracy, macro_f1;     // over folds
+  std::map<std::string, Summary> measurements;  // over folds, for names every fold measured
   ConfusionMatrix confusion;      // summed over folds (each sample counted once per repeat)
   double seconds = 0;             // wall time of the whole run
 };
@@ -122,6 +171,9 @@ struct CVResult {
 // the three numbers): distinct folds get unrelated seeds.
 uint64_t fold_seed(uint64_t seed, int repeat, int fold);
 
+CVResult cross_validate(const FoldProcedure& procedure, const datasets::DatasetPtr& data, const Splitter& splitter,
+                        const CVOptions& options = {});
+// cross_validate(dense_training(factory), ...)
 CVResult cross_validate(const ModelFactory& factory, const datasets::DatasetPtr& data, const Splitter& splitter,
                         const CVOptions& options = {});
 
@@ -131,11 +183,13 @@ CVResult cross_validate(const ModelFactory& factory, const datasets::DatasetPtr&
 std::string fold_table(const CVResult& r);
 // "accuracy: 0.8200 ± 0.0158 (95% CI [0.8004, 0.8396], n=5)\nmacro-F1: ...\n"
 std::string summary_text(const CVResult& r);
-// Everything in the result (including each fold's confusion matrix and
-// per-class precision/recall/F1, and both summaries) as JSON; NaN as null.
+// Everything in the result (including each fold's confusion matrix,
+// per-class precision/recall/F1 and measurements, and the summaries) as
+// JSON; NaN as null.
 std::string results_json(const CVResult& r);
 // One row per fold: index,repeat,fold,seed,train_size,val_size,test_size,
-// epochs_run,best_epoch,accuracy,macro_f1,loss,seconds.
+// epochs_run,best_epoch,accuracy,macro_f1,loss,seconds, then one column per
+// summarised measurement (by name).
 std::string results_csv(const CVResult& r);
 // Writes PREFIX.json and PREFIX.csv (atomically).
 void write_results(const CVResult& r, const std::string& prefix);
