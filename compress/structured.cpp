@@ -209,60 +209,82 @@ std::vector<double> slice_norms(const Tensor& w, int p) {
   return out;
 }
 
-StructuredPruneResult remove_conv_filters(nn::Sequential& model, const std::string& path,
-                                          const std::vector<int64_t>& channels) {
-  const std::string what = "prune_conv_filters(" + path + ")";
-  Located at = locate(model, path, "prune_conv_filters");
-  auto* conv = dynamic_cast<nn::Conv2d*>(at.module);
-  MINIDL_CHECK(conv, what, ": ", at.module->label(), " is not a Conv2d");
-  StructuredPruneResult r{path, channels, {}, {path}};
-  r.kept = complement(r.removed, conv->out_channels, what, "filter");
-  check_shrinkable(*conv, what);
-  auto consumers = plan_consumers(at, conv->out_channels, r.kept, true, what, r.shrunk);
-  shrink(*conv, "weight", 0, r.kept);
-  shrink(*conv, "bias", 0, r.kept);
-  conv->out_channels = int64_t(r.kept.size());
+namespace {
+
+// What distinguishes the two prunable kinds of layer: Conv2d loses filters
+// (out_channels), Linear loses neurons (out_features); the rest — the
+// consumers' matching inputs, the result — is the same code.
+template <class Layer>
+struct Outputs;
+template <>
+struct Outputs<nn::Conv2d> {
+  static constexpr const char *prune = "prune_conv_filters", *type = "Conv2d", *units = "filters", *unit = "filter";
+  static constexpr bool conv = true;
+  static int64_t& count(nn::Conv2d& l) { return l.out_channels; }
+};
+template <>
+struct Outputs<nn::Linear> {
+  static constexpr const char *prune = "prune_linear_neurons", *type = "Linear", *units = "neurons", *unit = "neuron";
+  static constexpr bool conv = false;
+  static int64_t& count(nn::Linear& l) { return l.out_features; }
+};
+
+template <class Layer>
+Layer& located_layer(nn::Sequential& model, const std::string& path, Located& at) {
+  using O = Outputs<Layer>;
+  at = locate(model, path, O::prune);
+  auto* layer = dynamic_cast<Layer*>(at.module);
+  MINIDL_CHECK(layer, O::prune, "(", path, "): ", at.module->label(), " is not a ", O::type);
+  return *layer;
+}
+
+template <class Layer>
+StructuredPruneResult remove_outputs(nn::Sequential& model, const std::string& path, const std::vector<int64_t>& which) {
+  using O = Outputs<Layer>;
+  const std::string what = std::string(O::prune) + "(" + path + ")";
+  Located at;
+  Layer& layer = located_layer<Layer>(model, path, at);
+  StructuredPruneResult r{path, which, {}, {path}};
+  r.kept = complement(r.removed, O::count(layer), what, O::unit);
+  check_shrinkable(layer, what);
+  auto consumers = plan_consumers(at, O::count(layer), r.kept, O::conv, what, r.shrunk);
+  shrink(layer, "weight", 0, r.kept);
+  shrink(layer, "bias", 0, r.kept);
+  O::count(layer) = int64_t(r.kept.size());
   consumers();
   return r;
+}
+
+// The `amount` slices of smallest L_p norm.
+template <class Layer>
+StructuredPruneResult prune_outputs(nn::Sequential& model, const std::string& path, Amount amount, int p) {
+  using O = Outputs<Layer>;
+  Located at;
+  Layer& layer = located_layer<Layer>(model, path, at);
+  NoGradGuard ng;
+  const auto norms = slice_norms(layer.param("weight"), p);
+  const int64_t k = amount.resolve(O::count(layer), std::string(O::prune) + "(" + path + ")", O::units);
+  return remove_outputs<Layer>(model, path, smallest(norms, k));
+}
+
+}  // namespace
+
+StructuredPruneResult remove_conv_filters(nn::Sequential& model, const std::string& path,
+                                          const std::vector<int64_t>& channels) {
+  return remove_outputs<nn::Conv2d>(model, path, channels);
 }
 
 StructuredPruneResult remove_linear_neurons(nn::Sequential& model, const std::string& path,
                                             const std::vector<int64_t>& neurons) {
-  const std::string what = "prune_linear_neurons(" + path + ")";
-  Located at = locate(model, path, "prune_linear_neurons");
-  auto* lin = dynamic_cast<nn::Linear*>(at.module);
-  MINIDL_CHECK(lin, what, ": ", at.module->label(), " is not a Linear");
-  StructuredPruneResult r{path, neurons, {}, {path}};
-  r.kept = complement(r.removed, lin->out_features, what, "neuron");
-  check_shrinkable(*lin, what);
-  auto consumers = plan_consumers(at, lin->out_features, r.kept, false, what, r.shrunk);
-  shrink(*lin, "weight", 0, r.kept);
-  shrink(*lin, "bias", 0, r.kept);
-  lin->out_features = int64_t(r.kept.size());
-  consumers();
-  return r;
+  return remove_outputs<nn::Linear>(model, path, neurons);
 }
 
 StructuredPruneResult prune_conv_filters(nn::Sequential& model, const std::string& path, Amount amount, int p) {
-  const std::string what = "prune_conv_filters(" + path + ")";
-  Located at = locate(model, path, "prune_conv_filters");
-  auto* conv = dynamic_cast<nn::Conv2d*>(at.module);
-  MINIDL_CHECK(conv, what, ": ", at.module->label(), " is not a Conv2d");
-  NoGradGuard ng;
-  const auto norms = slice_norms(conv->param("weight"), p);
-  const int64_t k = amount.resolve(conv->out_channels, what, "filters");
-  return remove_conv_filters(model, path, smallest(norms, k));
+  return prune_outputs<nn::Conv2d>(model, path, amount, p);
 }
 
 StructuredPruneResult prune_linear_neurons(nn::Sequential& model, const std::string& path, Amount amount, int p) {
-  const std::string what = "prune_linear_neurons(" + path + ")";
-  Located at = locate(model, path, "prune_linear_neurons");
-  auto* lin = dynamic_cast<nn::Linear*>(at.module);
-  MINIDL_CHECK(lin, what, ": ", at.module->label(), " is not a Linear");
-  NoGradGuard ng;
-  const auto norms = slice_norms(lin->param("weight"), p);
-  const int64_t k = amount.resolve(lin->out_features, what, "neurons");
-  return remove_linear_neurons(model, path, smallest(norms, k));
+  return prune_outputs<nn::Linear>(model, path, amount, p);
 }
 
 }  // namespace minidl::compress

@@ -12,41 +12,17 @@
 // (col2im scatters each column entry back to the input pixel it came from,
 // summing overlaps).
 //
-// Why per sample rather than one GEMM over the whole batch:
-//  - cache: cols of one sample of the seed CNN's conv2 is 288 × 576 floats
-//    = 648 KiB and stays in the core's L2 cache from im2col to the product;
-//    the whole batch's cols (41 MiB at batch 64) goes to memory and back, and
-//    sgemm on it ran at less than half the speed (bench/README.md). Larger
-//    samples are done in blocks of output rows (kColsBytes).
-//  - no reorder: with ldc = OH·OW the product is written straight into y[n];
-//    a batch GEMM gives [Cout, N·OH·OW], which needs a copy into NCHW (and the
-//    same copy the other way for dy in backward).
-//  - threads: each thread takes whole samples, with its own buffers and
-//    single-threaded products. In backward each part of the batch sums its
-//    samples' dW and db, and the partial sums are added in part order, so a
-//    given thread count always gives the same bits. When there are fewer
-//    samples than threads (batch-1 inference) the output rows of a sample are
-//    split between threads instead.
-//
-// The products use gemm_unpacked (core/gemm_unpacked.h), which reads and
-// writes its operands in place. That lets backward skip most of im2col's
-// data movement (measured on the seed CNN's conv2, one thread):
-//  - dW without cols: the weight gradient is summed transposed, dWᵀ += cols ·
-//    dyᵀ, with the rows of cols taken (kh, kw) by (kh, kw): for a fixed
-//    (kh, kw), row c of cols is image channel c shifted by (kh, kw), i.e.
-//    cols is read straight from x (rows HW apart, K walking the OH × OW
-//    window). Recomputing cols (648 KiB) per sample was 5% of a training
-//    step. Only dy is copied (transposed; 4.5x smaller). With few rows
-//    (K < Cout: conv1's K = 9) sgemm's dy · colsᵀ is faster, on real cols.
-//  - dx without dcols: with stride 1 and no padding, row (kh, kw, c) of
-//    Wᵀ · dy is added to dx's channel c shifted by (kh, kw) — col2im done by
-//    the product's store, which adds each 8 × 32 tile into dx while it is in
-//    registers (rows of Wᵀ first packed in that order, 72 KiB once per
-//    call). Writing dcols and reading it back in col2im took 1.2x the time.
-//  - conv2d_relu applies max(·, 0) in the product's store (no separate pass
-//    over the output; 2.6% of a training step) and the ReLU's mask while
-//    copying dy for the products above (no separate backward pass over dy
-//    from memory; 3.8%).
+// Design, in short (the reasons, with the measurements behind them, are in
+// bench/README.md, "Convolution: why per sample, and what backward skips"):
+//  - per sample (or a block of a sample's output rows) rather than one GEMM
+//    over the batch: cols stays in L2, the product lands in NCHW directly,
+//    and threads take whole samples (partial dW/db summed in part order, so a
+//    given thread count gives the same bits); batch-1 splits a sample's rows.
+//  - gemm_unpacked (core/gemm_unpacked.h) reads operands in place, so
+//    backward computes dWᵀ += cols · dyᵀ straight from x (no cols) and, for
+//    stride 1 without padding, does col2im in the product's store (no dcols).
+//  - conv2d_relu applies max(·, 0) in the store and the ReLU's mask while
+//    copying dy.
 #include <omp.h>
 
 #include <algorithm>

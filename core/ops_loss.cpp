@@ -49,6 +49,25 @@ void softmax_kernel(const float* x, float* out, const DimSplit& s, bool log) {
     }
 }
 
+// The backward of softmax and log_softmax along each row (k over s.n, stride
+// s.inner): first a sum over the row, acc = Σ_k term(g_k, y_k), then
+// dx_k = grad(g_k, y_k, acc).
+template <class Term, class Grad>
+Tensor rowwise_backward(const Tensor& y, const Tensor& g, const DimSplit& s, Term term, Grad grad) {
+  Tensor gx = Tensor::empty(y.shape());
+  const float* py = y.data<float>();
+  const float* pg = g.data<float>();
+  float* px = gx.data<float>();
+  for (int64_t o = 0; o < s.outer; ++o)
+    for (int64_t i = 0; i < s.inner; ++i) {
+      const int64_t b = o * s.n * s.inner + i;
+      double acc = 0;
+      for (int64_t k = 0; k < s.n; ++k) acc += term(pg[b + k * s.inner], py[b + k * s.inner]);
+      for (int64_t k = 0; k < s.n; ++k) px[b + k * s.inner] = grad(pg[b + k * s.inner], py[b + k * s.inner], float(acc));
+    }
+  return gx;
+}
+
 }  // namespace
 
 Tensor softmax(const Tensor& x, int64_t dim) {
@@ -57,18 +76,9 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   softmax_kernel(x.data<float>(), y.data<float>(), s, false);
   // dx_j = y_j · (g_j − Σ_k g_k y_k)
   return record(y, "softmax", {x}, [y = y.detach(), s](const Tensor& g) {
-    Tensor gx = Tensor::empty(y.shape());
-    const float* py = y.data<float>();
-    const float* pg = g.data<float>();
-    float* px = gx.data<float>();
-    for (int64_t o = 0; o < s.outer; ++o)
-      for (int64_t i = 0; i < s.inner; ++i) {
-        const int64_t b = o * s.n * s.inner + i;
-        double dot = 0;
-        for (int64_t k = 0; k < s.n; ++k) dot += double(pg[b + k * s.inner]) * py[b + k * s.inner];
-        for (int64_t k = 0; k < s.n; ++k) px[b + k * s.inner] = py[b + k * s.inner] * (pg[b + k * s.inner] - float(dot));
-      }
-    return std::vector<Tensor>{gx};
+    return std::vector<Tensor>{rowwise_backward(
+        y, g, s, [](float gk, float yk) { return double(gk) * yk; },
+        [](float gk, float yk, float dot) { return yk * (gk - dot); })};
   });
 }
 
@@ -76,21 +86,11 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   const DimSplit s = split_dim(x, dim, "log_softmax");
   Tensor y = Tensor::empty(x.shape());
   softmax_kernel(x.data<float>(), y.data<float>(), s, true);
-  // dx_j = g_j − softmax_j · Σ_k g_k
+  // dx_j = g_j − softmax_j · Σ_k g_k   (softmax_j = exp(y_j))
   return record(y, "log_softmax", {x}, [y = y.detach(), s](const Tensor& g) {
-    Tensor gx = Tensor::empty(y.shape());
-    const float* py = y.data<float>();
-    const float* pg = g.data<float>();
-    float* px = gx.data<float>();
-    for (int64_t o = 0; o < s.outer; ++o)
-      for (int64_t i = 0; i < s.inner; ++i) {
-        const int64_t b = o * s.n * s.inner + i;
-        double sg = 0;
-        for (int64_t k = 0; k < s.n; ++k) sg += pg[b + k * s.inner];
-        for (int64_t k = 0; k < s.n; ++k)
-          px[b + k * s.inner] = pg[b + k * s.inner] - std::exp(py[b + k * s.inner]) * float(sg);
-      }
-    return std::vector<Tensor>{gx};
+    return std::vector<Tensor>{rowwise_backward(
+        y, g, s, [](float gk, float) { return double(gk); },
+        [](float gk, float yk, float sum) { return gk - std::exp(yk) * sum; })};
   });
 }
 
