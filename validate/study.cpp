@@ -92,21 +92,27 @@ struct FoldTask {
 };
 
 // The fold's parts and transforms (cross_validate's steps 1, 2 and 4, without a validation carve-out).
-detail::FoldData fold_data(const datasets::DatasetPtr& data, const FoldTask& t, const StudyOptions& o) {
+FoldData fold_data(const datasets::DatasetPtr& data, const FoldTask& t, const StudyOptions& o) {
   MINIDL_CHECK(!t.split->train.empty() && !t.split->test.empty(), "the splitter gave an empty part");
-  detail::FoldData f;
+  FoldData f;
+  f.index = t.index;
+  f.repeat = t.repeat;
+  f.fold = t.fold;
   f.seed = fold_seed(o.seed, t.repeat, t.fold);
   f.fit = std::make_shared<datasets::Subset>(data, t.split->train);
   f.test = std::make_shared<datasets::Subset>(data, t.split->test);
-  f.eval_t = nn::make_transforms(o.train, *f.fit, false);
+  f.recipe = o.train;
+  f.recipe.seed = f.seed;
+  f.train_transforms = nn::make_transforms(o.train, *f.fit, true);
+  f.eval_transforms = nn::make_transforms(o.train, *f.fit, false);
   return f;
 }
 
 // Accuracy, macro-F1 and loss of `m` on the held-out part; parameters and
 // MACs (`stats`, when given, instead of tracing `m`).
-void measure(nn::Module& m, const detail::FoldData& f, int64_t num_classes, RunResult& r,
+void measure(nn::Module& m, const FoldData& f, int64_t num_classes, RunResult& r,
              const compress::LayerStats* stats = nullptr) {
-  datasets::DataLoader l(f.test, {.batch_size = 256, .transforms = f.eval_t});
+  datasets::DataLoader l(f.test, {.batch_size = 256, .transforms = f.eval_transforms});
   const nn::EvalResult e = nn::evaluate(m, l);
   const ConfusionMatrix cm(e.predictions, e.targets, num_classes);
   r.accuracy = cm.accuracy();
@@ -120,7 +126,7 @@ void measure(nn::Module& m, const detail::FoldData& f, int64_t num_classes, RunR
   r.nonzero_macs = t.nonzero_macs;
 }
 
-RunResult new_run(const std::string& recipe, const FoldTask& t, const detail::FoldData& f) {
+RunResult new_run(const std::string& recipe, const FoldTask& t, const FoldData& f) {
   RunResult r;
   r.recipe = recipe;
   r.index = t.index;
@@ -221,7 +227,7 @@ class FoldRunner {
   datasets::DatasetPtr data_;
   const StudyOptions& o_;
   FoldTask t_;
-  detail::FoldData f_;
+  FoldData f_;
   std::ostream* train_log_;
   fs::path dir_;
   nn::ModulePtr model_;  // the fold's dense model

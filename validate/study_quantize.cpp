@@ -64,7 +64,7 @@ void quantize_step(const RecipeStep& step, Candidate& c, const FoldData& f, cons
     std::vector<int64_t> first(size_t(std::min<int64_t>(1000, f.fit->size())));
     for (size_t i = 0; i < first.size(); ++i) first[i] = int64_t(i);
     datasets::DataLoader calib(std::make_shared<datasets::Subset>(f.fit, first),
-                               {.batch_size = 100, .transforms = f.eval_t});
+                               {.batch_size = 100, .transforms = f.eval_transforms});
     compress::calibrate(*prepared, calib, calib.size());
   }
   c.model = compress::convert(*prepared);

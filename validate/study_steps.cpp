@@ -149,8 +149,8 @@ std::vector<std::pair<double, double>> time_side_by_side(const std::vector<nn::M
     return std::make_shared<datasets::Subset>(f.test, idx);
   };
   std::vector<Tensor> singles, big;
-  for (const auto& b : datasets::DataLoader(first(images), {.batch_size = 1, .transforms = f.eval_t})) singles.push_back(b.x);
-  for (const auto& b : datasets::DataLoader(first(256), {.batch_size = 256, .transforms = f.eval_t})) big.push_back(b.x);
+  for (const auto& b : datasets::DataLoader(first(images), {.batch_size = 1, .transforms = f.eval_transforms})) singles.push_back(b.x);
+  for (const auto& b : datasets::DataLoader(first(256), {.batch_size = 256, .transforms = f.eval_transforms})) big.push_back(b.x);
   NoGradGuard ng;
   std::vector<double> b1(models.size(), 1e300), b256(models.size(), 1e300);
   for (int r = 0; r <= rounds; ++r)  // round 0 warms up

@@ -16,16 +16,14 @@
 #include "datasets/transforms.h"
 #include "nn/module.h"
 #include "nn/trainer.h"
+#include "validate/cross_validate.h"
 #include "validate/study.h"
 
 namespace minidl::validate::detail {
 
-// One fold's data as a study sees it.
-struct FoldData {
-  datasets::DatasetPtr fit, test;                 // the fold's training and held-out parts
-  std::vector<datasets::TransformPtr> eval_t;     // evaluation transforms, statistics of `fit`
-  uint64_t seed = 0;
-};
+// One fold's data: cross_validate's FoldData (validate/cross_validate.h),
+// without a validation carve-out (val is null).
+using validate::FoldData;
 
 enum class Format { safetensors, sparse, int8 };
 
