@@ -1,6 +1,9 @@
 #include "core/cpu_features.h"
 
 #include <cstdlib>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <mutex>
 
 #include "core/error.h"
@@ -16,7 +19,11 @@ const CpuFeatures& cpu_features() {
     c.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
     c.avx512_vnni = c.avx512 && __builtin_cpu_supports("avx512vnni");
-    c.avx_vnni = c.avx2_fma && __builtin_cpu_supports("avxvnni");
+    // AVX-VNNI is CPUID leaf 7, sub-leaf 1, EAX bit 4, read directly: clang 14
+    // (Debian 12) does not know "avxvnni" in __builtin_cpu_supports. Its YMM
+    // state is the one AVX2 already needs the OS to enable.
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    c.avx_vnni = c.avx2_fma && __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) && (eax >> 4 & 1u);
 #endif
     return c;
   }();
