@@ -26,7 +26,8 @@ struct CpuFeatures {
   bool avx_vnni = false;
 };
 
-// Probed once (CPUID through GCC's __builtin_cpu_supports).
+// Probed once (CPUID: __builtin_cpu_supports, which also checks that the OS
+// saves the registers, and leaf 7.1 directly for AVX-VNNI).
 const CpuFeatures& cpu_features();
 
 // The fp32 kernels' ISA after MINIDL_FP32_ISA: "avx512" or "portable".

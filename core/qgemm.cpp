@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "core/cpu_features.h"
 #include "core/parallel.h"
 #include "core/qgemm_kernels.h"
 
@@ -140,14 +141,12 @@ QIsa parse_qisa(const std::string& name) {
 }
 
 bool qisa_supported(QIsa isa) {
-  __builtin_cpu_init();  // GCC's CPUID probe also checks that the OS saves the registers (XGETBV)
+  const CpuFeatures& f = cpu_features();  // core/cpu_features.h: CPUID, with the OS's register saving checked
   switch (isa) {
     case QIsa::Generic: return true;
-    case QIsa::Avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    case QIsa::AvxVnni: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avxvnni");
-    case QIsa::Avx512Vnni:
-      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+    case QIsa::Avx2: return f.avx2_fma;
+    case QIsa::AvxVnni: return f.avx_vnni;
+    case QIsa::Avx512Vnni: return f.avx512_vnni;
   }
   return false;
 }
