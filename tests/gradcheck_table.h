@@ -230,11 +230,13 @@ inline std::vector<Case> build_table() {
         "flatten", "flatten(" + std::to_string(fl.a) + ", " + std::to_string(fl.b) + ")", {randn({2, 3, 4, 2}, g)},
         {true}, [fl](const auto& x) { return minidl::flatten(x[0], fl.a, fl.b); },
         [fl](const auto& r) { return ref_reshape(r[0], fl.out); });
-  for (auto [d0, d1] : std::vector<std::pair<int64_t, int64_t>>{{0, 2}, {1, -1}, {0, 1}, {2, 2}})
+  for (const auto& dims : std::vector<std::pair<int64_t, int64_t>>{{0, 2}, {1, -1}, {0, 1}, {2, 2}}) {
+    const int64_t d0 = dims.first, d1 = dims.second;  // (clang 14 cannot capture structured bindings)
     add(
         "transpose", "[2,3,4] (" + std::to_string(d0) + ", " + std::to_string(d1) + ")", {randn({2, 3, 4}, g)}, {true},
         [d0, d1](const auto& x) { return minidl::transpose(x[0], d0, d1); },
         [d0, d1](const auto& r) { return ref_transpose(r[0], d0, d1); });
+  }
   add(
       "transpose", "Tensor::t() of [3,5]", {randn({3, 5}, g)}, {true}, [](const auto& x) { return x[0].t(); },
       [](const auto& r) { return ref_transpose(r[0], 0, 1); });

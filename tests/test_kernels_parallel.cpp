@@ -186,7 +186,8 @@ TEST_CASE("sgemm: the threaded row/column split equals one call, for every trans
   const int saved = minidl::get_num_threads();
   for (bool ta : {false, true})
     for (bool tb : {false, true})
-      for (auto [M, N, K] : {std::array<int64_t, 3>{37, 301, 129}, std::array<int64_t, 3>{290, 33, 150}}) {
+      for (const auto& mnk : {std::array<int64_t, 3>{37, 301, 129}, std::array<int64_t, 3>{290, 33, 150}}) {
+        const int64_t M = mnk[0], N = mnk[1], K = mnk[2];  // (clang 14: no structured bindings in CAPTURE's lambda)
         CAPTURE(ta);
         CAPTURE(tb);
         CAPTURE(M);

@@ -501,7 +501,9 @@ TEST_CASE("bad constructor arguments throw minidl::Error") {
 TEST_CASE("default init: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for Linear and Conv2d weights and biases") {
   auto net = cnn(false, 123);
   int checked_var = 0;
-  for (const auto& [path, m] : net->named_modules()) {
+  for (const auto& named : net->named_modules()) {
+    const std::string& path = named.first;  // (clang 14: no structured bindings in CAPTURE's lambda)
+    const auto& m = named.second;
     if (m->type_name() != "Linear" && m->type_name() != "Conv2d") continue;
     const Tensor& w = m->parameter("weight");
     const int64_t fan_in = w.numel() / w.size(0);
