@@ -43,6 +43,7 @@ struct DataFlags {
   int64_t image_size = 0;
   std::string label_column;
   int64_t train_limit = 0;
+  int64_t test_limit = 0;   // only the first N test examples (quick runs, the sanitized test lane)
   bool whole_set = false;   // sources without a test split: all of it is `train`, no test set (kfold)
 };
 
@@ -57,8 +58,10 @@ inline void add_data_flags(CLI::App& app, DataFlags& d, bool with_train_limit = 
   app.add_option("--channels", d.channels, "image folders: 1 (grayscale) or 3 (RGB)")->capture_default_str()->check(CLI::IsMember({1, 3}));
   ranged(app, "--image-size", d.image_size, "image folders: resize every image to SxS (0: native size)", 0, 4096);
   app.add_option("--label-column", d.label_column, "CSV: the label column, by header name or 0-based index (default: the last)");
-  if (with_train_limit)
+  if (with_train_limit) {
     ranged(app, "--train-limit", d.train_limit, "use only the first N training examples (0: all)", 0, 1 << 30);
+    ranged(app, "--test-limit", d.test_limit, "use only the first N test examples (0: all)", 0, 1 << 30);
+  }
 }
 
 namespace detail_data {
@@ -187,6 +190,13 @@ inline Data load_data(const DataFlags& d) {
       for (int64_t i = 0; i < *limit; ++i) first[size_t(i)] = i;
       r.train = std::make_shared<datasets::Subset>(r.train, first);
     }
+  }
+  if (d.test_limit && r.test) {
+    MINIDL_CHECK(d.test_limit <= r.test->size(), "--test-limit ", d.test_limit, " is more than the ", r.test->size(),
+                 " test examples");
+    std::vector<int64_t> first(static_cast<size_t>(d.test_limit));
+    for (int64_t i = 0; i < d.test_limit; ++i) first[size_t(i)] = i;
+    r.test = std::make_shared<datasets::Subset>(r.test, first);
   }
   MINIDL_CHECK(!r.test || r.train->item_shape() == r.test->item_shape(), "--data: training items ", to_string(r.train->item_shape()),
                " but test items ", to_string(r.test->item_shape()));

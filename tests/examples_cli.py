@@ -61,6 +61,8 @@ case("nesterov with adam", ["train_seed_cnn", "--data", good, "--optimizer", "ad
      ["nesterov", "adam"], out, RUN)
 case("train limit too large", ["train_seed_cnn", "--data", good, "--train-limit", "500", "--out", out],
      ["limit", "500", "100"], out)
+case("test limit too large", ["train_seed_cnn", "--data", good, "--test-limit", "100000", "--out", out],
+     ["--test-limit", "100000", "test examples"], out)
 d = data_dir("truncated", data_len=1000)
 case("truncated IDX", ["train_seed_cnn", "--data", d, "--epochs", "1", "--out", out],
      ["train-images-idx3-ubyte.gz", "truncated", "offset 16"], out)
