@@ -3,10 +3,12 @@
 // (quint8, reduce_range as asked) and per-channel symmetric int8 weights in [−127, 127],
 // calibrated on the first N training images (pixel/255, batches of 128, file order).
 //
-// usage: quant_dump FP32.safetensors N_CALIB OUT_DIR [reduce_range]   (activations in [0, 127])
+// usage: quant_dump FP32.safetensors N_CALIB OUT_DIR [reduce_range] [N_TEST]
+// (reduce_range: activations in [0, 127]; N_TEST: the first N_TEST test images, default all)
 // writes OUT_DIR/int8.safetensors (the converted model) and OUT_DIR/outputs.safetensors:
-// "codes" U8 [10000, 10], the last layer's uint8 output on the test set, and "pred" I64.
+// "codes" U8 [N_TEST, 10], the last layer's uint8 output on the test set, and "pred" I64.
 #include <iostream>
+#include <optional>
 
 #include "minidl.h"
 
@@ -14,21 +16,26 @@ using namespace minidl;
 namespace cp = minidl::compress;
 
 int main(int argc, char** argv) {
-  if (argc != 4 && argc != 5) {
-    std::cerr << "usage: quant_dump FP32.safetensors N_CALIB OUT_DIR [reduce_range]\n";
+  if (argc < 4 || argc > 6) {
+    std::cerr << "usage: quant_dump FP32.safetensors N_CALIB OUT_DIR [reduce_range] [N_TEST]\n";
     return 2;
   }
   try {
     const std::string init = argv[1], dir = argv[3];
     const int64_t n = std::stoll(argv[2]);
-    const bool reduce_range = argc == 5 && std::string(argv[4]) == "reduce_range";
+    bool reduce_range = false;
+    std::optional<int64_t> n_test;
+    for (int i = 4; i < argc; ++i) {
+      if (std::string(argv[i]) == "reduce_range") reduce_range = true;
+      else n_test = std::stoll(argv[i]);
+    }
     nn::StateDict sd = nn::load_safetensors(init);
     bool bn = false;
     for (const auto& [k, t] : sd) bn = bn || k.rfind("bn1.", 0) == 0;
     auto net = nn::seed_cnn({.batchnorm = bn});
     nn::load(*net, init);
     auto train = std::make_shared<datasets::TensorDataset>(datasets::load_mnist(datasets::kFashionMnistDir, true, n));
-    auto test = std::make_shared<datasets::TensorDataset>(datasets::load_mnist(datasets::kFashionMnistDir, false));
+    auto test = std::make_shared<datasets::TensorDataset>(datasets::load_mnist(datasets::kFashionMnistDir, false, n_test));
     const std::vector<datasets::TransformPtr> scale = {std::make_shared<datasets::ScalePixels>()};
     datasets::DataLoader calib(train, {.batch_size = 128, .transforms = scale});
     auto prepared = cp::prepare(*net, {.activation = "minmax", .per_channel = true, .reduce_range = reduce_range});

@@ -12,9 +12,10 @@ on the same first N training images. Observers on both sides:
 Checks: scales and zero points of every layer equal (relative 1e-6), int8 weights
 identical, weight scales equal, the uint8 outputs of the last layer equal for >= 99% of
 the values and within 1 step for all, predicted classes equal for >= 99.9% of the 10,000
-test images.
+test images (--test N: the first N; the sanitized tree uses 2,000: its instrumented int8
+kernels are slow).
 
-usage: torch_quant_parity.py PATH/TO/quant_dump [--init FP32.safetensors] [--calib N] [--bn]
+usage: torch_quant_parity.py PATH/TO/quant_dump [--init FP32.safetensors] [--calib N] [--test N]
 """
 import os, subprocess, sys, tempfile
 import numpy as np
@@ -50,6 +51,7 @@ def main():
     args = sys.argv[1:]; tool = args[0]
     init = args[args.index("--init") + 1] if "--init" in args else None
     calib = int(args[args.index("--calib") + 1]) if "--calib" in args else 512
+    n_test = int(args[args.index("--test") + 1]) if "--test" in args else len(TEST)
     rr = "--full-range" not in args
     variants = [None] if init else [False, True]
     failures = 0
@@ -59,8 +61,8 @@ def main():
             if not init: fp32_weights(path, bn)
             sd = {k: torch.from_numpy(v.copy()) for k, v in load_st(path).items()}
             bn = any(k.startswith("bn1.") for k in sd)
-            subprocess.run([tool, path, str(calib), tmp] + (["reduce_range"] if rr else []), check=True)
-            failures += compare(sd, bn, calib, rr, load_st(os.path.join(tmp, "int8.safetensors")),
+            subprocess.run([tool, path, str(calib), tmp] + (["reduce_range"] if rr else []) + [str(n_test)], check=True)
+            failures += compare(sd, bn, calib, rr, TEST[:n_test], load_st(os.path.join(tmp, "int8.safetensors")),
                                 load_st(os.path.join(tmp, "outputs.safetensors")))
     print("torch_quant_parity:", "FAILED" if failures else "passed"); return 1 if failures else 0
 
@@ -84,7 +86,7 @@ def exact_codes(q, T):
     qq = qq + ((2 * r > d) | ((2 * r == d) & (qq % 2 == 1))); h = np.clip(qq + z, 0, 255).reshape(N, -1)
     h, z, s = layer(h, z, s, "fc1", False, True); return layer(h, z, s, "fc2", False, False)[0]
 
-def compare(sd, bn, calib, rr, mine, out):
+def compare(sd, bn, calib, rr, test, mine, out):
     tag = ("BN" if bn else "no BN") + (", reduce_range" if rr else ", full range")
     m = QNet(bn); m.load_state_dict(sd, strict=True); m.eval()
     fuse = [["conv1", "bn1", "r1"], ["conv2", "bn2", "r2"]] if bn else [["conv1", "r1"], ["conv2", "r2"]]
@@ -109,7 +111,7 @@ def compare(sd, bn, calib, rr, mine, out):
         close(f"{l}.weight_scale", mine[f"{l}.weight_scale"], w.q_per_channel_scales().numpy())
         if not np.array_equal(mine[f"{l}.weight"], w.int_repr().numpy()):
             bad.append(f"{l}.weight: {int(np.sum(mine[f'{l}.weight'] != w.int_repr().numpy()))} int8 values differ")
-    T = torch.tensor(TEST, dtype=torch.float32).unsqueeze(1) / 255.
+    T = torch.tensor(test, dtype=torch.float32).unsqueeze(1) / 255.
     with torch.no_grad():
         q = torch.cat([m.codes(T[i:i + 500]) for i in range(0, len(T), 500)])
     tc = q.int_repr().numpy().astype(np.int64); mc = out["codes"].astype(np.int64)
