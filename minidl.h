@@ -39,6 +39,7 @@
 #include "nn/module.h"
 #include "nn/objective.h"
 #include "nn/one_cycle_lr.h"
+#include "nn/onnx_export.h"
 #include "nn/optim.h"
 #include "nn/plot.h"
 #include "nn/progress.h"
