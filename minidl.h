@@ -54,6 +54,7 @@
 #include "compress/fake_quantize.h"
 #include "compress/gradual.h"
 #include "compress/observer.h"
+#include "compress/onnx_export.h"
 #include "compress/prune.h"
 #include "compress/qscheme.h"
 #include "compress/quantize.h"
