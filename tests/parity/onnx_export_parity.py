@@ -18,6 +18,8 @@ the package carries the CPU runtime) in /opt/minidl-onnxruntime, or where
 MINIDL_ONNXRUNTIME_NODE points (its node_modules directory); nothing is downloaded here.
 
 usage: onnx_export_parity.py PATH/TO/onnx_dump [N_TRAIN [N_TEST]]
+       onnx_export_parity.py PATH/TO/onnx_dump --from CHECKPOINT...   (trained models, all
+       10,000 test images, same criteria; the figures of bench/README.md "ONNX export")
 """
 import json, os, struct, subprocess, sys, tempfile, time
 import numpy as np
@@ -57,9 +59,9 @@ def find_ort():
     return version
 
 
-def check_files(tmp):
+def check_files(tmp, models):
     failures = 0
-    for name, (_, ops) in MODELS.items():
+    for name, (_, ops) in models.items():
         m = onnx.load(os.path.join(tmp, name + ".onnx"))
         onnx.checker.check_model(m, full_check=True)
         used = {n.op_type for n in m.graph.node}
@@ -95,18 +97,20 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run([tool, tmp, *rest], check=True)
         t1 = time.time()
-        failures = check_files(tmp)
         st = load_st(os.path.join(tmp, "reference.safetensors"))
+        models = MODELS if "--from" not in rest else {
+            k: (float(st[k + ".step"][0]) > 0, set()) for k in st if k not in ("images", "labels") and "." not in k}
+        failures = check_files(tmp, models)
         images = np.ascontiguousarray(st["images"], dtype="<f4")
         images.tofile(os.path.join(tmp, "images.f32"))
         env = dict(os.environ, NODE_PATH=ORT_MODULES)
         subprocess.run(["node", os.path.join(HERE, "onnx_runtime.js"), os.path.join(tmp, "images.f32"),
-                        *map(str, images.shape), tmp, *[os.path.join(tmp, m + ".onnx") for m in MODELS]],
+                        *map(str, images.shape), tmp, *[os.path.join(tmp, m + ".onnx" + ("+disabled" if int8 else "")) for m, (int8, _) in models.items()]],
                        check=True, env=env)
         t2 = time.time()
         n = images.shape[0]
         acc = {}
-        for name, (int8, _) in MODELS.items():
+        for name, (int8, _) in models.items():
             ref = st[name]
             acc[name] = float(np.mean(ref.argmax(1) == st["labels"]))
             for level in ("all", "disabled") if int8 else ("all",):
