@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "compress/onnx_export.h"
+#include "compress/prune.h"
 #include "compress/quantize.h"
 #include "compress/quantized_modules.h"
 #include "nn/checkpoint.h"
@@ -185,6 +186,21 @@ TEST_CASE("export_onnx: the seed CNN, weights as initializers, symbolic batch") 
 
   nn::fuse(*net);  // ConvReLU2d / LinearReLU: the same graph
   CHECK(decode_model(nn::to_onnx(*net, {2, 1, 28, 28})).op_types() == d.op_types());
+}
+
+TEST_CASE("export_onnx: a pruned weight is exported as the layer computes with it (mask applied)") {
+  auto net = nn::seed_cnn();
+  auto fc2 = std::dynamic_pointer_cast<nn::Linear>(net->get_submodule("fc2"));
+  Tensor mask = Tensor::ones(fc2->weight().shape());
+  for (int64_t i = 0; i < mask.numel(); i += 2) mask.data<float>()[i] = 0.f;
+  fc2->register_parametrization("weight", std::make_shared<compress::PruningMask>(mask));
+  const Decoded d = decode_model(nn::to_onnx(*net, {1, 1, 28, 28}));
+  const auto* w = d.initializer("fc2.weight");
+  REQUIRE(w != nullptr);
+  const Tensor masked = fc2->weight();
+  CHECK(masked.data<float>()[0] == 0.f);
+  CHECK(field(*w, 9).bytes == std::string(static_cast<const char*>(masked.raw_data()), masked.nbytes()));
+  CHECK(d.initializer("fc2.weight_orig") == nullptr);
 }
 
 TEST_CASE("export_onnx: BatchNorm, Flatten as Reshape, an empty model") {
