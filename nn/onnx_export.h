@@ -15,13 +15,13 @@
 //   ReLU/Sigmoid/Tanh Relu / Sigmoid / Tanh
 //   MaxPool2d         MaxPool (padding never wins the max, as minidl's)
 //   AvgPool2d         AveragePool (count_include_pad = 1, PyTorch's and minidl's default)
-//   Flatten           Flatten (axis = start_dim when it runs to the last dimension), else Reshape
+//   Flatten           Flatten (axis 1) for start_dim 1 to the last dimension, else Reshape
 //   Dropout, Identity nothing (eval mode)
 //   Sequential        its children in order (nested ones too; node names are the dotted paths)
 // Parametrized weights (pruning masks) are exported as the value the layer computes with.
 // The input "input" is float32 of the example shape with dimension 0 symbolic ("N", any
 // batch size); the output "output" has the shape the model gives on the example, dimension 0
-// symbolic. Inputs are what the model's forward takes: a checkpoint's recorded input
+// symbolic when it is the batch (the same size as the example's; not after a Flatten(0)). Inputs are what the model's forward takes: a checkpoint's recorded input
 // transforms (pixel scaling, normalisation) are not part of the graph.
 //
 // The model runs once on a zero tensor of the example shape (in eval mode, no graph; its
