@@ -4,8 +4,10 @@
 # package is missing and the package lists are absent or out of date.
 #   scripts/setup.sh          build dependencies + the Fashion-MNIST data set
 #   scripts/setup.sh --test   also what the test suite and bench/ compare against
-#                             (PyTorch 1.13, scikit-learn, oneDNN from Debian) and
-#                             headless Chromium, which renders the SVG plots in a test
+#                             (PyTorch 1.13, scikit-learn, oneDNN, ONNX's checker from
+#                             Debian), headless Chromium, which renders the SVG plots in a
+#                             test, and ONNX Runtime (npm's onnxruntime-node, pinned, in
+#                             /opt/minidl-onnxruntime), which runs the exported .onnx files
 #   scripts/setup.sh --fuzz   also clang, its sanitizer/libFuzzer runtimes and
 #                             LLVM's OpenMP (scripts/fuzz.sh, the TSan run)
 set -euo pipefail
@@ -13,7 +15,9 @@ set -euo pipefail
 packages=(cmake g++ make libopenblas-dev libstb-dev doctest-dev zlib1g-dev
           libcli11-dev nlohmann-json3-dev dataset-fashion-mnist)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(python3 python3-numpy python3-torch python3-sklearn libdnnl-dev chromium)
+  packages+=(python3 python3-numpy python3-torch python3-sklearn libdnnl-dev chromium nodejs python3-onnx)
+  # Debian's npm; a nodejs from elsewhere (e.g. NodeSource's) brings its own and conflicts with it.
+  if ! command -v npm >/dev/null; then packages+=(npm); fi
 fi
 if [[ "${1:-}" == "--fuzz" ]]; then
   packages+=(clang libclang-rt-dev libomp-dev)
@@ -25,15 +29,25 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
-if [[ ${#missing[@]} -eq 0 ]]; then
-  exit 0
-fi
-
 sudo=""
 if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-echo "setup: installing ${missing[*]}"
-if ! $sudo apt-get install -y --no-install-recommends "${missing[@]}"; then
-  $sudo apt-get update
-  $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+if [[ ${#missing[@]} -gt 0 ]]; then
+  export DEBIAN_FRONTEND=noninteractive
+  echo "setup: installing ${missing[*]}"
+  if ! $sudo apt-get install -y --no-install-recommends "${missing[@]}"; then
+    $sudo apt-get update
+    $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+# ONNX Runtime for tests/parity/onnx_export_parity.py: Debian has none, npm's package carries
+# the CPU runtime (libonnxruntime.so) inside it, so --ignore-scripts skips only its optional
+# download script (GPU providers). A test-only tool at a fixed place, never fetched by a build
+# or a test run; the test checks the version.
+ORT_VERSION=1.30.0
+ORT_PREFIX=/opt/minidl-onnxruntime
+if [[ "${1:-}" == "--test" ]] &&
+   ! grep -qs "\"version\": \"$ORT_VERSION\"" "$ORT_PREFIX/node_modules/onnxruntime-node/package.json"; then
+  echo "setup: installing onnxruntime-node $ORT_VERSION in $ORT_PREFIX"
+  $sudo npm install --ignore-scripts --no-audit --no-fund --prefix "$ORT_PREFIX" "onnxruntime-node@$ORT_VERSION"
 fi

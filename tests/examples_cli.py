@@ -142,6 +142,9 @@ unknown = os.path.join(tmp, "unknown.safetensors")
 st_edit(plain, unknown, extra="act.weight")
 case("quantize checkpoint with an unknown layer", ["quantize", "--data", good, "--init", unknown, "--out", qout],
      ["unknown.safetensors", "unexpected keys", "act.weight"], qout)
+case("export unwritable output", ["export", plain, "/nonexistent/dir/m.onnx"], ["/nonexistent/dir"], code=RUN)
+case("export checkpoint with an unknown tensor", ["export", unknown, os.path.join(out_dir, "u.onnx")],
+     ["unknown.safetensors", "act.weight"], os.path.join(out_dir, "u.onnx"), RUN)
 case("quantize unwritable output", ["quantize", "--data", good, "--init", plain, "--out", "/nonexistent/dir/q.safetensors"],
      ["/nonexistent/dir"])
 int8 = os.path.join(tmp, "int8.safetensors")
@@ -162,6 +165,18 @@ else:
     trunc = os.path.join(tmp, "trunc.safetensors")
     with open(trunc, "wb") as f: f.write(open(int8, "rb").read()[:-100])
     case("truncated int8 checkpoint (evaluate)", ["evaluate", trunc, "--data", good], ["trunc.safetensors"])
+    # examples/export: bad checkpoints, shapes and outputs leave no .onnx file behind.
+    onnx_out = os.path.join(out_dir, "m.onnx")
+    case("export truncated int8 checkpoint", ["export", trunc, onnx_out], ["trunc.safetensors"], onnx_out, RUN)
+    case("export with a wrong --input-shape", ["export", int8, onnx_out, "--input-shape", "1,20,20"],
+         ["fc1", "2304"], onnx_out, RUN)
+    case("export with a malformed --input-shape", ["export", int8, onnx_out, "--input-shape", "1,x"],
+         ["--input-shape", "1,x", "not a list of sizes"], onnx_out, RUN)
+    for src in (plain, int8):
+        ex = subprocess.run([os.path.join(bin_dir, "export"), src, onnx_out], capture_output=True, text=True)
+        if ex.returncode != 0 or not os.path.isfile(onnx_out):
+            failures.append(f"export of {os.path.basename(src)} failed: " + ex.stderr.strip())
+        elif os.path.exists(onnx_out): os.remove(onnx_out)
     ev = subprocess.run([os.path.join(bin_dir, "evaluate"), int8, "--data", good], capture_output=True, text=True)
     if ev.returncode != 0 or "int8 quantized" not in ev.stdout:
         failures.append("evaluate does not report the int8 checkpoint: " + ev.stdout[:200] + ev.stderr)
