@@ -1,5 +1,6 @@
 #include "validate/deal.h"
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 namespace minidl::validate {
@@ -73,6 +74,36 @@ void exchange_folds(CVResult& res, const std::vector<int>& finished, const std::
       MINIDL_CHECK(f.index >= 0 && size_t(f.index) < res.folds.size(), "rank ", r, " sent fold ", f.index, " of ",
                    res.folds.size());
       res.folds[size_t(f.index)] = std::move(f);
+    }
+  }
+  if (!errors.empty()) throw CollectiveError(errors);
+}
+
+void exchange_units(StudyResult& res, const std::vector<std::pair<int, int>>& finished, const std::string& error,
+                    Communicator& group) {
+  // A rank's message: its error, "trained resumed", then "<recipe>" and the unit's
+  // JSON (validate/study.h's run_json: doubles in round-trip precision) per unit.
+  std::vector<std::string> mine{error, std::to_string(res.trained) + " " + std::to_string(res.resumed)};
+  for (const auto& [k, i] : finished) {
+    mine.push_back(std::to_string(k));
+    mine.push_back(run_json(k < 0 ? res.dense[size_t(i)] : res.runs[size_t(k)][size_t(i)]));
+  }
+  const std::vector<std::string> all = allgather(group, pack_strings(mine));
+  std::string errors;
+  res.trained = res.resumed = 0;
+  for (size_t r = 0; r < all.size(); ++r) {
+    const std::vector<std::string> parts = unpack_strings(all[r]);
+    MINIDL_CHECK(parts.size() >= 2 && parts.size() % 2 == 0, "rank ", r, " sent a malformed study message");
+    if (!parts[0].empty()) errors += (errors.empty() ? "" : "; ") + ("rank " + std::to_string(r) + ": ") + parts[0];
+    int trained = 0, resumed = 0;
+    std::sscanf(parts[1].c_str(), "%d %d", &trained, &resumed);
+    res.trained += trained, res.resumed += resumed;
+    for (size_t p = 2; p < parts.size(); p += 2) {
+      const int k = std::stoi(parts[p]);
+      RunResult u = run_from_json(parts[p + 1], "rank " + std::to_string(r) + "'s result");
+      MINIDL_CHECK(k >= -1 && k < int(res.runs.size()) && u.index >= 0 && size_t(u.index) < res.dense.size(), "rank ",
+                   r, " sent unit (", k, ", ", u.index, ") outside the study");
+      (k < 0 ? res.dense[size_t(u.index)] : res.runs[size_t(k)][size_t(u.index)]) = std::move(u);
     }
   }
   if (!errors.empty()) throw CollectiveError(errors);

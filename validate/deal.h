@@ -29,6 +29,7 @@
 
 #include "core/communicator.h"
 #include "validate/cross_validate.h"
+#include "validate/study.h"
 
 namespace minidl::validate {
 
@@ -43,5 +44,12 @@ FoldResult fold_from_bytes(const std::string& bytes);
 // rank completed) into res.folds on every rank, or throws the CollectiveError of
 // all ranks' errors (`error`: this rank's, "" for none).
 void exchange_folds(CVResult& res, const std::vector<int>& finished, const std::string& error, Communicator& group);
+
+// The same for a study: `finished` lists the (recipe, fold) units this rank
+// completed or loaded (recipe −1: the fold's dense model), which go into
+// res.dense / res.runs on every rank; res.trained and res.resumed become the
+// sums over ranks.
+void exchange_units(StudyResult& res, const std::vector<std::pair<int, int>>& finished, const std::string& error,
+                    Communicator& group);
 
 }  // namespace minidl::validate
