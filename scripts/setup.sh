@@ -5,7 +5,8 @@
 #   scripts/setup.sh          build dependencies + the Fashion-MNIST data set
 #   scripts/setup.sh --test   also what the test suite and bench/ compare against
 #                             (PyTorch 1.13, scikit-learn, oneDNN from Debian) and
-#                             headless Chromium, which renders the SVG plots in a test
+#                             headless Chromium, which renders the SVG plots in a test,
+#                             and Open MPI (the mpirun tests; -DMINIDL_MPI is on when found)
 #   scripts/setup.sh --fuzz   also clang, its sanitizer/libFuzzer runtimes and
 #                             LLVM's OpenMP (scripts/fuzz.sh, the TSan run)
 set -euo pipefail
@@ -13,7 +14,7 @@ set -euo pipefail
 packages=(cmake g++ make libopenblas-dev libstb-dev doctest-dev zlib1g-dev
           libcli11-dev nlohmann-json3-dev dataset-fashion-mnist)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(python3 python3-numpy python3-torch python3-sklearn libdnnl-dev chromium)
+  packages+=(python3 python3-numpy python3-torch python3-sklearn libdnnl-dev chromium libopenmpi-dev openmpi-bin)
 fi
 if [[ "${1:-}" == "--fuzz" ]]; then
   packages+=(clang libclang-rt-dev libomp-dev)
