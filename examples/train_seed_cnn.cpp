@@ -79,6 +79,7 @@ int run(Args& a, Communicator& world) {
   if (root) std::cout << std::endl;
   nn::FitOptions fo;
   fo.log = root ? &std::cout : nullptr;
+  fo.progress_bar = world.world_size() == 1;  // mpirun hands ranks a pseudo-terminal even when output goes to a file
   fo.process_group = &world;
   fo.early_stopping_patience = a.patience;
   fo.restore_best = a.keep_best;

@@ -90,7 +90,8 @@ FoldData fold_data(const datasets::DatasetPtr& data, const std::vector<int64_t>&
   fd.train_transforms = nn::make_transforms(fd.recipe, *fd.fit, true);
   fd.eval_transforms = nn::make_transforms(fd.recipe, *fd.fit, false);
   fd.fit_options.log = train_log;
-  fd.fit_options.progress_bar = o.jobs <= 1;
+  // (mpirun gives ranks a pseudo-terminal even when their output goes to a file: no bar there)
+  fd.fit_options.progress_bar = o.jobs <= 1 && !(o.process_group && o.process_group->world_size() > 1);
   fd.fit_options.early_stopping_patience = o.patience;
   fd.fit_options.restore_best = true;
   return fd;
@@ -352,13 +353,7 @@ CVResult cross_validate(const FoldProcedure& procedure, const datasets::DatasetP
     set_num_threads(budget);
   }
   if (group) {  // every rank's folds (or every rank's errors) on every rank
-    std::string error;
-    if (first_error) try {
-        std::rethrow_exception(first_error);
-      } catch (const std::exception& e) {
-        error = e.what();
-      }
-    exchange_folds(res, finished, error, *group);
+    exchange_folds(res, finished, error_text(first_error), *group);
   } else if (first_error) {
     std::rethrow_exception(first_error);
   }

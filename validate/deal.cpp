@@ -14,6 +14,17 @@ std::vector<int> dealt_jobs(int n, int rank, int world_size) {
   return mine;
 }
 
+std::string error_text(const std::exception_ptr& error) {
+  if (!error) return "";
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    return e.what();
+  } catch (...) {
+    return "an exception that is not a std::exception";
+  }
+}
+
 std::string fold_bytes(const FoldResult& f) {
   const json j = {{"index", f.index}, {"repeat", f.repeat}, {"fold", f.fold}, {"seed", f.seed},
                   {"train_size", f.train_size}, {"val_size", f.val_size}, {"test_size", f.test_size},

@@ -24,6 +24,7 @@
 // CollectiveError naming every failure.
 #pragma once
 
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,9 @@ namespace minidl::validate {
 
 // The jobs 0 .. n−1 that `rank` of `world_size` runs: those ≡ rank (mod world_size).
 std::vector<int> dealt_jobs(int n, int rank, int world_size);
+
+// The message of a caught exception ("" for none): what a rank reports.
+std::string error_text(const std::exception_ptr& error);
 
 // A FoldResult as bytes and back, every double bit for bit (CBOR).
 std::string fold_bytes(const FoldResult& f);

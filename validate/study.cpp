@@ -280,6 +280,26 @@ class DirLock {
   int fd_ = -1;
 };
 
+// The checks (check_study), DIR created and, on rank 0, its lock taken and the manifest
+// written. Under mpirun every rank's checks must pass before any trains:
+// raise_if_any_failed lets all or none go on.
+void open_study_dir(std::optional<DirLock>& lock, const datasets::Dataset& data, const Splitter& splitter,
+                    const StudyOptions& o, Communicator* group) {
+  std::string error;
+  try {
+    check_study(data, splitter, o);
+    fs::create_directories(o.out_dir);
+    if (!group || group->rank() == 0) {
+      lock.emplace(o.out_dir);
+      nn::write_file_atomic((fs::path(o.out_dir) / "study.json").string(), manifest(data, splitter, o).dump(2) + "\n");
+    }
+  } catch (const std::exception& e) {
+    if (!group) throw;
+    error = e.what();
+  }
+  if (group) raise_if_any_failed(*group, error, "study");
+}
+
 }  // namespace
 
 bool recipe_runnable(const Recipe& r, std::string* why) {
@@ -314,26 +334,12 @@ void check_study(const datasets::Dataset& data, const Splitter& splitter, const 
 
 StudyResult run_study(const datasets::DatasetPtr& data, const Splitter& splitter, const StudyOptions& o) {
   MINIDL_CHECK(data, "study: no data set");
-  // Under mpirun this rank runs the folds validate/deal.h deals it; rank 0
-  // holds the directory's lock and writes the manifest. Every rank's checks
-  // must pass before any trains (raise_if_any_failed: all or none go on).
+  // Under mpirun this rank runs the folds validate/deal.h deals it.
   Communicator* group = o.process_group && o.process_group->world_size() > 1 ? o.process_group : nullptr;
   const int rank = group ? group->rank() : 0;
   const auto t0 = Clock::now();
   std::optional<DirLock> lock;
-  std::string setup_error;
-  try {
-    check_study(*data, splitter, o);
-    fs::create_directories(o.out_dir);
-    if (rank == 0) {
-      lock.emplace(o.out_dir);
-      nn::write_file_atomic((fs::path(o.out_dir) / "study.json").string(), manifest(*data, splitter, o).dump(2) + "\n");
-    }
-  } catch (const std::exception& e) {
-    if (!group) throw;
-    setup_error = e.what();
-  }
-  if (group) raise_if_any_failed(*group, setup_error, "study");
+  open_study_dir(lock, *data, splitter, o, group);
 
   const std::vector<Fold> splits = splitter.split(data->labels());
   const int n = int(splits.size());
@@ -419,13 +425,7 @@ StudyResult run_study(const datasets::DatasetPtr& data, const Splitter& splitter
     set_num_threads(budget);
   }
   if (group) {  // every rank's units (or every rank's errors) on every rank
-    std::string error;
-    if (first_error) try {
-        std::rethrow_exception(first_error);
-      } catch (const std::exception& e) {
-        error = e.what();
-      }
-    exchange_units(res, finished, error, *group);
+    exchange_units(res, finished, error_text(first_error), *group);
   } else if (first_error) {
     std::rethrow_exception(first_error);
   }
