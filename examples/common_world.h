@@ -43,12 +43,11 @@ inline std::string rank_prefix(const Communicator& w) {
 // waiting for this one in a collective and would never return.
 inline int fail(Communicator* w, const std::string& program, const std::exception& e, int code) {
   const bool collective = dynamic_cast<const CollectiveError*>(&e) != nullptr;
-  if (!w || (collective && w->rank() != 0)) {  // a collective error is printed once, by rank 0
-    if (!w) std::cerr << program << ": error: " << e.what() << std::endl;
-    return code;
-  }
-  std::cerr << program << ": error: " << (collective ? "" : rank_prefix(*w)) << e.what() << std::endl;
-  if (w->world_size() > 1 && !collective) w->abort(code);
+  if (w && collective && w->rank() != 0) return code;  // a collective error is printed once, by rank 0
+  // One write of the whole line: std::cerr is unbuffered, and ranks share the terminal.
+  const std::string line = program + ": error: " + (w && !collective ? rank_prefix(*w) : "") + e.what() + "\n";
+  std::cerr << line << std::flush;
+  if (w && w->world_size() > 1 && !collective) w->abort(code);
   return code;
 }
 

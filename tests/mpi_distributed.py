@@ -5,7 +5,7 @@ the same programs run as one process (issue 17):
      last batch of one row leaves rank 0's shard empty); a different global
      batch is far outside that tolerance (the check can fail); a BatchNorm
      run with validation and early stopping finishes on both ranks (their
-     decisions agree: no hang);
+     decisions agree: no hang); an error ends the job, naming the rank;
   2. kfold: the results JSON is bit-identical to one process running each
      fold on the same number of threads (timings aside); CSV too;
   3. study: the same, and a rank whose fold fails (a corrupt unit file)
@@ -112,6 +112,10 @@ def train():
                "--val-fraction", "0.2", "--patience", "1", "--lr", "0.5", "--threads", "1",
                "--out", os.path.join(tmp, "bn.safetensors")])
     check("train: BatchNorm, validation, early stopping: both ranks finish", "best epoch" in out and "saved " in out, out)
+    # An error on the ranks ends the whole job (MPI_Abort) instead of leaving one waiting in a collective.
+    out = run([*MPI, prog("train_seed_cnn"), "--data", data, "--epochs", "1", "--out", os.path.join(tmp, "no", "such", "dir.st")],
+              code=None)
+    check("train: a failing rank ends the job with its rank and error", "train_seed_cnn: error: rank " in out and "--out" in out, out)
 
 # ---- 2. kfold
 def kfold():
