@@ -3,6 +3,7 @@
 
 // core/
 #include "core/autograd.h"
+#include "core/communicator.h"
 #include "core/dtype.h"
 #include "core/error.h"
 #include "core/ops.h"
@@ -26,6 +27,7 @@
 #include "nn/batchnorm.h"
 #include "nn/checkpoint.h"
 #include "nn/conv2d.h"
+#include "nn/data_parallel.h"
 #include "nn/dropout.h"
 #include "nn/callback.h"
 #include "nn/callbacks.h"

@@ -15,11 +15,18 @@
 // results (per-fold confusion matrices, per-class P/R/F1, summaries) go to
 // PREFIX.json, one row per fold to PREFIX.csv and the fold accuracies with
 // their mean and 95% CI to PREFIX.svg.
+//
+//   mpirun -np 2 build/examples/kfold --folds 5 --threads 1 --out cv
+//
+// deals fold i to rank i mod 2 (validate/deal.h); rank 0 prints the table and
+// writes the same files, bit-identical to one process running each fold on
+// the same number of threads.
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "common_data.h"
 #include "common_flags.h"
+#include "common_world.h"
 #include "minidl.h"
 #include "validate/cross_validate.h"
 
@@ -57,7 +64,8 @@ std::string folds_svg(const validate::CVResult& r) {
   return plot::line_plots({ax});
 }
 
-int run(Args& a) {
+int run(Args& a, Communicator& world) {
+  const bool root = world.rank() == 0;
   const std::string prefix = examples::output_prefix(a.out, {".json", ".csv", ".svg"});
   if (!prefix.empty())
     for (const char* ext : {".json", ".csv", ".svg"}) examples::check_output_path("--out", prefix + ext);
@@ -70,11 +78,13 @@ int run(Args& a) {
     Generator gen(seed);
     return examples::make_model(spec, *d.train, gen);
   };
-  std::cout << "data: " << d.description << "\nmodel: " << spec << " (" << nn::parameter_count(*factory(0))
+  if (root) std::cout << "data: " << d.description << "\nmodel: " << spec << " (" << nn::parameter_count(*factory(0))
             << " parameters)" << std::endl;
-  a.cv.log = &std::cout;
-  if (!a.quiet) a.cv.train_log = &std::cout;  // epoch lines inside each fold (together per fold with --jobs > 1)
+  a.cv.log = &std::cout;  // every rank prints a line per fold it finishes
+  if (!a.quiet && root) a.cv.train_log = &std::cout;  // epoch lines inside each fold (together per fold with --jobs > 1)
+  a.cv.process_group = &world;
   validate::CVResult r = validate::cross_validate(factory, d.train, *make_splitter(a), a.cv);
+  if (!root) return 0;
   std::cout << "\n" << validate::fold_table(r) << "\n" << validate::summary_text(r) << "total time: " << r.seconds
             << " s" << std::endl;
   if (!prefix.empty()) {
@@ -105,10 +115,11 @@ int main(int argc, char** argv) {
   app.add_option("--out", a.out, "write the results to PREFIX.json, PREFIX.csv and PREFIX.svg");
   examples::one_line_errors(app, "kfold");
   MINIDL_PARSE_FLAGS(app, argc, argv);
+  std::unique_ptr<Communicator> world;
   try {
-    return run(a);
+    world = examples::make_world();
+    return run(a, *world);
   } catch (const std::exception& e) {
-    std::cerr << "kfold: error: " << e.what() << std::endl;
-    return examples::kRunError;
+    return examples::fail(world.get(), "kfold", e, examples::kRunError);
   }
 }

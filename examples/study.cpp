@@ -7,10 +7,17 @@
 //
 // Killed midway (Ctrl-C, kill -9)? Run the same command again: finished
 // (fold, recipe) results in DIR are kept and only the rest is trained.
+//
+//   mpirun -np 2 build/examples/study --threads 1 ... --out study
+//
+// deals fold i (its dense model and recipes) to rank i mod 2 (validate/deal.h);
+// rank 0 writes the same results, bit-identical to one process running each
+// fold on the same number of threads (timings aside).
 #include <CLI/CLI.hpp>
 #include <iostream>
 
 #include "common_flags.h"
+#include "common_world.h"
 #include "minidl.h"
 #include "validate/study.h"
 
@@ -74,19 +81,23 @@ int main(int argc, char** argv) {
   examples::one_line_errors(app, "study");
   CLI11_PARSE(app, argc, argv);
 
+  std::unique_ptr<Communicator> world;
   try {
+    world = examples::make_world();
+    const bool root = world->rank() == 0;
     if (recipes.empty())
       for (const std::string& r : kDefaultRecipes) {
         std::string why;
         if (validate::recipe_runnable(validate::parse_recipe(r), &why)) recipes.push_back(r);
-        else std::cout << "default recipe " << r << " left out: " << why << "\n";
+        else if (root) std::cout << "default recipe " << r << " left out: " << why << "\n";
       }
     o.recipes = validate::parse_recipes(recipes);
     o.model.batchnorm = bn;
     o.finetune.batch_size = o.train.batch_size;
     o.finetune.normalize = o.train.normalize;
     o.finetune.augment = o.train.augment;
-    o.log = &std::cout;
+    o.log = &std::cout;  // every rank prints a line per unit it finishes
+    o.process_group = world.get();
     if (threads) set_num_threads(threads);
     auto data = std::make_shared<datasets::TensorDataset>(
         datasets::load_mnist(data_dir, true, train_limit ? std::optional<int64_t>(train_limit) : std::nullopt));
@@ -96,14 +107,14 @@ int main(int argc, char** argv) {
     validate::check_study(*data, *splitter, o);  // every mistake surfaces here, before any training
 
     const validate::StudyResult r = validate::run_study(data, *splitter, o);
+    if (!root) return 0;
     validate::write_study(r, o.out_dir);
     std::cout << "\n" << validate::study_table(r) << "\n" << validate::verdicts(r) << "\n"
               << r.trained << " units trained now, " << r.resumed << " loaded from " << o.out_dir << "; "
               << r.seconds << " s\nwrote " << o.out_dir << "/results.json, results.csv, pareto.svg, curves.svg"
               << std::endl;
   } catch (const std::exception& e) {
-    std::cerr << "study: error: " << e.what() << std::endl;
-    return 1;
+    return examples::fail(world.get(), "study", e, 1);
   }
   return 0;
 }

@@ -15,6 +15,7 @@
 
 #include "common_data.h"
 #include "common_flags.h"
+#include "common_world.h"
 #include "minidl.h"
 
 using namespace minidl;
@@ -38,7 +39,12 @@ std::pair<datasets::DatasetPtr, datasets::DatasetPtr> split_validation(const dat
   return {std::make_shared<datasets::Subset>(train, f.train), std::make_shared<datasets::Subset>(train, f.test)};
 }
 
-int run(Args& a) {
+// Under mpirun (examples/common_world.h) the run is data-parallel: every rank
+// trains on its share of each global batch of --batch-size rows, gradients
+// are averaged in one allreduce per step (nn/data_parallel.h), and rank 0
+// alone prints, writes the history and saves --out.
+int run(Args& a, Communicator& world) {
+  const bool root = world.rank() == 0;
   examples::check_output_path("--out", a.out);
   const std::string prefix = examples::output_prefix(a.history, {".csv", ".json", ".svg"});
   if (!prefix.empty())
@@ -64,15 +70,22 @@ int run(Args& a) {
   }
   auto net = examples::make_model(spec, *d.train);
   if (!a.init.empty()) nn::load(*net, a.init);
-  std::cout << "data: " << d.description << (val ? "\nvalidation: " + std::to_string(val->size()) + " examples carved out of training" : "")
+  if (root) std::cout << "data: " << d.description << (val ? "\nvalidation: " + std::to_string(val->size()) + " examples carved out of training" : "")
             << "\nmodel: " << spec << " (" << how << ")" << (a.init.empty() ? "" : ", initialised from " + a.init) << "\n"
-            << net->repr() << "\nrecipe: " << c.describe() << "\nthreads: " << get_num_threads() << std::endl;
+            << net->repr() << "\nrecipe: " << c.describe() << "\nthreads: " << get_num_threads();
+  if (root && world.world_size() > 1)
+    std::cout << " per rank\ndata-parallel: " << world.name() << ", each global batch of " << c.batch_size
+              << " split between them, gradients averaged with one allreduce per step";
+  if (root) std::cout << std::endl;
   nn::FitOptions fo;
-  fo.log = &std::cout;
+  fo.log = root ? &std::cout : nullptr;
+  fo.progress_bar = world.world_size() == 1;  // mpirun hands ranks a pseudo-terminal even when output goes to a file
+  fo.process_group = &world;
   fo.early_stopping_patience = a.patience;
   fo.restore_best = a.keep_best;
-  if (!prefix.empty()) fo.history_csv = prefix + ".csv", fo.history_json = prefix + ".json";
+  if (!prefix.empty() && root) fo.history_csv = prefix + ".csv", fo.history_json = prefix + ".json";
   nn::History h = nn::train(*net, fit_part, val, d.test, c, fo);
+  if (!root) return 0;  // every rank holds the same weights; rank 0 reports and saves them
   if (val) std::cout << "best epoch " << h.best_epoch << " (validation accuracy " << h.best_val_accuracy << ")"
                      << (a.keep_best ? ", its weights kept" : ", the last epoch's weights kept") << "\n";
   const std::string svg = nn::training_curves_svg(h, "train_seed_cnn");
@@ -116,10 +129,11 @@ int main(int argc, char** argv) {
   app.add_option("--plot", a.plot, "write the training curves (SVG) here");
   examples::one_line_errors(app, "train_seed_cnn");
   MINIDL_PARSE_FLAGS(app, argc, argv);
+  std::unique_ptr<Communicator> world;
   try {
-    return run(a);
+    world = examples::make_world();
+    return run(a, *world);
   } catch (const std::exception& e) {
-    std::cerr << "train_seed_cnn: error: " << e.what() << std::endl;
-    return examples::kRunError;
+    return examples::fail(world.get(), "train_seed_cnn", e, examples::kRunError);
   }
 }

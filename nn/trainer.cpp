@@ -6,8 +6,10 @@
 #include <cmath>
 #include <iostream>
 #include <memory>
+#include <tuple>
 
 #include "core/ops.h"
+#include "nn/data_parallel.h"
 
 namespace minidl::nn {
 
@@ -34,8 +36,11 @@ bool is_terminal(std::ostream* os) {
 }
 
 // One pass over the training batches; the training half of the epoch's stats.
+// With a data-parallel `bucket` (nn/data_parallel.h) each rank trains on its
+// shard of every batch and the bucket averages the gradients; the loss,
+// counts and stats are then the global batch's on every rank.
 EpochStats train_epoch(TrainState& st, datasets::DataLoader& train, Objective& objective,
-                       const std::vector<Callback*>& callbacks) {
+                       const std::vector<Callback*>& callbacks, GradientBucket* bucket) {
   const FitOptions& o = st.options;
   EpochStats s;
   s.epoch = st.epoch;
@@ -45,17 +50,26 @@ EpochStats train_epoch(TrainState& st, datasets::DataLoader& train, Objective& o
   int64_t correct = 0, seen = 0;
   const auto t0 = Clock::now();
   for (auto it = train.begin(); !(it == train.end()); ++it) {
-    const datasets::Batch& b = *it;
     st.optimizer.zero_grad();
-    const StepOutput out = checked_step(objective, st.model, b);
-    const float lv = out.loss.item();
+    const datasets::Batch& whole = *it;
+    const datasets::Batch b = bucket ? shard(whole, o.process_group->rank(), o.process_group->world_size()) : whole;
+    float lv = 0.f;
+    int64_t n = b.y.numel(), c = 0;
+    if (n > 0) {  // a rank's shard of a batch smaller than the world is empty
+      const StepOutput out = checked_step(objective, st.model, b);
+      lv = out.loss.item();
+      out.loss.backward();
+      c = count_correct(out.logits, b.y);
+    }
+    if (bucket) {
+      const GlobalStep g = bucket->allreduce(lv, n, c);
+      lv = g.loss, n = g.count, c = g.correct;
+    }
     MINIDL_CHECK(std::isfinite(lv), "fit: the loss became ", lv, " at epoch ", st.epoch, ", batch ", it.index(),
                  " (learning rate ", st.optimizer.lr(), " too high?)");
-    out.loss.backward();
     st.optimizer.step();
     if (o.scheduler && o.scheduler->per_batch()) o.scheduler->step();  // OneCycleLR, warm-up
     ++st.global_step;
-    const int64_t n = b.y.numel(), c = count_correct(out.logits, b.y);
     loss_sum += double(lv) * double(n);
     correct += c;
     seen += n;
@@ -68,6 +82,16 @@ EpochStats train_epoch(TrainState& st, datasets::DataLoader& train, Objective& o
   s.train_loss = loss_sum / double(std::max<int64_t>(seen, 1));
   s.train_accuracy = double(correct) / double(std::max<int64_t>(seen, 1));
   return s;
+}
+
+// Loss and accuracy on `loader`: the whole of it, or each rank's share summed over ranks.
+std::pair<double, double> score(Module& model, datasets::DataLoader& loader, const FitOptions& o, bool distributed) {
+  if (distributed) {
+    const DistributedEval e = evaluate_distributed(model, loader, o.loss, *o.process_group);
+    return {e.loss, e.accuracy};
+  }
+  const EvalResult e = evaluate(model, loader, o.loss);
+  return {e.loss, e.accuracy};
 }
 
 // The built-in callbacks around the user's, in the order nn/callback.h gives.
@@ -126,21 +150,20 @@ History fit(Module& model, Optimizer& opt, datasets::DataLoader& train, const Fi
   std::vector<Callback*> all;
   const auto own = builtin_callbacks(o, train.size(), all);
 
+  const bool distributed = o.process_group && o.process_group->world_size() > 1;
+  std::unique_ptr<GradientBucket> bucket;
+  if (distributed) {  // every rank starts from rank 0's weights (DDP's initial broadcast)
+    broadcast_state(model, *o.process_group);
+    bucket = std::make_unique<GradientBucket>(*o.process_group, opt.params());
+  }
   for (Callback* c : all) c->on_train_begin(st);
   for (int epoch = 1; epoch <= o.epochs && !st.stop; ++epoch) {
     st.epoch = epoch;
     for (Callback* c : all) c->on_epoch_begin(st);
-    EpochStats s = train_epoch(st, train, objective, all);
-    if (o.val) {
-      const EvalResult v = evaluate(model, *o.val, o.loss);
-      s.val_loss = v.loss;
-      s.val_accuracy = v.accuracy;
-    }
-    if (o.test) {
-      const EvalResult t = evaluate(model, *o.test, o.loss);
-      s.test_loss = t.loss;
-      s.test_accuracy = t.accuracy;
-    }
+    EpochStats s = train_epoch(st, train, objective, all, bucket.get());
+    if (distributed) broadcast_buffers(model, *o.process_group);  // rank 0's BatchNorm running statistics
+    if (o.val) std::tie(s.val_loss, s.val_accuracy) = score(model, *o.val, o, distributed);
+    if (o.test) std::tie(s.test_loss, s.test_accuracy) = score(model, *o.test, o, distributed);
     if (o.scheduler && !o.scheduler->per_batch()) o.scheduler->step();
     h.epochs.push_back(s);
     st.improved = o.val && (h.best_epoch == 0 || s.val_accuracy > h.best_val_accuracy);

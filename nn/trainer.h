@@ -18,13 +18,15 @@
 // best weights, early stopping — is done by callbacks (nn/callbacks.h) that
 // fit builds from these options and runs with the user's (order:
 // nn/callback.h). Any callback may end training early
-// (TrainState::stop_training) or fail it (throw).
+// (TrainState::stop_training) or fail it (throw). With FitOptions::process_group
+// of several ranks the loop is data-parallel (nn/data_parallel.h).
 #pragma once
 
 #include <iosfwd>
 #include <string>
 #include <vector>
 
+#include "core/communicator.h"
 #include "datasets/loader.h"
 #include "nn/callback.h"
 #include "nn/callbacks.h"
@@ -49,6 +51,10 @@ struct FitOptions {
   std::ostream* log = nullptr;           // progress and one line per epoch; nullptr: silent
   bool progress_bar = true;              // a live bar when `log` is a terminal
   std::string history_csv, history_json; // written (atomically) after every epoch if set
+  // Data-parallel training over these ranks (nn/data_parallel.h): every rank
+  // calls fit with the same loader and trains on its share of each batch;
+  // null or a world of one: this process alone. Not owned.
+  Communicator* process_group = nullptr;
 };
 
 History fit(Module& model, Optimizer& opt, datasets::DataLoader& train, const FitOptions& options);

@@ -6,8 +6,9 @@
 #   scripts/setup.sh --test   also what the test suite and bench/ compare against
 #                             (PyTorch 1.13, scikit-learn, oneDNN, ONNX's checker from
 #                             Debian), headless Chromium, which renders the SVG plots in a
-#                             test, and ONNX Runtime (npm's onnxruntime-node, pinned, in
-#                             /opt/minidl-onnxruntime), which runs the exported .onnx files
+#                             test, ONNX Runtime (npm's onnxruntime-node, pinned, in
+#                             /opt/minidl-onnxruntime), which runs the exported .onnx files,
+#                             and Open MPI (the mpirun tests; -DMINIDL_MPI is on when found)
 #   scripts/setup.sh --fuzz   also clang, its sanitizer/libFuzzer runtimes and
 #                             LLVM's OpenMP (scripts/fuzz.sh, the TSan run)
 set -euo pipefail
@@ -15,7 +16,8 @@ set -euo pipefail
 packages=(cmake g++ make libopenblas-dev libstb-dev doctest-dev zlib1g-dev
           libcli11-dev nlohmann-json3-dev dataset-fashion-mnist)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(python3 python3-numpy python3-torch python3-sklearn libdnnl-dev chromium nodejs python3-onnx)
+  packages+=(python3 python3-numpy python3-torch python3-sklearn libdnnl-dev chromium nodejs python3-onnx
+            libopenmpi-dev openmpi-bin)
   # Debian's npm; a nodejs from elsewhere (e.g. NodeSource's) brings its own and conflicts with it.
   if ! command -v npm >/dev/null; then packages+=(npm); fi
 fi

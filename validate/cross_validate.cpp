@@ -19,6 +19,7 @@
 #include "datasets/loader.h"
 #include "nn/checkpoint.h"
 #include "nn/trainer.h"
+#include "validate/deal.h"
 
 namespace minidl::validate {
 
@@ -89,7 +90,8 @@ FoldData fold_data(const datasets::DatasetPtr& data, const std::vector<int64_t>&
   fd.train_transforms = nn::make_transforms(fd.recipe, *fd.fit, true);
   fd.eval_transforms = nn::make_transforms(fd.recipe, *fd.fit, false);
   fd.fit_options.log = train_log;
-  fd.fit_options.progress_bar = o.jobs <= 1;
+  // (mpirun gives ranks a pseudo-terminal even when their output goes to a file: no bar there)
+  fd.fit_options.progress_bar = o.jobs <= 1 && !(o.process_group && o.process_group->world_size() > 1);
   fd.fit_options.early_stopping_patience = o.patience;
   fd.fit_options.restore_best = true;
   return fd;
@@ -258,9 +260,14 @@ CVResult cross_validate(const FoldProcedure& procedure, const datasets::DatasetP
   res.folds_per_repeat = n / repeats;
   // Never more concurrent folds than folds, nor than threads in the budget:
   // jobs x threads stays at the machine's thread count.
+  // Under mpirun this rank runs the folds validate/deal.h deals it.
+  Communicator* group = o.process_group && o.process_group->world_size() > 1 ? o.process_group : nullptr;
+  res.world_size = group ? group->world_size() : 1;
+  const int rank = group ? group->rank() : 0;
+  const std::vector<int> mine = dealt_jobs(n, rank, res.world_size);
   const int budget = get_num_threads();
-  res.jobs = std::min({o.jobs, n, o.threads > 0 ? std::max(1, budget / o.threads) : budget});
-  if (res.jobs < o.jobs && o.log)
+  res.jobs = std::min({o.jobs, std::max(1, int(mine.size())), o.threads > 0 ? std::max(1, budget / o.threads) : budget});
+  if (res.jobs < o.jobs && o.log && rank == 0)
     *o.log << "cross-validation: running " << res.jobs << " jobs at a time (" << n << " folds, " << budget
            << " threads)" << std::endl;
   res.threads = o.threads > 0 ? o.threads : std::max(1, budget / res.jobs);
@@ -270,9 +277,12 @@ CVResult cross_validate(const FoldProcedure& procedure, const datasets::DatasetP
   for (int i = 0; i < n; ++i)
     tasks.push_back({i, i / res.folds_per_repeat, i % res.folds_per_repeat, &splits[size_t(i)]});
 
-  if (o.log)
-    *o.log << "cross-validation: " << res.splitter << " on " << res.dataset << ", " << n << " folds, " << res.jobs
-           << (res.jobs == 1 ? " job" : " jobs") << " x " << res.threads << " thread" << (res.threads == 1 ? "" : "s")
+  if (o.log && rank == 0)
+    *o.log << "cross-validation: " << res.splitter << " on " << res.dataset << ", " << n << " folds, "
+           << (group ? std::to_string(res.world_size) + " ranks (fold i on rank i mod " + std::to_string(res.world_size) +
+                           ") x "
+                     : "")
+           << res.jobs << (res.jobs == 1 ? " job" : " jobs") << " x " << res.threads << " thread" << (res.threads == 1 ? "" : "s")
            << "\nrecipe: " << res.recipe
            << (o.val_fraction > 0 ? "; validation carve-out " + fixed(o.val_fraction, 3) + " of each training part" : "")
            << (o.patience > 0 ? ", patience " + std::to_string(o.patience) : "") << std::endl;
@@ -284,12 +294,15 @@ CVResult cross_validate(const FoldProcedure& procedure, const datasets::DatasetP
   std::mutex mu;  // guards first_error, done and the log
   std::exception_ptr first_error;
   int done = 0;
+  std::vector<int> finished;  // indices of res.folds this rank completed
+  const std::string who = group ? "rank " + std::to_string(rank) + " " : "";
   auto worker = [&](bool set_threads) {
     if (set_threads) set_num_threads(res.threads);
     for (;;) {
       if (failed.load()) return;
-      const int i = next.fetch_add(1);
-      if (i >= n) return;
+      const int k = next.fetch_add(1);
+      if (k >= int(mine.size())) return;
+      const int i = mine[size_t(k)];
       const FoldTask& t = tasks[size_t(i)];
       try {
         FoldResult fr;
@@ -304,11 +317,12 @@ CVResult cross_validate(const FoldProcedure& procedure, const datasets::DatasetP
         }
         std::lock_guard<std::mutex> lock(mu);
         res.folds[size_t(i)] = std::move(fr);
+        finished.push_back(i);
         ++done;
         if (tlog == &buffer) *o.train_log << buffer.str() << std::flush;
         if (o.log) {
           const FoldResult& f = res.folds[size_t(i)];
-          *o.log << "[" << done << "/" << n << "] " << fold_name(res, f.repeat, f.fold) << ": accuracy "
+          *o.log << who << "[" << done << "/" << mine.size() << "] " << fold_name(res, f.repeat, f.fold) << ": accuracy "
                  << fixed(f.accuracy, 4) << "  macro-F1 " << fixed(f.macro_f1, 4) << "  loss " << fixed(f.loss, 4)
                  << "  (train " << f.train_size;
           if (f.val_size) *o.log << ", val " << f.val_size;
@@ -338,7 +352,11 @@ CVResult cross_validate(const FoldProcedure& procedure, const datasets::DatasetP
     for (auto& t : pool) t.join();
     set_num_threads(budget);
   }
-  if (first_error) std::rethrow_exception(first_error);
+  if (group) {  // every rank's folds (or every rank's errors) on every rank
+    exchange_folds(res, finished, error_text(first_error), *group);
+  } else if (first_error) {
+    std::rethrow_exception(first_error);
+  }
 
   std::vector<double> acc, f1;
   for (const FoldResult& f : res.folds) {
@@ -420,6 +438,7 @@ std::string results_json(const CVResult& r) {
             {"patience", r.patience},
             {"repeats", r.repeats},
             {"folds_per_repeat", r.folds_per_repeat},
+            {"world_size", r.world_size},
             {"jobs", r.jobs},
             {"threads_per_job", r.threads},
             {"seconds", r.seconds},

@@ -72,6 +72,15 @@
 // seed and data (results are stored by fold position, not completion order).
 // An exception in any fold stops the remaining folds from starting and is
 // rethrown (prefixed with the fold) once running folds finish.
+//
+// Distributed folds. With process_group of N > 1 ranks (mpirun), fold i runs
+// on rank i mod N (validate/deal.h says why static), each rank on its own
+// jobs x threads; at the end the results are gathered and every rank returns
+// the same CVResult, bit-identical to a single process's with the same seed
+// and threads per fold (only the timings, jobs and world_size differ). A
+// fold that fails stops that rank's remaining folds; the other ranks finish
+// theirs, and then every rank throws the same CollectiveError naming each
+// failed fold, its rank and why.
 #pragma once
 
 #include <cstdint>
@@ -82,6 +91,7 @@
 #include <string>
 #include <vector>
 
+#include "core/communicator.h"
 #include "datasets/dataset.h"
 #include "nn/module.h"
 #include "nn/train_config.h"
@@ -123,6 +133,10 @@ struct CVOptions {
   std::ostream* train_log = nullptr;  // per-epoch lines of every fold (with jobs > 1: a fold's
                                       // lines appear together when it finishes)
   bool return_train_score = false;    // also score the fit part (FoldResult::train_*), as sklearn's flag
+  // The ranks of a distributed run (core/communicator.h): fold i runs on rank
+  // i mod world_size (validate/deal.h) and every rank returns the complete
+  // result. Null or a world of one: this process runs every fold. Not owned.
+  Communicator* process_group = nullptr;
 };
 
 struct FoldResult {
@@ -160,6 +174,7 @@ struct CVResult {
   uint64_t seed = 0;
   double val_fraction = 0;
   int patience = 0, jobs = 1, threads = 0, folds_per_repeat = 0, repeats = 1;
+  int world_size = 1;             // ranks the folds were dealt to (jobs and threads are per rank)
   std::vector<FoldResult> folds;  // in splitter order
   Summary accuracy, macro_f1;     // over folds
   std::map<std::string, Summary> measurements;  // over folds, for names every fold measured

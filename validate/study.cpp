@@ -9,6 +9,7 @@
 #include <fstream>
 #include <iomanip>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <ostream>
 #include <sstream>
@@ -26,6 +27,7 @@
 #include "nn/checkpoint.h"
 #include "nn/trainer.h"
 #include "validate/cross_validate.h"
+#include "validate/deal.h"
 #include "validate/study_steps.h"
 
 namespace minidl::validate {
@@ -278,6 +280,26 @@ class DirLock {
   int fd_ = -1;
 };
 
+// The checks (check_study), DIR created and, on rank 0, its lock taken and the manifest
+// written. Under mpirun every rank's checks must pass before any trains:
+// raise_if_any_failed lets all or none go on.
+void open_study_dir(std::optional<DirLock>& lock, const datasets::Dataset& data, const Splitter& splitter,
+                    const StudyOptions& o, Communicator* group) {
+  std::string error;
+  try {
+    check_study(data, splitter, o);
+    fs::create_directories(o.out_dir);
+    if (!group || group->rank() == 0) {
+      lock.emplace(o.out_dir);
+      nn::write_file_atomic((fs::path(o.out_dir) / "study.json").string(), manifest(data, splitter, o).dump(2) + "\n");
+    }
+  } catch (const std::exception& e) {
+    if (!group) throw;
+    error = e.what();
+  }
+  if (group) raise_if_any_failed(*group, error, "study");
+}
+
 }  // namespace
 
 bool recipe_runnable(const Recipe& r, std::string* why) {
@@ -312,11 +334,12 @@ void check_study(const datasets::Dataset& data, const Splitter& splitter, const 
 
 StudyResult run_study(const datasets::DatasetPtr& data, const Splitter& splitter, const StudyOptions& o) {
   MINIDL_CHECK(data, "study: no data set");
-  check_study(*data, splitter, o);
+  // Under mpirun this rank runs the folds validate/deal.h deals it.
+  Communicator* group = o.process_group && o.process_group->world_size() > 1 ? o.process_group : nullptr;
+  const int rank = group ? group->rank() : 0;
   const auto t0 = Clock::now();
-  fs::create_directories(o.out_dir);
-  const DirLock lock(o.out_dir);
-  nn::write_file_atomic((fs::path(o.out_dir) / "study.json").string(), manifest(*data, splitter, o).dump(2) + "\n");
+  std::optional<DirLock> lock;
+  open_study_dir(lock, *data, splitter, o, group);
 
   const std::vector<Fold> splits = splitter.split(data->labels());
   const int n = int(splits.size());
@@ -329,17 +352,22 @@ StudyResult run_study(const datasets::DatasetPtr& data, const Splitter& splitter
   res.seed = o.seed;
   res.repeats = std::max(1, splitter.n_repeats());
   res.folds_per_repeat = n / res.repeats;
+  res.world_size = group ? group->world_size() : 1;
+  const std::vector<int> mine = dealt_jobs(n, rank, res.world_size);
   const int budget = get_num_threads();
-  res.jobs = std::min({o.jobs, n, o.threads > 0 ? std::max(1, budget / o.threads) : budget});
+  res.jobs = std::min({o.jobs, std::max(1, int(mine.size())), o.threads > 0 ? std::max(1, budget / o.threads) : budget});
   res.threads = o.threads > 0 ? o.threads : std::max(1, budget / res.jobs);
   res.dense.resize(size_t(n));
   res.runs.assign(o.recipes.size(), std::vector<RunResult>(size_t(n)));
-  if (o.log)
+  if (o.log && rank == 0)
     *o.log << "study: " << res.splitter << " on " << res.dataset << " (" << data->size() << " items), " << n
-           << " folds, " << res.jobs << (res.jobs == 1 ? " job" : " jobs") << " x " << res.threads << " thread"
+           << " folds, " << (group ? std::to_string(res.world_size) + " ranks (fold i on rank i mod " +
+                                        std::to_string(res.world_size) + ") x "
+                                  : "")
+           << res.jobs << (res.jobs == 1 ? " job" : " jobs") << " x " << res.threads << " thread"
            << (res.threads == 1 ? "" : "s") << "\ndense model: " << res.model << ", " << res.train_recipe
            << "\nfine-tuning: " << res.finetune_recipe << "\nrecipes:";
-  if (o.log) {
+  if (o.log && rank == 0) {
     for (const Recipe& r : o.recipes) *o.log << " " << r.name();
     *o.log << "\nresults and resume state: " << o.out_dir << std::endl;
   }
@@ -348,15 +376,19 @@ StudyResult run_study(const datasets::DatasetPtr& data, const Splitter& splitter
   std::atomic<bool> failed{false};
   std::mutex mu;
   std::exception_ptr first_error;
-  auto report = [&](const RunResult& r, bool trained, std::ostringstream* buffer) {
+  std::vector<std::pair<int, int>> finished;  // (recipe or -1 for dense, fold) units this rank has
+  const std::string who = group ? "rank " + std::to_string(rank) + " " : "";
+  auto report = [&](const RunResult& r, bool trained, std::ostringstream* buffer, int k) {
     std::lock_guard<std::mutex> lock(mu);
     (trained ? res.trained : res.resumed)++;
+    finished.emplace_back(k, r.index);
     if (buffer && o.train_log) *o.train_log << buffer->str() << std::flush, buffer->str("");
-    if (o.log) *o.log << progress_line(res, r, trained) << std::endl;
+    if (o.log) *o.log << who << progress_line(res, r, trained) << std::endl;
   };
   auto worker = [&](bool set_threads) {
     if (set_threads) set_num_threads(res.threads);
-    for (int i; !failed.load() && (i = next.fetch_add(1)) < n;) {
+    for (int j; !failed.load() && (j = next.fetch_add(1)) < int(mine.size());) {
+      const int i = mine[size_t(j)];
       const FoldTask t{i, i / res.folds_per_repeat, i % res.folds_per_repeat, &splits[size_t(i)]};
       std::string unit = "dense";
       try {
@@ -365,12 +397,12 @@ StudyResult run_study(const datasets::DatasetPtr& data, const Splitter& splitter
         FoldRunner fr(data, o, t, buf ? buf : o.train_log);
         auto [d, trained] = fr.dense();
         res.dense[size_t(i)] = d;
-        report(d, trained, buf);
+        report(d, trained, buf, -1);
         for (size_t k = 0; k < o.recipes.size() && !failed.load(); ++k) {
           unit = o.recipes[k].name();
           auto [r, tr] = fr.recipe(o.recipes[k]);
           res.runs[k][size_t(i)] = r;
-          report(r, tr, buf);
+          report(r, tr, buf, int(k));
         }
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(mu);
@@ -392,7 +424,11 @@ StudyResult run_study(const datasets::DatasetPtr& data, const Splitter& splitter
     for (auto& th : pool) th.join();
     set_num_threads(budget);
   }
-  if (first_error) std::rethrow_exception(first_error);
+  if (group) {  // every rank's units (or every rank's errors) on every rank
+    exchange_units(res, finished, error_text(first_error), *group);
+  } else if (first_error) {
+    std::rethrow_exception(first_error);
+  }
 
   double ratio = 0;
   for (const RunResult& d : res.dense) ratio += double(d.test_size) / double(d.train_size);

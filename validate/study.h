@@ -59,6 +59,19 @@
 // threads = budget / jobs threads, as in cross_validate. Latencies are then
 // measured while other folds run; the side-by-side ratios stay meaningful,
 // the absolute milliseconds less so (run with --jobs 1 for those).
+//
+// Distributed (StudyOptions::process_group of N > 1 ranks, under mpirun):
+// fold i — its dense model, then its recipes — runs on rank i mod N, each
+// rank with its own jobs x threads (validate/deal.h says why a static deal).
+// Rank 0 takes DIR's lock and writes the manifest; every rank writes its
+// units into DIR (one shared directory, or each machine's own: a restart with
+// the same N deals every fold to the same rank). At the end the results are
+// gathered and every rank returns the same StudyResult — bit-identical to a
+// single process's with the same seed and threads per fold, timings aside.
+// A failing unit stops its rank's remaining folds; the other ranks finish
+// theirs, their units stay in DIR, and every rank then throws the same
+// CollectiveError naming each failed (fold, recipe), its rank and why, so a
+// restart redoes only what is missing.
 #pragma once
 
 #include <cstdint>
@@ -67,6 +80,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/communicator.h"
 #include "datasets/dataset.h"
 #include "nn/seed_cnn.h"
 #include "nn/train_config.h"
@@ -89,6 +103,10 @@ struct StudyOptions {
   int latency_images = 32;     // images timed one by one (batch 1) per round
   std::ostream* log = nullptr;        // progress lines; nullptr: silent
   std::ostream* train_log = nullptr;  // per-epoch lines of every training run
+  // The ranks of a distributed run (core/communicator.h): fold i and all its
+  // units run on rank i mod world_size (validate/deal.h); every rank returns
+  // the complete result. Null or a world of one: this process runs it all.
+  Communicator* process_group = nullptr;
 };
 
 // One epoch of a training curve.
@@ -136,6 +154,7 @@ struct StudyResult {
   std::string splitter, dataset, train_recipe, finetune_recipe, model;
   uint64_t seed = 0;
   int folds_per_repeat = 0, repeats = 1, jobs = 1, threads = 0;
+  int world_size = 1;  // ranks the folds were dealt to (jobs and threads are per rank)
   double test_train_ratio = 0;  // mean n_test / n_train over folds (the correction's)
   std::vector<RunResult> dense;                 // per fold, in splitter order
   std::vector<std::vector<RunResult>> runs;     // [recipe][fold]

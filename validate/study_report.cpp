@@ -173,7 +173,8 @@ std::string study_json(const StudyResult& r) {
     for (const RunResult& x : v) runs.push_back(run_to(x));
   const json j = {{"splitter", r.splitter}, {"dataset", r.dataset}, {"model", r.model},
                   {"train_recipe", r.train_recipe}, {"finetune_recipe", r.finetune_recipe}, {"seed", r.seed},
-                  {"folds_per_repeat", r.folds_per_repeat}, {"repeats", r.repeats}, {"jobs", r.jobs},
+                  {"folds_per_repeat", r.folds_per_repeat}, {"repeats", r.repeats},
+                  {"world_size", r.world_size}, {"jobs", r.jobs},
                   {"threads_per_job", r.threads}, {"test_train_ratio", num(r.test_train_ratio)},
                   {"interval", "diff_corrected: corrected resampled t (Nadeau & Bengio 2003); diff_naive: Student t"},
                   {"units_trained", r.trained}, {"units_resumed", r.resumed}, {"seconds", num(r.seconds)},
