@@ -9,7 +9,7 @@
 // run, in the vocabulary of torch.distributed. The library (nn/ for
 // data-parallel training, validate/ for dealing folds and studies) talks only
 // to this interface, so libminidl never links MPI: the MPI implementation is
-// the separate, optional library minidl_mpi (mpi/mpi_communicator.h), built
+// the separate, optional library minidl_mpi (core/mpi_communicator.h), built
 // with -DMINIDL_MPI=ON. SingleProcess is the trivial world of one rank, where
 // every collective is the identity.
 //

@@ -16,7 +16,7 @@
 
 #include "core/communicator.h"
 #ifdef MINIDL_HAVE_MPI
-#include "mpi/mpi_communicator.h"
+#include "core/mpi_communicator.h"
 #endif
 
 namespace minidl::examples {

@@ -1,4 +1,4 @@
-// minidl/mpi/mpi_communicator.h — the Communicator (core/communicator.h) over MPI.
+// minidl/core/mpi_communicator.h — the Communicator (core/communicator.h) over MPI.
 //
 //   // in main(), after the flags are parsed:
 //   std::unique_ptr<Communicator> world;

@@ -1,4 +1,4 @@
-#include "mpi/mpi_communicator.h"
+#include "core/mpi_communicator.h"
 
 #include <mpi.h>
 
