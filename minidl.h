@@ -50,6 +50,7 @@
 
 // compress/
 #include "compress/distill.h"
+#include "compress/entropy.h"
 #include "compress/fake_quantize.h"
 #include "compress/gradual.h"
 #include "compress/observer.h"
@@ -61,6 +62,7 @@
 #include "compress/report.h"
 #include "compress/sparse_format.h"
 #include "compress/structured.h"
+#include "compress/weight_sharing.h"
 
 // validate/
 #include "validate/cross_validate.h"
