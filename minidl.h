@@ -49,6 +49,7 @@
 #include "nn/trainer.h"
 
 // compress/
+#include "compress/dc_format.h"
 #include "compress/distill.h"
 #include "compress/entropy.h"
 #include "compress/fake_quantize.h"
