@@ -191,7 +191,7 @@ int run(Args& a, const CLI::App& app) {
   row("pruned fp32 (sparse format, 4-bit relative indices)", double(pruned_bytes), pruned_acc);
   row("quantized (b-bit codes packed, no entropy coding)", double(quantized_bytes(f, *net)), before);
   row(("entropy coded (" + a.codec + ": " + a.out + ")").c_str(), double(f.bytes.size()), after);
-  std::cout << "the same model with " << cp::codec_name(other) << ": " << other_bytes << " bytes\n"
+  std::cout << std::setprecision(6) << "the same model with " << cp::codec_name(other) << ": " << other_bytes << " bytes\n"
             << "test accuracy: dense " << dense_acc << ", before saving " << before << ", after reloading " << after
             << (before == after ? " (identical)" : " (DIFFERENT)") << "; " << 100 * (after - dense_acc) << " points\n";
   return before == after ? 0 : examples::kRunError;
