@@ -75,8 +75,11 @@ void prune(const Args& a, nn::Sequential& net, const examples::Data& d) {
   std::vector<std::unique_ptr<cp::GradualPruner>> pruners;
   nn::FitOptions fo{.log = &std::cout};
   for (auto& target : cp::prunable_weights(net)) {
-    const double s = std::stod(sparsity.at(target.first->name()));
-    MINIDL_CHECK(s >= 0 && s < 1, "--sparsity: ", target.first->name(), "=", s, " is outside [0, 1)");
+    const std::string& v = sparsity.at(target.first->name());
+    char* end = nullptr;
+    const double s = std::strtod(v.c_str(), &end);
+    MINIDL_CHECK(end == v.c_str() + v.size() && s >= 0 && s < 1, "--sparsity: ", target.first->name(), "=", v,
+                 " is not a number in [0, 1)");
     pruners.push_back(std::make_unique<cp::GradualPruner>(std::vector{target}, cp::GradualSchedule{0.0, s, 0, n, freq}));
     fo.callbacks.push_back(pruners.back().get());
   }

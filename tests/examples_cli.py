@@ -94,6 +94,8 @@ case("compress: a layer the exporter does not know", ["compress", "--data", good
      ["bn1 (BatchNorm2d) is not one the exporter knows"], dc_out, RUN)
 case("compress: no sparsity for a layer", ["compress", "--data", good, "--init", plain_ckpt, "--sparsity", "conv=0.5"] + quick,
      ["--sparsity", "no value for layer fc1"], dc_out, RUN)
+case("compress: sparsity not a number", ["compress", "--data", good, "--init", plain_ckpt, "--sparsity", "conv=x,fc=0.9"] + quick,
+     ["--sparsity: conv1=x is not a number in [0, 1)"], dc_out, RUN)
 with open(os.path.join(tmp, "junk.dc"), "wb") as f: f.write(b"MDLDCOMP" + bytes(40))
 case("damaged .dc (evaluate)", ["evaluate", os.path.join(tmp, "junk.dc"), "--data", good], ["junk.dc", "byte 25", "header checksum"])
 csv_path = os.path.join(tmp, "t.csv")
