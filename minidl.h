@@ -52,7 +52,9 @@
 #include "nn/trainer.h"
 
 // compress/
+#include "compress/dc_format.h"
 #include "compress/distill.h"
+#include "compress/entropy.h"
 #include "compress/fake_quantize.h"
 #include "compress/gradual.h"
 #include "compress/observer.h"
@@ -65,6 +67,7 @@
 #include "compress/report.h"
 #include "compress/sparse_format.h"
 #include "compress/structured.h"
+#include "compress/weight_sharing.h"
 
 // validate/
 #include "validate/cross_validate.h"

@@ -1,12 +1,11 @@
 #include "compress/sparse_format.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cstring>
 #include <map>
 #include <new>
 
+#include "compress/byte_io.h"
 #include "compress/prune.h"
 #include "datasets/file_bytes.h"
 #include "nn/checkpoint.h"
@@ -33,42 +32,14 @@ uint64_t decoded_limit(uint64_t file_bytes) { return kExpansionSlack + kMaxExpan
 
 enum Encoding : uint8_t { kDense = 0, kCsr = 1, kPattern = 2, kPatternRef = 3 };
 
-uint32_t crc(const void* p, size_t n) {
-  uLong c = crc32(0L, Z_NULL, 0);
-  const auto* b = static_cast<const Bytef*>(p);
-  while (n > 0) {  // zlib takes uInt lengths
-    const uInt chunk = uInt(std::min<size_t>(n, size_t(1) << 30));
-    c = crc32(c, b, chunk);
-    b += chunk;
-    n -= chunk;
-  }
-  return uint32_t(c);
-}
+using io::crc;
+using io::varint_len;
+using io::Writer;
+using io::Reader;
 
 const uint32_t* bits_of(const Tensor& t) { return static_cast<const uint32_t*>(t.raw_data()); }
 
 // ---------------------------------------------------------------- writing
-
-struct Writer {
-  std::string out;
-  void put(uint64_t v, int bytes) {
-    for (int i = 0; i < bytes; ++i) out.push_back(char((v >> (8 * i)) & 0xff));
-  }
-  void varint(uint64_t v) {
-    do {
-      const uint8_t b = uint8_t(v & 0x7f);
-      v >>= 7;
-      out.push_back(char(v ? b | 0x80 : b));
-    } while (v);
-  }
-  void raw(const void* p, size_t n) { out.append(static_cast<const char*>(p), n); }
-};
-
-size_t varint_len(uint64_t v) {
-  size_t n = 1;
-  while (v >>= 7) ++n;
-  return n;
-}
 
 // The entries of a tensor viewed as rows × cols.
 struct Structure {
@@ -225,44 +196,6 @@ void write_record(Writer& file, const std::string& name, const Tensor& t, const 
 }
 
 // ---------------------------------------------------------------- reading
-
-struct Reader {
-  const std::string& source;
-  const unsigned char* base;  // start of the file
-  size_t pos, end;            // current offset and end of the readable range, in file bytes
-  std::string context;        // "record 3 (\"fc1.weight\")"
-
-  template <class... A>
-  [[noreturn]] void fail(size_t at, const A&... a) const {
-    detail::fail(source, ": byte ", at, ": ", context, context.empty() ? "" : ": ", a...);
-  }
-  void need(uint64_t n, const char* what) const {
-    if (!datasets::span_fits(pos, n, 1, end)) fail(pos, what, " needs ", n, " bytes, only ", end - pos, " remain (file truncated?)");
-  }
-  uint64_t get(int bytes, const char* what) {
-    need(size_t(bytes), what);
-    uint64_t v = 0;
-    for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | base[pos + size_t(i)];
-    pos += size_t(bytes);
-    return v;
-  }
-  uint64_t varint(const char* what) {
-    const size_t at = pos;
-    uint64_t v = 0;
-    for (int shift = 0; shift < 64; shift += 7) {
-      const uint64_t b = get(1, what);
-      v |= (b & 0x7f) << shift;
-      if (!(b & 0x80)) return v;
-    }
-    fail(at, what, ": varint longer than 10 bytes");
-  }
-  std::string str(size_t n, const char* what) {
-    need(n, what);
-    std::string s(reinterpret_cast<const char*>(base + pos), n);
-    pos += n;
-    return s;
-  }
-};
 
 // Allocates a decoded tensor, charging its bytes to the file's budget first.
 Tensor allocate(Reader& r, const Shape& shape, DType dt, uint64_t& budget) {

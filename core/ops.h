@@ -68,6 +68,12 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1);  // a copy
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims);  // a copy
 // Rows `index` of dim 0, in that order (batch gathering; no gradient to index).
 Tensor index_select0(const Tensor& x, const std::vector<int64_t>& index);
+// torch.take: out[i] = x.flatten()[index[i]], shaped like the int64 `index`, with one
+// extension: index −1 gives +0.0 and no gradient (Deep Compression's pruned weight,
+// which has no centroid). Gradient: dL/dx_k = Σ_{i: index_i = k} dL/dout_i (a
+// scatter-add), so for a weight-sharing codebook x the gradient of a centroid is the
+// sum of its weights' gradients (Han, Mao & Dally 2016, §3.3, eq. 3).
+Tensor take(const Tensor& x, const Tensor& index);
 
 // ---- linear algebra — core/ops_linalg.cpp (OpenBLAS sgemm)
 Tensor matmul(const Tensor& a, const Tensor& b);  // [m,k] x [k,n] -> [m,n]

@@ -135,4 +135,26 @@ Tensor index_select0(const Tensor& x, const std::vector<int64_t>& index) {
   });
 }
 
+Tensor take(const Tensor& x, const Tensor& index) {
+  MINIDL_CHECK(x.defined() && x.dtype() == DType::Float32, "take: input must be a defined float32 tensor");
+  MINIDL_CHECK(index.defined() && index.dtype() == DType::Int64, "take: index must be an int64 tensor");
+  const int64_t n = x.numel(), m = index.numel();
+  const int64_t* pi = index.data<int64_t>();
+  for (int64_t i = 0; i < m; ++i)
+    MINIDL_CHECK(pi[i] >= -1 && pi[i] < n, "take: index ", pi[i], " at position ", i, " out of range [-1, ", n, ")");
+  Tensor out = Tensor::empty(index.shape());
+  const float* px = x.data<float>();
+  float* po = out.data<float>();
+  for (int64_t i = 0; i < m; ++i) po[i] = pi[i] < 0 ? 0.f : px[pi[i]];
+  return record(out, "take", {x}, [xs = x.shape(), index](const Tensor& g) {
+    Tensor gx = Tensor::zeros(xs);
+    const int64_t* idx = index.data<int64_t>();
+    const float* pg = g.data<float>();
+    float* pgx = gx.data<float>();
+    for (int64_t i = 0, m = index.numel(); i < m; ++i)  // in order: the same sums every run
+      if (idx[i] >= 0) pgx[idx[i]] += pg[i];
+    return std::vector<Tensor>{gx};
+  });
+}
+
 }  // namespace minidl

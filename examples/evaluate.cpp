@@ -11,7 +11,8 @@
 // file's metadata, and the test set from --data, else the data the model was
 // trained on (metadata "data"). minidl's .sparse files (written by prune) load
 // too; they carry no metadata, so the recipe is read from the safetensors file
-// of the same name without ".sparse" when there is one.
+// of the same name without ".sparse" when there is one. Deep Compression files
+// (written by examples/compress, recognised by their magic) carry their metadata.
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
@@ -34,6 +35,10 @@ bool is_sparse_file(const std::string& path) {
 
 // The tensors and metadata of a safetensors or .sparse checkpoint.
 nn::StateDict read_checkpoint(const std::string& path, nn::Metadata& meta, std::string& kind) {
+  if (compress::is_compressed_file(path)) {  // examples/compress: self-describing, metadata inside
+    kind = "minidl's Deep Compression file (compress/dc_format.h), read with compress::load_compressed";
+    return compress::load_compressed(path, &meta);
+  }
   if (!is_sparse_file(path)) {
     kind = "safetensors";
     return nn::load_safetensors(path, &meta);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes minidl's file loaders with libFuzzer + ASan + UBSan (clang).
 #   scripts/fuzz.sh                 every target, 60 s each
-#   scripts/fuzz.sh TARGET [SECONDS]  one target (idx idx_gz cifar10 csv image_folder safetensors sparse)
+#   scripts/fuzz.sh TARGET [SECONDS]  one target (idx idx_gz cifar10 csv image_folder safetensors sparse dc)
 #   scripts/fuzz.sh all SECONDS     every target, SECONDS each, one after the other
 # Builds into build-fuzz/ (scripts/sanitized_build.sh), seeds build-fuzz/corpus/<target>/ from minidl's own
 # writers (tests/fuzz/make_seeds.cpp), then runs one fuzzer process at a time
@@ -11,7 +11,7 @@
 # The last line of the log has exec/s and coverage: build-fuzz/logs/<target>.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(idx idx_gz cifar10 csv image_folder safetensors sparse)
+targets=(idx idx_gz cifar10 csv image_folder safetensors sparse dc)
 what=${1:-all}; seconds=${2:-60}
 if [[ "$what" != all ]]; then
   [[ " ${targets[*]} " == *" $what "* ]] || { echo "fuzz.sh: unknown target '$what' (${targets[*]})" >&2; exit 2; }

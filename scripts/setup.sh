@@ -13,7 +13,7 @@
 #                             LLVM's OpenMP (scripts/fuzz.sh, the TSan run)
 set -euo pipefail
 
-packages=(cmake g++ make libopenblas-dev libstb-dev doctest-dev zlib1g-dev
+packages=(cmake g++ make libopenblas-dev libstb-dev doctest-dev zlib1g-dev libzstd-dev
           libcli11-dev nlohmann-json3-dev dataset-fashion-mnist)
 if [[ "${1:-}" == "--test" ]]; then
   packages+=(python3 python3-numpy python3-torch python3-sklearn libdnnl-dev chromium nodejs python3-onnx

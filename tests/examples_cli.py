@@ -84,6 +84,22 @@ case("unwritable output", ["train_seed_cnn", "--data", good, "--epochs", "0", "-
 case("kfold with one fold", ["kfold", "--data", good, "--folds", "1"], ["--folds", "in [2, 1000]"], code=FLAG)
 case("prune without a target", ["prune", "--data", good, "--init", bn_ckpt], ["--sparsity", "--structured"], code=RUN)
 case("prune sparsity out of range", ["prune", "--sparsity", "1.5"], ["--sparsity", "1.5"], code=FLAG)
+# compress (issue 15): bad codebook sizes, a layer the exporter does not know, damaged .dc files.
+plain_ckpt = os.path.join(tmp, "plain.safetensors")
+subprocess.run([os.path.join(bin_dir, "train_seed_cnn"), "--data", good, "--epochs", "0", "--out", plain_ckpt],
+               check=True, capture_output=True)
+dc_out = os.path.join(out_dir, "m.dc")
+quick = ["--prune-epochs", "0", "--share-epochs", "0", "--out", dc_out]
+case("compress: codebook bits out of range", ["compress", "--data", good, "--init", plain_ckpt, "--bits", "conv=9,fc=5"] + quick,
+     ["2..8 bits", "conv1"], dc_out, RUN)
+case("compress: a layer the exporter does not know", ["compress", "--data", good, "--init", bn_ckpt] + quick,
+     ["bn1 (BatchNorm2d) is not one the exporter knows"], dc_out, RUN)
+case("compress: no sparsity for a layer", ["compress", "--data", good, "--init", plain_ckpt, "--sparsity", "conv=0.5"] + quick,
+     ["--sparsity", "no value for layer fc1"], dc_out, RUN)
+case("compress: sparsity not a number", ["compress", "--data", good, "--init", plain_ckpt, "--sparsity", "conv=x,fc=0.9"] + quick,
+     ["--sparsity: conv1=x is not a number in [0, 1)"], dc_out, RUN)
+with open(os.path.join(tmp, "junk.dc"), "wb") as f: f.write(b"MDLDCOMP" + bytes(40))
+case("damaged .dc (evaluate)", ["evaluate", os.path.join(tmp, "junk.dc"), "--data", good], ["junk.dc", "byte 25", "header checksum"])
 csv_path = os.path.join(tmp, "t.csv")
 with open(csv_path, "w") as f: f.write("a,b,c,y\n" + "".join(f"{i % 7 / 7},{i % 5 / 5},{i % 3 / 3},{i % 2}\n" for i in range(40)))
 case("model spec: unknown layer", ["train_seed_cnn", "--data", good, "--model", "conv:8:3,pool:2", "--out", out],

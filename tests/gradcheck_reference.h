@@ -141,6 +141,11 @@ inline Ref ref_index_select0(const Ref& x, const std::vector<int64_t>& index) {
     for (int64_t j = 0; j < w; ++j) y.v[i * size_t(w) + size_t(j)] = x.v[size_t(index[i] * w + j)];
   return y;
 }
+inline Ref ref_take(const Ref& x, const std::vector<int64_t>& index, const Shape& shape) {
+  Ref y = make(shape);
+  for (size_t i = 0; i < index.size(); ++i) y.v[i] = index[i] < 0 ? 0.0 : x.v[size_t(index[i])];
+  return y;
+}
 inline Ref ref_matmul(const Ref& a, const Ref& b) {
   const int64_t m = a.shape[0], k = a.shape[1], n = b.shape[1];
   Ref y = make({m, n});

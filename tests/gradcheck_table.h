@@ -266,6 +266,21 @@ inline std::vector<Case> build_table() {
         [](const auto& x) { return minidl::index_select0(x[0], {1}); },
         [](const auto& r) { return ref_index_select0(r[0], {1}); });
   }
+  {
+    // A 4-centroid codebook gathered into a [2,3] weight: centroid 1 is used three times
+    // (its gradient is the sum of three), centroid 3 never (zero), −1 is a pruned weight.
+    const std::vector<int64_t> idx = {1, 0, -1, 1, 2, 1};
+    const Tensor index = Tensor::from_vector(idx, {2, 3});
+    add(
+        "take", "codebook [4] -> [2,3], -1 pruned", {randn({4}, g)}, {true},
+        [index](const auto& x) { return minidl::take(x[0], index); },
+        [idx](const auto& r) { return ref_take(r[0], idx, {2, 3}); });
+    const std::vector<int64_t> idx2 = {5, 0, 5, 2};
+    add(
+        "take", "[2,3] -> [4]", {randn({2, 3}, g)}, {true},
+        [idx2](const auto& x) { return minidl::take(x[0], Tensor::from_vector(idx2, {4})); },
+        [idx2](const auto& r) { return ref_take(r[0], idx2, {4}); });
+  }
 
   // ---- linear algebra
   struct MM {

@@ -233,7 +233,7 @@ TEST_CASE("gradcheck: every differentiable op against a double reference and fin
       "sum",           "mean",    "sum_to",      "reshape",       "flatten",    "transpose",  "permute",
       "index_select0", "matmul",  "linear",      "conv2d",        "max_pool2d", "avg_pool2d", "batch_norm",
       "dropout",       "softmax", "log_softmax", "cross_entropy", "mse_loss",   "conv2d_relu", "batch_norm_relu",
-      "fake_quantize", "kl_div"};
+      "fake_quantize", "kl_div",  "take"};
   std::map<std::string, int> rows;
   for (const Case& c : table) ++rows[c.op];
   for (const std::string& op : required) CHECK_MESSAGE(rows[op] > 0, "no gradcheck row for op " << op);

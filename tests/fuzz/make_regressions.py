@@ -11,9 +11,9 @@ import gzip, os, struct, zlib
 
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "regressions")
 
-def emit(target, name, data):
+def emit(target, name, data, issue="issue16_"):
     d = os.path.join(root, target); os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, "issue16_" + name), "wb") as f: f.write(data)
+    with open(os.path.join(d, issue + name), "wb") as f: f.write(data)
 
 def idx(dtype, dims, data=b""):
     return bytes([0, 0, dtype, len(dims)]) + b"".join(struct.pack(">I", d) for d in dims) + data
@@ -76,4 +76,25 @@ emit("sparse", "pattern_4GiB", sparse_file([rec]))
 small = struct.pack("<H", 1) + b"w" + bytes([0, 2, 2]) + struct.pack("<QQ", 4, 1 << 22) + bytes([4]) + struct.pack("<QQ", 0, 0) + bytes(4)
 refs = [struct.pack("<H", 2) + b"m%d" % i + bytes([0, 3, 2]) + struct.pack("<QQ", 4, 1 << 22) + struct.pack("<H", 1) + b"w" for i in range(64)]
 emit("sparse", "pattern_refs_1GiB", sparse_file([small] + refs))
+# dc (compress/dc_format.h, issue 15), zlib streams: a codebook of 2^20 x 2^20
+# weights (4 TiB decoded) in ~60 bytes; and an index stream inflating past its
+# announced length.
+def varint(v):
+    out = b""
+    while True:
+        b = v & 0x7f; v >>= 7
+        out += bytes([b | (0x80 if v else 0)])
+        if not v: return out
+def dc_file(records, codec=1):
+    body = b"".join(struct.pack("<I", len(r)) + r + struct.pack("<I", zlib.crc32(r)) for r in records)
+    head = b"MDLDCOMP" + struct.pack("<IIQB", 1, len(records), 29 + len(body), codec)
+    return head + struct.pack("<I", zlib.crc32(head)) + body
+def stream(raw, claimed=None):
+    z = zlib.compress(raw, 9)
+    return varint(len(raw) if claimed is None else claimed) + varint(len(z)) + z
+def codebook(dims, nnz, idx, codes):
+    return (struct.pack("<H", 1) + b"w" + bytes([2, len(dims)]) + b"".join(varint(d) for d in dims) + bytes([2])
+            + bytes(16) + varint(nnz) + idx + codes)
+emit("dc", "codebook_4TiB", dc_file([codebook([1 << 20, 1 << 20], 0, stream(b""), stream(b""))]), "issue15_")
+emit("dc", "index_stream_longer", dc_file([codebook([1, 4096], 4096, stream(bytes(4096), 10), stream(bytes(4096)))]), "issue15_")
 print("regression inputs written to", root)

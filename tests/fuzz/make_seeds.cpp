@@ -14,8 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "compress/dc_format.h"
 #include "compress/prune.h"
 #include "compress/sparse_format.h"
+#include "compress/weight_sharing.h"
 #include "core/random.h"
 #include "nn/checkpoint.h"
 #include "nn/seed_cnn.h"
@@ -167,6 +169,15 @@ void checkpoint_seeds() {
   }
   compress::save_sparse(all, tmp);
   emit("sparse", "all_dtypes", {}, file_bytes(tmp));
+
+  auto dc = nn::seed_cnn({.image_size = 8, .num_classes = 2, .conv1_channels = 2, .conv2_channels = 2, .hidden = 3});
+  compress::prune_to_sparsity(compress::prunable_weights(*dc), 0.6, false);
+  compress::quantize_weight_int8(*dc->get_submodule("conv1"), "weight");
+  for (const char* layer : {"conv2", "fc1", "fc2"}) compress::share_weights(*dc->get_submodule(layer), "weight", 2);
+  for (compress::Codec c : {compress::Codec::Zstd, compress::Codec::Zlib, compress::Codec::None}) {
+    compress::save_compressed(*dc, tmp, {{"model", "seed"}}, c);
+    emit("dc", std::string("seed_cnn_") + compress::codec_name(c), {}, file_bytes(tmp));
+  }
   fs::remove(tmp);
 }
 
