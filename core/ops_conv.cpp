@@ -33,6 +33,7 @@
 #include "core/gemm_unpacked.h"
 #include "core/ops.h"
 #include "core/parallel.h"
+#include "core/winograd.h"
 
 namespace minidl {
 
@@ -227,9 +228,13 @@ Tensor conv2d_op(const Tensor& x, const Tensor& weight, const Tensor& bias, int 
   }
 
   Tensor y = Tensor::empty({g.N, g.Cout, g.OH, g.OW});
-  if (y.numel() > 0)
-    forward(x.data<float>(), weight.data<float>(), bias.defined() ? bias.data<float>() : nullptr, y.data<float>(), g,
-            relu);
+  if (y.numel() > 0) {
+    const float* b = bias.defined() ? bias.data<float>() : nullptr;
+    if (const int m = wino::choose_tile(g, false))  // 3x3 stride 1: Winograd (core/winograd.h)
+      wino::forward(x.data<float>(), weight.data<float>(), b, y.data<float>(), g, m, relu);
+    else
+      forward(x.data<float>(), weight.data<float>(), b, y.data<float>(), g, relu);
+  }
   if (!needs_grad({&x, &weight, &bias})) return y;  // inference: no closure to build
 
   return record(y, op, {x, weight, bias},
@@ -241,11 +246,16 @@ Tensor conv2d_op(const Tensor& x, const Tensor& weight, const Tensor& bias, int 
                   if (g.N * g.P() == 0) {  // nothing flowed back
                     for (Tensor* t : {&gx, &gw, &gb})
                       if (t->defined()) t->zero_();
-                  } else {
-                    backward(x.data<float>(), w.data<float>(), ym.defined() ? ym.data<float>() : nullptr,
-                             gy.data<float>(), rx ? gx.data<float>() : nullptr, rw ? gw.data<float>() : nullptr,
-                             rb ? gb.data<float>() : nullptr, g);
+                    return std::vector<Tensor>{gx, gw, gb};
                   }
+                  const float* ymp = ym.defined() ? ym.data<float>() : nullptr;
+                  // dx by Winograd where it applies (a 3x3 convolution of dy), dW and db by im2col.
+                  const int m = rx ? wino::choose_tile(g, true) : 0;
+                  if (!m || rw || rb)
+                    backward(x.data<float>(), w.data<float>(), ymp, gy.data<float>(),
+                             rx && !m ? gx.data<float>() : nullptr, rw ? gw.data<float>() : nullptr,
+                             rb ? gb.data<float>() : nullptr, g);
+                  if (m) wino::input_grad(gy.data<float>(), ymp, w.data<float>(), gx.data<float>(), g, m);
                   return std::vector<Tensor>{gx, gw, gb};
                 });
 }
