@@ -249,13 +249,17 @@ Tensor conv2d_op(const Tensor& x, const Tensor& weight, const Tensor& bias, int 
                     return std::vector<Tensor>{gx, gw, gb};
                   }
                   const float* ymp = ym.defined() ? ym.data<float>() : nullptr;
-                  // dx by Winograd where it applies (a 3x3 convolution of dy), dW and db by im2col.
-                  const int m = rx ? wino::choose_tile(g, true) : 0;
-                  if (!m || rw || rb)
+                  // dx and dW by Winograd where it applies (core/winograd.h), the rest (and db) here.
+                  const int mx = rx ? wino::choose_tile(g, true) : 0, mw = rw ? wino::choose_tile(g, false) : 0;
+                  const bool db_here = rb && !mw;  // db comes with a Winograd dW
+                  if ((rx && !mx) || (rw && !mw) || db_here)
                     backward(x.data<float>(), w.data<float>(), ymp, gy.data<float>(),
-                             rx && !m ? gx.data<float>() : nullptr, rw ? gw.data<float>() : nullptr,
-                             rb ? gb.data<float>() : nullptr, g);
-                  if (m) wino::input_grad(gy.data<float>(), ymp, w.data<float>(), gx.data<float>(), g, m);
+                             rx && !mx ? gx.data<float>() : nullptr, rw && !mw ? gw.data<float>() : nullptr,
+                             db_here ? gb.data<float>() : nullptr, g);
+                  if (mx) wino::input_grad(gy.data<float>(), ymp, w.data<float>(), gx.data<float>(), g, mx);
+                  if (mw)
+                    wino::weight_grad(x.data<float>(), gy.data<float>(), ymp, gw.data<float>(),
+                                      rb ? gb.data<float>() : nullptr, g, mw);
                   return std::vector<Tensor>{gx, gw, gb};
                 });
 }

@@ -200,6 +200,28 @@ void run(const float* x, const float* mask, const float* U, const float* b, floa
   });
 }
 
+// dW[co][ci] = Gᵀ dU[·][ci][co] G (the adjoint of U = G g Gᵀ), in double.
+void weights_from_transform(const std::vector<double>& dU, float* dW, int64_t Co, int64_t Ci, int m) {
+  const int A = m + 2;
+  const double* G = m == 2 ? &kG2[0][0] : &kG4[0][0];
+  const int64_t Cip = round8(Ci), Cop = round8(Co);
+  for (int64_t o = 0; o < Co; ++o)
+    for (int64_t i = 0; i < Ci; ++i) {
+      double t[8][3] = {};  // t = dU G  (α × 3)
+      for (int a = 0; a < A; ++a)
+        for (int b = 0; b < A; ++b) {
+          const double u = dU[size_t(((a * A + b) * Cip + i) * Cop + o)];
+          for (int k = 0; k < 3; ++k) t[a][k] += u * G[b * 3 + k];
+        }
+      for (int kh = 0; kh < 3; ++kh)  // Gᵀ t
+        for (int kw = 0; kw < 3; ++kw) {
+          double v = 0;
+          for (int a = 0; a < A; ++a) v += G[a * 3 + kh] * t[a][kw];
+          dW[((o * Ci + i) * 3 + kh) * 3 + kw] = float(v);
+        }
+    }
+}
+
 }  // namespace
 
 Algo algo() {
@@ -231,6 +253,56 @@ int choose_tile(const Geom& g, bool dx) {
 void forward(const float* x, const float* w, const float* b, float* y, const Geom& g, int m, bool relu) {
   const auto e = cached_transform(w, g.Cout, g.C, false, m);
   run(x, nullptr, e->U.data(), b, y, g, m, relu);
+}
+
+void weight_grad(const float* x, const float* dy, const float* ym, float* dW, float* db, const Geom& g, int m) {
+  const double flops = 2.0 * double(g.N) * double(g.Cout) * double(g.P()) * double(g.K());
+  // Parts as in core/ops_conv.cpp's backward: part t of T sums the items
+  // split_range(items, T, t) into its own dU, and the parts' sums are added
+  // in part order, so a given thread count always gives the same bits.
+  const int T = flops < kParallelFlops ? 1 : get_num_threads();
+  const Plan p = plan(g, m, 1);
+  const int64_t items = g.N * p.blocks, du_len = p.A * p.A * p.Cp * p.Coutp + 2 * p.Coutp;  // dU, then db (doubles)
+  Tensor scratch = Tensor::empty({T, p.per_thread() + du_len});
+  float* base = scratch.data<float>();
+  const bool avx2 = use_avx2(), blas = blas_gemm();
+  parallel_range(T, T, [&](int64_t t0, int64_t t1) {
+    for (int64_t part = t0; part < t1; ++part) {
+      float* s = base + part * (p.per_thread() + du_len);
+      float* dU = s + p.per_thread();
+      std::fill_n(dU, du_len, 0.f);
+      double* dbp = reinterpret_cast<double*>(dU + du_len - 2 * p.Coutp);
+      std::fill_n(dbp, p.Coutp, 0.0);
+      const auto [i0, i1] = split_range(items, T, part);
+      for (int64_t item = i0; item < i1; ++item) {
+        const int64_t n = item / p.blocks, ty0 = (item % p.blocks) * p.rows_per_item;
+        const int64_t out_off = n * g.Cout * g.P();
+        detail::Item it{x + n * g.C * g.H * g.W, ym ? ym + out_off : nullptr, nullptr, nullptr, nullptr,
+                        g.C, g.H, g.W, g.Cout, g.OH, g.OW, g.pad, p.Cp, p.Coutp, p.tW,
+                        ty0, std::min(p.tH, ty0 + p.rows_per_item), false, blas,
+                        s, s + p.xt_len, s + p.xt_len + p.v_len, s + p.xt_len + p.v_len + p.m_len,
+                        dy + out_off, dU, db ? dbp : nullptr};
+#ifdef MINIDL_HAVE_AVX2_KERNELS
+        if (avx2) {
+          detail::run_wgrad_item_avx2(it, m);
+          continue;
+        }
+#endif
+        detail::run_wgrad_item_portable(it, m);
+      }
+    }
+  });
+  const int64_t nu = du_len - 2 * p.Coutp;
+  std::vector<double> dU(size_t(nu), 0.0), dbs(size_t(p.Coutp), 0.0);
+  for (int part = 0; part < T; ++part) {
+    const float* d = base + part * (p.per_thread() + du_len) + p.per_thread();
+    for (int64_t i = 0; i < nu; ++i) dU[size_t(i)] += double(d[i]);
+    const double* b = reinterpret_cast<const double*>(d + nu);
+    for (int64_t c = 0; c < p.Coutp; ++c) dbs[size_t(c)] += b[c];
+  }
+  weights_from_transform(dU, dW, g.Cout, g.C, m);
+  if (db)
+    for (int64_t c = 0; c < g.Cout; ++c) db[c] = float(dbs[size_t(c)]);
 }
 
 void input_grad(const float* dy, const float* ym, const float* w, float* dx, const Geom& g, int m) {

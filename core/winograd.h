@@ -71,4 +71,12 @@ void forward(const float* x, const float* w, const float* b, float* y, const con
 // backward), through F(m×m, 3×3) on the flipped kernel; needs g.pad <= 2.
 void input_grad(const float* dy, const float* ym, const float* w, float* dx, const conv::Geom& g, int m);
 
+// dW = ∂L/∂w of conv(x, w) given dy (masked by ym as above), through the
+// adjoint of F(m×m, 3×3):
+//   dU[ξν] = Σ_tiles V[ξν]ᵀ · Z[ξν],  Z = A dY Aᵀ (dY an m×m tile of dy),
+//   dW[co][ci] = Gᵀ dU[·][ci][co] G
+// — the same number of multiplications as the forward pass. db (if not null)
+// = Σ dy per channel, from the same packed dy.
+void weight_grad(const float* x, const float* dy, const float* ym, float* dW, float* db, const conv::Geom& g, int m);
+
 }  // namespace minidl::wino

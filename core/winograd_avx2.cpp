@@ -53,43 +53,59 @@ inline void transpose8(V8 v[8]) {
 // registers: per k, 12 FMAs against 2 loads + 6 broadcasts, so the two FMA
 // pipes, not the load ports, set the pace.
 constexpr int kRows = 6;
+// A's element (r, k) is at A[r·lda + k·csa] (A, or Vᵀ for the weight
+// gradient); C is overwritten, or added to with `acc`.
+struct TileArgs {
+  const float* A;
+  int64_t lda, csa;
+  const float* B;
+  int64_t ldb;
+  float* C;
+  int64_t ldc, K;
+  bool acc;
+};
 template <int R, int NV>
-void tile(const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, int64_t K) {
+void tile(const TileArgs& t) {
   __m256 acc[R][NV];
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
-  for (int64_t k = 0; k < K; ++k) {
+    for (int v = 0; v < NV; ++v) acc[r][v] = t.acc ? _mm256_loadu_ps(t.C + r * t.ldc + 8 * v) : _mm256_setzero_ps();
+  for (int64_t k = 0; k < t.K; ++k) {
     __m256 b[NV];
-    for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(B + k * ldb + 8 * v);
+    for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(t.B + k * t.ldb + 8 * v);
     for (int r = 0; r < R; ++r) {
-      const __m256 a = _mm256_broadcast_ss(A + r * lda + k);
+      const __m256 a = _mm256_broadcast_ss(t.A + r * t.lda + k * t.csa);
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
     }
   }
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(C + r * ldc + 8 * v, acc[r][v]);
+    for (int v = 0; v < NV; ++v) _mm256_storeu_ps(t.C + r * t.ldc + 8 * v, acc[r][v]);
 }
 
 // The full 6 × 16 tile with the accumulators as named variables: written as
 // an array (tile<6, 2>), GCC 12 kept it on the stack and stored every
 // accumulator back after each FMA (measured: 2.2x slower).
-void tile6x16(const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, int64_t K) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  const float *a0 = A, *a1 = A + lda, *a2 = A + 2 * lda, *a3 = A + 3 * lda, *a4 = A + 4 * lda, *a5 = A + 5 * lda;
-  for (int64_t k = 0; k < K; ++k) {
+void tile6x16(const TileArgs& t) {
+  float* C = t.C;
+  const int64_t ldc = t.ldc, lda = t.lda, csa = t.csa, ldb = t.ldb;
+  auto ld = [&](int64_t r, int64_t v) { return t.acc ? _mm256_loadu_ps(C + r * ldc + 8 * v) : _mm256_setzero_ps(); };
+  __m256 c00 = ld(0, 0), c01 = ld(0, 1), c10 = ld(1, 0), c11 = ld(1, 1), c20 = ld(2, 0), c21 = ld(2, 1);
+  __m256 c30 = ld(3, 0), c31 = ld(3, 1), c40 = ld(4, 0), c41 = ld(4, 1), c50 = ld(5, 0), c51 = ld(5, 1);
+  const float *a0 = t.A, *a1 = a0 + lda, *a2 = a0 + 2 * lda, *a3 = a0 + 3 * lda, *a4 = a0 + 4 * lda, *a5 = a0 + 5 * lda;
+  const float* B = t.B;
+  for (int64_t k = 0; k < t.K; ++k) {
     const __m256 b0 = _mm256_loadu_ps(B + k * ldb), b1 = _mm256_loadu_ps(B + k * ldb + 8);
-    __m256 a = _mm256_broadcast_ss(a0 + k);
+    const int64_t o = k * csa;
+    __m256 a = _mm256_broadcast_ss(a0 + o);
     c00 = _mm256_fmadd_ps(a, b0, c00), c01 = _mm256_fmadd_ps(a, b1, c01);
-    a = _mm256_broadcast_ss(a1 + k);
+    a = _mm256_broadcast_ss(a1 + o);
     c10 = _mm256_fmadd_ps(a, b0, c10), c11 = _mm256_fmadd_ps(a, b1, c11);
-    a = _mm256_broadcast_ss(a2 + k);
+    a = _mm256_broadcast_ss(a2 + o);
     c20 = _mm256_fmadd_ps(a, b0, c20), c21 = _mm256_fmadd_ps(a, b1, c21);
-    a = _mm256_broadcast_ss(a3 + k);
+    a = _mm256_broadcast_ss(a3 + o);
     c30 = _mm256_fmadd_ps(a, b0, c30), c31 = _mm256_fmadd_ps(a, b1, c31);
-    a = _mm256_broadcast_ss(a4 + k);
+    a = _mm256_broadcast_ss(a4 + o);
     c40 = _mm256_fmadd_ps(a, b0, c40), c41 = _mm256_fmadd_ps(a, b1, c41);
-    a = _mm256_broadcast_ss(a5 + k);
+    a = _mm256_broadcast_ss(a5 + o);
     c50 = _mm256_fmadd_ps(a, b0, c50), c51 = _mm256_fmadd_ps(a, b1, c51);
   }
   _mm256_storeu_ps(C, c00), _mm256_storeu_ps(C + 8, c01);
@@ -101,17 +117,31 @@ void tile6x16(const float* A, int64_t lda, const float* B, int64_t ldb, float* C
 }
 
 template <int NV>
-void tile_rows(int64_t R, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc, int64_t K) {
+void tile_rows(int64_t R, const TileArgs& t) {
   switch (R) {
-    case 1: return tile<1, NV>(A, lda, B, ldb, C, ldc, K);
-    case 2: return tile<2, NV>(A, lda, B, ldb, C, ldc, K);
-    case 3: return tile<3, NV>(A, lda, B, ldb, C, ldc, K);
-    case 4: return tile<4, NV>(A, lda, B, ldb, C, ldc, K);
-    case 5: return tile<5, NV>(A, lda, B, ldb, C, ldc, K);
+    case 1: return tile<1, NV>(t);
+    case 2: return tile<2, NV>(t);
+    case 3: return tile<3, NV>(t);
+    case 4: return tile<4, NV>(t);
+    case 5: return tile<5, NV>(t);
     default:
-      if (NV == 2) return tile6x16(A, lda, B, ldb, C, ldc, K);
-      return tile<kRows, NV>(A, lda, B, ldb, C, ldc, K);
+      if (NV == 2) return tile6x16(t);
+      return tile<kRows, NV>(t);
   }
+}
+
+// C (R × N) (+)= A · B over row blocks of kRows and column blocks of 16 (N a
+// multiple of 8).
+void product(int64_t R, int64_t N, TileArgs t) {
+  const float *A = t.A, *B = t.B;
+  float* C = t.C;
+  for (int64_t j = 0; j < N; j += 16)
+    for (int64_t i = 0; i < R; i += kRows) {
+      t.A = A + i * t.lda, t.B = B + j, t.C = C + i * t.ldc + j;
+      const int64_t r = R - i < kRows ? R - i : kRows;
+      if (N - j >= 16) tile_rows<2>(r, t);
+      else tile_rows<1>(r, t);
+    }
 }
 
 // Step 3: M[p] (T × N) = V[p] (T × K) · U[p] (K × N) for p < P; N a multiple of 8.
@@ -125,12 +155,18 @@ void gemm_stage(int P, int64_t T, int64_t K, int64_t N, const float* V, const fl
       sgemm_serial(false, false, T, N, K, 1.f, a, K, b, N, 0.f, c, N);
       continue;
     }
-    for (int64_t j = 0; j < N; j += 16)
-      for (int64_t i = 0; i < T; i += kRows) {
-        const int64_t r = T - i < kRows ? T - i : kRows;
-        if (N - j >= 16) tile_rows<2>(r, a + i * K, K, b + j, N, c + i * N + j, N, K);
-        else tile_rows<1>(r, a + i * K, K, b + j, N, c + i * N + j, N, K);
-      }
+    product(T, N, {a, K, 1, b, N, c, N, K, false});
+  }
+}
+
+// The weight gradient's products: dU[p] (K × N) += V[p]ᵀ (K × T) · Z[p] (T × N).
+void wgrad_stage(int P, int64_t T, int64_t K, int64_t N, const float* V, const float* Z, float* dU, bool blas) {
+  for (int p = 0; p < P; ++p) {
+    const float* a = V + p * T * K;
+    const float* b = Z + p * T * N;
+    float* c = dU + p * K * N;
+    if (blas) sgemm_serial(true, false, K, N, T, 1.f, a, K, b, N, 1.f, c, N);
+    else product(K, N, {a, 1, K, b, N, c, N, T, true});
   }
 }
 
@@ -141,6 +177,10 @@ void gemm_stage(int P, int64_t T, int64_t K, int64_t N, const float* V, const fl
 void run_item_avx2(const Item& it, int m) {
   if (m == 2) run_item_m<2>(it);
   else run_item_m<4>(it);
+}
+void run_wgrad_item_avx2(const Item& it, int m) {
+  if (m == 2) run_wgrad_item_m<2>(it);
+  else run_wgrad_item_m<4>(it);
 }
 
 }  // namespace minidl::wino::detail

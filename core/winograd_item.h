@@ -16,11 +16,20 @@ struct Item {
   float* y;           // [Cout][OH][OW], this sample
   int64_t C, H, W, Cout, OH, OW, pad, Cp, Coutp, tW, ty0, ty1;
   bool relu, blas_gemm;  // blas_gemm: the α² products through OpenBLAS, not the own tile
-  float *xt, *V, *M, *yt;  // scratch (sizes: core/winograd.cpp, Scratch)
+  float *xt, *V, *M, *yt;  // scratch (sizes: core/winograd.cpp, Plan)
+  // The weight gradient only (run_wgrad_item): dy of this sample [Cout][OH][OW]
+  // (masked by `mask`, ym, instead of x), and dU [α²][Cp][Coutp], accumulated.
+  const float* dy = nullptr;
+  float* dU = nullptr;
+  double* db = nullptr;  // [Coutp] or null: db += Σ dy (masked), per channel
 };
 
 // One item through F(m×m, 3×3), m = 2 or 4.
 void run_item_avx2(const Item& it, int m);
 void run_item_portable(const Item& it, int m);
+// dU += Σ_tiles (Bᵀ d B)ᵀ ⊗ (A dy Aᵀ) for one item (M and yt hold the packed
+// and transformed dy).
+void run_wgrad_item_avx2(const Item& it, int m);
+void run_wgrad_item_portable(const Item& it, int m);
 
 }  // namespace minidl::wino::detail

@@ -64,6 +64,12 @@ void gemm_stage(int P, int64_t T, int64_t K, int64_t N, const float* V, const fl
     sgemm_serial(false, false, T, N, K, 1.f, V + p * T * K, K, U + p * K * N, N, 0.f, M + p * T * N, N);
 }
 
+// The weight gradient's products: dU[p] (K × N) += V[p]ᵀ (K × T) · Z[p] (T × N).
+void wgrad_stage(int P, int64_t T, int64_t K, int64_t N, const float* V, const float* Z, float* dU, bool) {
+  for (int p = 0; p < P; ++p)
+    sgemm_serial(true, false, K, N, T, 1.f, V + p * T * K, K, Z + p * T * N, N, 1.f, dU + p * K * N, N);
+}
+
 #include "core/winograd_kernels.inc"
 
 }  // namespace
@@ -71,6 +77,10 @@ void gemm_stage(int P, int64_t T, int64_t K, int64_t N, const float* V, const fl
 void run_item_portable(const Item& it, int m) {
   if (m == 2) run_item_m<2>(it);
   else run_item_m<4>(it);
+}
+void run_wgrad_item_portable(const Item& it, int m) {
+  if (m == 2) run_wgrad_item_m<2>(it);
+  else run_wgrad_item_m<4>(it);
 }
 
 }  // namespace minidl::wino::detail

@@ -62,6 +62,27 @@ Ref ref_conv_dx(const Ref& R, const Ref& w, const Shape& xs, int64_t p) {
   return dx;
 }
 
+// dW of the same L: dW[co, ci, kh, kw] = Σ_{n, oh, ow} R[n, co, oh, ow] · x[n, ci, oh + kh − p, ow + kw − p].
+Ref ref_conv_dw(const Ref& R, const Ref& x, int64_t CO, int64_t p) {
+  const int64_t N = x.shape[0], C = x.shape[1], H = x.shape[2], W = x.shape[3], OH = R.shape[2], OW = R.shape[3];
+  Ref dw{{CO, C, 3, 3}, std::vector<double>(size_t(CO * C * 9), 0.0)};
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t co = 0; co < CO; ++co)
+      for (int64_t ci = 0; ci < C; ++ci)
+        for (int64_t kh = 0; kh < 3; ++kh)
+          for (int64_t kw = 0; kw < 3; ++kw) {
+            double acc = 0;
+            for (int64_t oh = 0; oh < OH; ++oh)
+              for (int64_t ow = 0; ow < OW; ++ow) {
+                const int64_t ih = oh + kh - p, iw = ow + kw - p;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                acc += R.v[size_t(((n * CO + co) * OH + oh) * OW + ow)] * x.v[size_t(((n * C + ci) * H + ih) * W + iw)];
+              }
+            dw.v[size_t(((co * C + ci) * 3 + kh) * 3 + kw)] += acc;
+          }
+  return dw;
+}
+
 double rel_err(const Tensor& t, const Ref& r) {
   const float* p = t.data<float>();
   double e = 0, m = 0;
@@ -86,19 +107,23 @@ const std::vector<Shape4> kShapes = {
     {1, 40, 17, 23, 24, 1, "batch 1 (split over threads), 17x23"},
 };
 
-// Forward and dx of one shape through the path `algo` (wino::Algo), with
-// and without the fused ReLU; returns {forward error, dx error}.
-std::pair<double, double> measure(const Shape4& s, int algo, bool relu, uint64_t seed) {
+struct Errors {
+  double fwd, dx, dw, db;
+};
+// Forward, dx and dW of one shape through the path `algo` (wino::Algo), with
+// or without the fused ReLU.
+Errors measure(const Shape4& s, int algo, bool relu, uint64_t seed) {
   AlgoGuard guard(algo);
   Generator g(seed);
   Tensor x = Tensor::uniform({s.N, s.C, s.H, s.W}, 0.f, 1.f, g).requires_grad_();
-  Tensor w = Tensor::normal({s.Cout, s.C, 3, 3}, 0.f, 0.5f, g);
-  Tensor b = Tensor::normal({s.Cout}, 0.f, 0.5f, g);
+  Tensor w = Tensor::normal({s.Cout, s.C, 3, 3}, 0.f, 0.5f, g).requires_grad_();
+  Tensor b = Tensor::normal({s.Cout}, 0.f, 0.5f, g).requires_grad_();
   Tensor y = relu ? minidl::conv2d_relu(x, w, b, 1, int(s.pad)) : minidl::conv2d(x, w, b, 1, int(s.pad));
   Tensor R = Tensor::normal(y.shape(), 0.f, 1.f, g);
   y.backward(R);
-  Ref yr = ref_conv2d(to_ref(x.detach()), to_ref(w), nullptr, 1, s.pad);
-  const Ref br = to_ref(b);
+  const Ref xr = to_ref(x.detach()), wr = to_ref(w.detach());
+  Ref yr = ref_conv2d(xr, wr, nullptr, 1, s.pad);
+  const Ref br = to_ref(b.detach());
   Ref Rr = to_ref(R);
   const int64_t P = yr.shape[2] * yr.shape[3];
   for (size_t i = 0; i < yr.v.size(); ++i) {
@@ -107,12 +132,15 @@ std::pair<double, double> measure(const Shape4& s, int algo, bool relu, uint64_t
   }
   // With the ReLU, an output within rounding of 0 may be masked differently by
   // the float32 path; the draws keep |pre-activation| away from it (checked).
-  return {rel_err(y, yr), rel_err(x.grad(), ref_conv_dx(Rr, to_ref(w), x.shape(), s.pad))};
+  Ref dbr{{s.Cout}, std::vector<double>(size_t(s.Cout), 0.0)};
+  for (size_t i = 0; i < Rr.v.size(); ++i) dbr.v[(i / size_t(P)) % size_t(s.Cout)] += Rr.v[i];
+  return {rel_err(y.detach(), yr), rel_err(x.grad(), ref_conv_dx(Rr, wr, x.shape(), s.pad)),
+          rel_err(w.grad(), ref_conv_dw(Rr, xr, s.Cout, s.pad)), rel_err(b.grad(), dbr)};
 }
 
 }  // namespace
 
-TEST_CASE("winograd: forward and dx against the double reference and im2col, per tile size") {
+TEST_CASE("winograd: forward, dx and dW against the double reference and im2col, per tile size") {
   const bool verbose = std::getenv("MINIDL_WINOGRAD_VERBOSE") != nullptr;
   // Tolerances on max |err| / max |ref|: measured worst (this table, both
   // ISAs) ~1.5e-7 im2col, ~3e-7 F(2x2), ~1.5e-6 F(4x4); 10x margin. A wrong
@@ -123,22 +151,26 @@ TEST_CASE("winograd: forward and dx against the double reference and im2col, per
     double tol;
   } algos[] = {{wino::kIm2col, "im2col", 2e-6}, {wino::kWinograd2, "F(2x2,3x3)", 4e-6},
                {wino::kWinograd4, "F(4x4,3x3)", 2e-5}};
-  if (verbose) std::printf("%-42s %-11s %10s %10s\n", "shape", "path", "fwd err", "dx err");
+  if (verbose) std::printf("%-42s %-11s %10s %10s %10s\n", "shape", "path", "fwd err", "dx err", "dW err");
   for (const Shape4& s : kShapes)
     for (const auto& a : algos) {
-      const auto [fe, de] = measure(s, a.algo, false, 7);
-      if (verbose) std::printf("%-42s %-11s %10.2e %10.2e\n", s.name, a.name, fe, de);
-      CHECK_MESSAGE(fe <= a.tol, s.name, " ", a.name, ": forward error ", fe);
-      CHECK_MESSAGE(de <= a.tol, s.name, " ", a.name, ": dx error ", de);
+      const Errors e = measure(s, a.algo, false, 7);
+      if (verbose) std::printf("%-42s %-11s %10.2e %10.2e %10.2e\n", s.name, a.name, e.fwd, e.dx, e.dw);
+      CHECK_MESSAGE(e.fwd <= a.tol, s.name, " ", a.name, ": forward error ", e.fwd);
+      CHECK_MESSAGE(e.dx <= a.tol, s.name, " ", a.name, ": dx error ", e.dx);
+      CHECK_MESSAGE(e.dw <= a.tol, s.name, " ", a.name, ": dW error ", e.dw);
+      CHECK_MESSAGE(e.db <= 1e-6, s.name, " ", a.name, ": db error ", e.db);
     }
 }
 
-TEST_CASE("winograd: conv2d_relu's forward and dx (the mask from ym)") {
+TEST_CASE("winograd: conv2d_relu's forward, dx and dW (the mask from ym)") {
   for (const Shape4& s : {kShapes[0], kShapes[3]})
     for (int algo : {int(wino::kWinograd2), int(wino::kWinograd4)}) {
-      const auto [fe, de] = measure(s, algo, true, 11);
-      CHECK_MESSAGE(fe <= 2e-5, s.name, " algo ", algo, ": forward error ", fe);
-      CHECK_MESSAGE(de <= 2e-5, s.name, " algo ", algo, ": dx error ", de);
+      const Errors e = measure(s, algo, true, 11);
+      CHECK_MESSAGE(e.fwd <= 2e-5, s.name, " algo ", algo, ": forward error ", e.fwd);
+      CHECK_MESSAGE(e.dx <= 2e-5, s.name, " algo ", algo, ": dx error ", e.dx);
+      CHECK_MESSAGE(e.dw <= 2e-5, s.name, " algo ", algo, ": dW error ", e.dw);
+      CHECK_MESSAGE(e.db <= 1e-6, s.name, " algo ", algo, ": db error ", e.db);
     }
 }
 
