@@ -23,6 +23,9 @@
 //    stride 1 without padding, does col2im in the product's store (no dcols).
 //  - conv2d_relu applies max(·, 0) in the store and the ReLU's mask while
 //    copying dy.
+//  - 3x3 stride-1 convolutions go to Winograd instead (core/winograd.h:
+//    forward, dx and dW with 4x fewer multiplications at F(4x4, 3x3)) where
+//    wino::choose_tile says so; MINIDL_CONV_ALGO=im2col keeps them here.
 #include <omp.h>
 
 #include <algorithm>

@@ -236,7 +236,10 @@ void set_algo(int a) {
 int choose_tile(const Geom& g, bool dx) {
   if (g.KH != 3 || g.KW != 3 || g.stride != 1 || (dx && g.pad > 2)) return 0;
   const int64_t OH = dx ? g.H : g.OH, OW = dx ? g.W : g.OW;  // the size of what is computed
-  const int rule = OH >= 4 && OW >= 4 ? 4 : 2;
+  // F(4x4) from 8x8 outputs up; below, F(2x2)'s cheaper transforms and
+  // smaller ragged waste win (bench_conv_algo: 4x4 outputs 1.2 vs 1.6 ms
+  // forward, 8x8 even, 24x24 10.4 vs 16.9 ms; bench/README.md).
+  const int rule = OH >= 8 && OW >= 8 ? 4 : 2;
   switch (algo()) {
     case kIm2col: return 0;
     case kWinograd2: return 2;
@@ -246,7 +249,9 @@ int choose_tile(const Geom& g, bool dx) {
   }
   // The rule (bench/README.md, "Winograd (issue 19)"): the α² products have
   // K = the input channels and N = the output channels, which need at least
-  // one vector (8) each to pay.
+  // one vector (8) each to pay: with one input channel (the seed CNN's conv1)
+  // im2col's forward is 2x faster; with 8 and more Winograd won every shape
+  // measured, forward and backward.
   return g.C >= 8 && g.Cout >= 8 ? rule : 0;
 }
 
