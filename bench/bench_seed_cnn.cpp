@@ -17,6 +17,13 @@
 //                    same work needs (im2col products per sample, spread over
 //                    the threads; the fc products per batch), timed alone.
 //                    No convolution through sgemm can be faster than this.
+//   mult_*           the multiplications-bound limit (issue 19): the same, but
+//                    conv2's three im2col products (forward, dW, dcols) replaced
+//                    by the multiplications Winograd F(4x4, 3x3) does for them
+//                    (36 products of [tiles x Cin] · [Cin x Cout] per sample,
+//                    ragged tiles included), at the rate sgemm reaches on
+//                    conv2's im2col product. The work left once the
+//                    multiplications are cut, at the machine's GEMM speed.
 #include <omp.h>
 
 #include <algorithm>
@@ -121,6 +128,20 @@ std::vector<Gemm> seed_cnn_gemms(int64_t B, bool training) {
     v.push_back({false, false, B, 100, 10, false});    // fc2 dx
     v.push_back({true, false, 10, 100, B, false});     // fc2 dW
   }
+  return v;
+}
+
+// Multiply-adds of conv2 (32 -> 64, 3x3, 26x26 -> 24x24) per sample through
+// Winograd F(4x4, 3x3): α² = 36 products of [tiles x K] · [K x N]. Forward and
+// dW: 6 x 6 tiles of the 24x24 output; dx: 7 x 7 tiles of the 26x26 input.
+double wino_conv2_flops(bool training) {
+  const double fwd = 2.0 * 36 * 36 * 32 * 64, dx = 2.0 * 36 * 49 * 64 * 32;
+  return training ? 2 * fwd + dx : fwd;
+}
+// The GEMMs of the seed CNN without conv2's (its forward, dW, dcols: the first
+// three per-sample products with M = 64 or K = 64 of conv2's shapes).
+std::vector<Gemm> without_conv2(std::vector<Gemm> v) {
+  std::erase_if(v, [](const Gemm& g) { return g.per_sample && (g.K == 288 || g.N == 288 || g.M == 288); });
   return v;
 }
 
@@ -282,6 +303,15 @@ int main(int argc, char** argv) {
     const double s = gemm_seconds({c2}, B, threads, gr);
     r["gemm_conv2_fwd_ms"] = s * 1e3;
     r["gemm_conv2_gflops"] = 2.0 * 64 * 576 * 288 * double(B) / s / 1e9;
+    // The multiplications-bound limit: conv2's Winograd multiplications at that rate.
+    const double per_flop = s / (2.0 * 64 * 576 * 288 * double(B));
+    auto mult = [&](int64_t b, bool training, int rr) {
+      return gemm_seconds(without_conv2(seed_cnn_gemms(b, training)), b, threads, rr) +
+             wino_conv2_flops(training) * double(b) * per_flop;
+    };
+    r["mult_train_sps"] = double(B) / mult(B, true, gr);
+    r["mult_infer256_sps"] = double(B_INF) / mult(B_INF, false, gr);
+    r["mult_conv2_fwd_ms"] = wino_conv2_flops(false) * double(B) * per_flop * 1e3;
   }
   std::cout << r.dump() << std::endl;
   return 0;

@@ -1,10 +1,11 @@
-"""minidl vs PyTorch 1.13 on the seed CNN, side by side, with the GEMM-bound limit.
+"""minidl vs PyTorch 1.13 on the seed CNN, side by side, with the GEMM-bound and multiplications-bound limits.
 
 Runs build/bench/bench_seed_cnn (minidl) and bench/torch_bench_seed_cnn.py
 (PyTorch, Debian's python3-torch) alternately, several rounds per thread
 count, keeps the best figure of each (the machine is shared: the best is the
 least disturbed), and prints one table per thread count with the ratios and
-the targets of the performance issue. Peak RSS comes from a separate training
+the targets of the performance issues (the multiplications-bound limit and
+the PyTorch* targets: issue 19, Winograd; bench/README.md). Peak RSS comes from a separate training
 process per side. Usage (bench/run.sh builds first, then calls this):
 
   /usr/bin/python3 bench/compare.py [--minidl build/bench/bench_seed_cnn] [--threads 2,1]
@@ -30,21 +31,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TORCH_TUNED_ENV = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "17179869184",
                    "MALLOC_TOP_PAD_": "536870912"}
 
-# key, label, better ("hi" or "lo"), format, GEMM-limit key
+# key, label, better ("hi" or "lo"), format, GEMM-limit key, multiplications-limit key
 ROWS = [
-    ("train_sps", "training samples/s (batch 64, SGD momentum)", "hi", "{:.0f}", "gemm_train_sps"),
-    ("infer256_sps", "inference samples/s, batch 256", "hi", "{:.0f}", "gemm_infer256_sps"),
-    ("infer1_sps", "inference samples/s, batch 1", "hi", "{:.0f}", "gemm_infer1_sps"),
-    ("infer1_latency_us", "inference latency us, batch 1", "lo", "{:.1f}", None),
-    ("conv1_fwd_ms", "conv1 1->32 3x3 forward ms (batch 64)", "lo", "{:.3f}", None),
-    ("conv1_bwd_ms", "conv1 backward ms (dW, db)", "lo", "{:.3f}", None),
-    ("conv2_fwd_ms", "conv2 32->64 3x3 forward ms (batch 64)", "lo", "{:.3f}", "gemm_conv2_fwd_ms"),
-    ("conv2_bwd_ms", "conv2 backward ms (dx, dW, db)", "lo", "{:.3f}", None),
-    ("fc1_fwd_ms", "fc1 2304->100 forward ms (batch 64)", "lo", "{:.3f}", None),
-    ("fc1_bwd_ms", "fc1 backward ms", "lo", "{:.3f}", None),
-    ("fc2_fwd_ms", "fc2 100->10 forward ms (batch 64)", "lo", "{:.4f}", None),
-    ("fc2_bwd_ms", "fc2 backward ms", "lo", "{:.4f}", None),
-    ("peak_rss_mb", "peak RSS MiB, training run (own process)", "lo", "{:.0f}", None),
+    ("train_sps", "training samples/s (batch 64, SGD momentum)", "hi", "{:.0f}", "gemm_train_sps", "mult_train_sps"),
+    ("infer256_sps", "inference samples/s, batch 256", "hi", "{:.0f}", "gemm_infer256_sps", "mult_infer256_sps"),
+    ("infer1_sps", "inference samples/s, batch 1", "hi", "{:.0f}", "gemm_infer1_sps", None),
+    ("infer1_latency_us", "inference latency us, batch 1", "lo", "{:.1f}", None, None),
+    ("conv1_fwd_ms", "conv1 1->32 3x3 forward ms (batch 64)", "lo", "{:.3f}", None, None),
+    ("conv1_bwd_ms", "conv1 backward ms (dW, db)", "lo", "{:.3f}", None, None),
+    ("conv2_fwd_ms", "conv2 32->64 3x3 forward ms (batch 64)", "lo", "{:.3f}", "gemm_conv2_fwd_ms", "mult_conv2_fwd_ms"),
+    ("conv2_bwd_ms", "conv2 backward ms (dx, dW, db)", "lo", "{:.3f}", None, None),
+    ("fc1_fwd_ms", "fc1 2304->100 forward ms (batch 64)", "lo", "{:.3f}", None, None),
+    ("fc1_bwd_ms", "fc1 backward ms", "lo", "{:.3f}", None, None),
+    ("fc2_fwd_ms", "fc2 100->10 forward ms (batch 64)", "lo", "{:.4f}", None, None),
+    ("fc2_bwd_ms", "fc2 backward ms", "lo", "{:.4f}", None, None),
+    ("peak_rss_mb", "peak RSS MiB, training run (own process)", "lo", "{:.0f}", None, None),
 ]
 
 
@@ -70,27 +71,28 @@ def fmt(v, f):
 
 def table(t, m, p, pt):
     cols = ["minidl", "PyTorch", "minidl/PyTorch"] + (["PyTorch*", "minidl/PyTorch*"] if pt else []) + \
-           ["GEMM-bound", "minidl/limit"]
+           ["GEMM-bound", "minidl/limit", "mult-bound", "minidl/mult"]
     w = 44
     lines = [f"{'':{w}}" + "".join(f"{c:>17}" for c in cols)]
-    for key, label, better, f, lim in ROWS:
+    for key, label, better, f, lim, mlim in ROWS:
         mv, pv = m.get(key), p.get(key)
         cells = [fmt(mv, f), fmt(pv, f), f"{mv / pv:.2f}x" if mv and pv else "-"]
         if pt:
             tv = pt.get(key)
             cells += [fmt(tv, f), f"{mv / tv:.2f}x" if mv and tv else "-"]
-        lv = m.get(lim) if lim else None
-        if lv:  # share of the limit: rate / limit rate, or limit time / time
-            share = mv / lv if better == "hi" else lv / mv
-            cells += [fmt(lv, f), f"{100 * share:.0f}%"]
-        else:
-            cells += ["-", "-"]
+        for lk in (lim, mlim):
+            lv = m.get(lk) if lk else None
+            if lv and mv:  # share of the limit: rate / limit rate, or limit time / time
+                share = mv / lv if better == "hi" else lv / mv
+                cells += [fmt(lv, f), f"{100 * share:.0f}%"]
+            else:
+                cells += ["-", "-"]
         arrow = " (^)" if better == "hi" else " (v)"
         lines.append(f"{label + arrow:{w}}" + "".join(f"{c:>17}" for c in cells))
     return "\n".join(lines)
 
 
-def targets(m, p):
+def targets(m, p, pt=None):
     ok = lambda b: "MET" if b else "NOT MET"
     r = []
     tr = m["train_sps"] / p["train_sps"]
@@ -103,6 +105,11 @@ def targets(m, p):
     r.append(f"  batch-1 latency <= 0.5x PyTorch: {lat:.2f}x  {ok(lat <= 0.5)}")
     mem = m["peak_rss_mb"] / p["peak_rss_mb"]
     r.append(f"  peak RSS <= PyTorch: {mem:.2f}x  {ok(mem <= 1)}")
+    if pt:  # issue 19 (Winograd): against PyTorch*
+        tr = m["train_sps"] / pt["train_sps"]
+        r.append(f"  training >= 1.5x PyTorch*: {tr:.2f}x  {ok(tr >= 1.5)}")
+        inf = m["infer256_sps"] / pt["infer256_sps"]
+        r.append(f"  inference batch 256 >= 1.8x PyTorch*: {inf:.2f}x  {ok(inf >= 1.8)}")
     return "\n".join(r)
 
 
@@ -146,7 +153,7 @@ def main():
               f"GEMM-bound: sgemm alone at {m.get('gemm_conv2_gflops', 0):.0f} GFLOP/s on conv2's per-sample product")
         print("(^) higher is better, (v) lower is better; ratios are minidl / PyTorch")
         print(table(T, m, p, t))
-        print("targets (" + str(T) + " threads):\n" + targets(m, p), flush=True)
+        print("targets (" + str(T) + " threads):\n" + targets(m, p, t), flush=True)
     if a.json:
         with open(a.json, "w") as f: json.dump(results, f, indent=1)
 

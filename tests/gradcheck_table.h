@@ -446,6 +446,39 @@ inline std::vector<Case> build_table() {
         [s, p](const auto& x) { return minidl::conv2d_relu(x[0], x[1], x[2], s, p); },
         [ref](const auto& r) { return ref_unary(ref(r), [](double v) { return v > 0 ? v : 0; }); });
   }
+  // ---- the Winograd path of 3x3 stride-1 convolutions (core/winograd.h, issue 19):
+  // ragged edges (7x7 and 26x26 outputs are not multiples of the 2x2 or 4x4
+  // tiles), padding 1 and 2 (dx then runs with padding 1 and 0), with and
+  // without the fused ReLU (rows with a bias and few outputs). The first row has 8 channels, so the default rule
+  // takes Winograd; ctest runs the whole table again with MINIDL_CONV_ALGO
+  // forced to im2col, winograd2 and winograd4 (tests/CMakeLists.txt).
+  const std::vector<Conv> winograd_convs = {
+      {{1, 8, 6, 6}, {8, 8, 3, 3}, 1, 1, true, {}, "Winograd by default: 8 channels, 6x6 out, p1"},
+      {{1, 2, 9, 9}, {3, 2, 3, 3}, 1, 0, true, {}, "7x7 out (ragged tiles)"},
+      {{1, 1, 28, 28}, {2, 1, 3, 3}, 1, 0, true, {}, "26x26 out (ragged for 4x4 tiles)"},
+      {{2, 3, 7, 7}, {4, 3, 3, 3}, 1, 1, false, {}, "N=2 7x7 out p1 no bias"},
+      {{1, 2, 6, 5}, {3, 2, 3, 3}, 1, 2, true, {}, "p2 (dx without padding)"},
+  };
+  for (const Conv& c : winograd_convs) {
+    const int s = c.s, p = c.p;
+    auto ref = [s, p](const auto& r) { return ref_conv2d(r[0], r[1], r.size() > 2 ? &r[2] : nullptr, s, p); };
+    auto draw = [&] {
+      std::vector<Tensor> in = {randn(c.x, g), randn(c.w, g, 0.5f)};
+      if (c.bias) in.push_back(randn({c.w[0]}, g));
+      return in;
+    };
+    std::vector<Tensor> in = draw();
+    std::vector<bool> diff(in.size(), true);
+    add(
+        "conv2d", c.name, in, diff,
+        [s, p](const auto& x) { return minidl::conv2d(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), s, p); }, ref);
+    // The fused ReLU where a kink-free draw exists (not for 2 x 26 x 26 outputs).
+    if (!c.bias || c.x[2] * c.x[3] * c.w[0] > 400) continue;
+    in = away_from_kink(draw, ref);
+    add(
+        "conv2d_relu", c.name, in, diff, [s, p](const auto& x) { return minidl::conv2d_relu(x[0], x[1], x[2], s, p); },
+        [ref](const auto& r) { return ref_unary(ref(r), [](double v) { return v > 0 ? v : 0; }); });
+  }
   for (const BN& b : {BN{{6, 3}, true, true, true, "2-D training"}, BN{{2, 3, 3, 2}, true, true, true, "4-D training"},
                       BN{{2, 3, 3, 2}, false, true, true, "4-D eval"}}) {
     const int64_t C = b.x[1];

@@ -57,6 +57,59 @@ def rel_err(a, b):
     a = a.astype(np.float64); b = b.astype(np.float64)
     return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12)) if b.size else 0.0
 
+def tie_gradients(bn, init, x, y, max_ties=6):
+    """MASK TIES: float64 first-step gradients with every ReLU input that lies
+    within float32 rounding of 0 taken both ways. Such an input's sign in float32
+    depends on the summation order: any two float32 implementations may round it
+    to opposite sides, and the gradient then differs by that element's upstream
+    gradient -- legitimately, and more than the tolerance when the element is an
+    active one (measured: seed 1, bn=False, conv2 output (1, 11, 16, 6) is
+    +1.09e-8 in float64, +1.04e-8 in PyTorch float32, below one float32 ulp of
+    the layer's values (1.4e-7); Winograd's other summation order rounds it below
+    0, and conv2's gradients then differ from PyTorch's by 2.9e-4 in norm). Ties:
+    |z| <= 1e-6 max|z| of the layer in float64 (~8 ulps of its largest value);
+    the max_ties smallest are enumerated, 2^k float64 gradient sets."""
+    net = Net(bn).double(); net.load_state_dict({k: torch.tensor(v) for k, v in init.items()}); net.train()
+    x = x.double()
+    def forward(flips):
+        zs, a = [], x
+        for conv, norm in ((net.conv1, net.bn1), (net.conv2, net.bn2)):
+            z = norm(conv(a)); zs.append(z); m = (z > 0).double()
+            for (layer, i) in flips:
+                if layer == len(zs) - 1: m.view(-1)[i] = 1.0 - m.view(-1)[i]
+            a = z * m.detach()
+        z = net.fc1(torch.flatten(F.avg_pool2d(a, 4), 1)); zs.append(z); m = (z > 0).double()
+        for (layer, i) in flips:
+            if layer == 2: m.view(-1)[i] = 1.0 - m.view(-1)[i]
+        return net.fc2(z * m.detach()), zs
+    with torch.no_grad():
+        _, zs = forward([])
+    ties = []
+    for layer, z in enumerate(zs):
+        v = z.abs().flatten(); band = 1e-6 * float(v.max())
+        ties += [(float(v[i]), layer, int(i)) for i in torch.nonzero(v <= band).flatten()]
+    ties = [(l, i) for _, l, i in sorted(ties)[:max_ties]]
+    out = []
+    for bits in range(1, 1 << len(ties)):
+        flips = [t for b, t in enumerate(ties) if bits >> b & 1]
+        net.zero_grad(); logits, _ = forward(flips); F.cross_entropy(logits, y).backward()
+        out.append((flips, {"grad." + k: p.grad.numpy().copy() for k, p in net.named_parameters()}))
+    return out
+
+def grad_errors(got, ref, grads, bn):
+    """Per-tensor and total gradient errors in norm (see run())."""
+    gnorm = np.sqrt(sum(np.sum(ref[k].astype(np.float64) ** 2) for k in grads))
+    errs = {}
+    for k in grads:
+        # A conv bias followed by BatchNorm has gradient exactly 0 in exact
+        # arithmetic (BN subtracts the channel mean): both sides hold
+        # rounding noise, measured against the whole gradient's norm.
+        zero = bn and k in ("grad.conv1.bias", "grad.conv2.bias")
+        r = gnorm if zero else np.linalg.norm(ref[k].ravel().astype(np.float64))
+        errs[k] = float(np.linalg.norm((got[k] - ref[k]).ravel().astype(np.float64)) / r)
+    total = float(np.sqrt(sum(np.sum((got[k] - ref[k]).astype(np.float64) ** 2) for k in grads)) / gnorm)
+    return errs, total
+
 def run(tool, bn, steps, lr, momentum, wd, nesterov, seed, tol):
     torch.manual_seed(seed)
     net = Net(bn); net.train()
@@ -93,19 +146,22 @@ def run(tool, bn, steps, lr, momentum, wd, nesterov, seed, tol):
     # two float32 implementations, which a per-element maximum would report
     # as a large error. Real images (not uniform noise) keep such ties rare.
     grads = [k for k in want if k.startswith("grad.")]
-    gnorm = np.sqrt(sum(np.sum(want[k].astype(np.float64) ** 2) for k in grads))
+    gerr, total = grad_errors(got, want, grads, bn)
+    tie_note = ""
+    if total > tol or max(gerr.values()) > tol:  # a ReLU tie rounded the other way? (MASK TIES)
+        for flips, alt in tie_gradients(bn, init, x, y):
+            aerr, atotal = grad_errors(got, alt, grads, bn)
+            if atotal <= tol and max(aerr.values()) <= tol:
+                gerr, total = aerr, atotal
+                tie_note = f" (against the float64 gradients with the ReLU tie(s) {flips} (layer, element) rounded the other way)"
+                break
     worst, bad = 0.0, []
     for k in want:
         note = ""
         if want[k].dtype == np.int64:
             e = 0.0 if np.array_equal(want[k], got[k]) else 1.0
         elif k.startswith("grad."):
-            # A conv bias followed by BatchNorm has gradient exactly 0 in exact
-            # arithmetic (BN subtracts the channel mean): both sides hold
-            # rounding noise, measured against the whole gradient's norm.
-            zero = bn and k in ("grad.conv1.bias", "grad.conv2.bias")
-            ref = gnorm if zero else np.linalg.norm(want[k].ravel().astype(np.float64))
-            e = float(np.linalg.norm((got[k] - want[k]).ravel().astype(np.float64)) / ref)
+            e, note = gerr[k], tie_note
         elif steps > 1 and k[len("final."):] in params:
             # MULTI-STEP: after the first step both float32 runs train on
             # slightly different weights, so a ReLU input within rounding of 0
@@ -131,10 +187,10 @@ def run(tool, bn, steps, lr, momentum, wd, nesterov, seed, tol):
             e = rel_err(got[k], want[k])
         worst = max(worst, e)
         if e > tol: bad.append(f"{k}: relative error {e:.2e}{note}")
-    total = float(np.sqrt(sum(np.sum((got[k] - want[k]).astype(np.float64) ** 2) for k in grads)) / gnorm)
     if total > tol: bad.append(f"all gradients: relative error {total:.2e}")
     tag = f"bn={bn} steps={steps} lr={lr} momentum={momentum} wd={wd} nesterov={nesterov}"
-    print(f"{tag}: {len(want)} tensors, worst relative error {worst:.2e}, all gradients {total:.2e} (tolerance {tol:.0e})", flush=True)
+    print(f"{tag}: {len(want)} tensors, worst relative error {worst:.2e}, all gradients {total:.2e} (tolerance {tol:.0e})"
+          f"{tie_note}", flush=True)
     return bad
 
 if __name__ == "__main__":
