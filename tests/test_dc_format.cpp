@@ -76,7 +76,9 @@ TEST_CASE("round trip: the decoded weights are the ones the model computed with,
     const nn::StateDict sd = cp::decode_compressed(f.bytes, "mem", &back);
     CHECK(back == meta);
     REQUIRE(sd.size() == 8);
-    for (const auto& [name, t] : sd) {
+    for (const auto& kv : sd) {  // (not a structured binding: clang 14 cannot capture one in CAPTURE)
+      const std::string& name = kv.first;
+      const Tensor& t = kv.second;
       CAPTURE(name);
       const std::string layer = name.substr(0, name.rfind('.')), param = name.substr(name.rfind('.') + 1);
       CHECK(same_bits(t, net->get_submodule(layer)->param(param)));
