@@ -294,6 +294,11 @@ TEST_CASE("study: dense folds equal cross_validate's; measurements agree with th
   CHECK(q.nonzeros == r.runs[0][0].nonzeros);
   CHECK(contains(q.details, "PTQ int8, per-channel weights, histogram activations"));
   CHECK(q.accuracy > r.runs[0][0].accuracy - 0.1);
+  // It continued from prune:0.9's stored file (resumed from the first run), not a second pruning.
+  REQUIRE(q.curves.size() == 1);
+  CHECK(q.curves[0].epochs.size() == r.runs[0][0].curves[0].epochs.size());
+  CHECK(q.curves[0].epochs.back().heldout_accuracy == r.runs[0][0].curves[0].epochs.back().heldout_accuracy);
+  CHECK(q.details.rfind(r.runs[0][0].details + "; ", 0) == 0);
   }
 
   // Outputs.
@@ -311,6 +316,64 @@ TEST_CASE("study: dense folds equal cross_validate's; measurements agree with th
   // Another training recipe in the same directory: an error before anything trains.
   o.train.sgd.lr = 0.05f;
   CHECK(contains(error_of([&] { run_study(data, splitter, o); }), "holds a study made with other settings: train"));
+}
+
+TEST_CASE("study: a composition continues from its leading recipe's file, whatever the listed order") {
+  TempDir tmp;
+  const auto data = band_images(30);
+  const StratifiedKFold splitter(2, true, 1);
+  StudyOptions o = tiny_options(tmp.path);
+  o.latency_rounds = 0;
+  o.recipes = parse_recipes({"structured:0.5+prune:0.5", "structured:0.5"});
+  const StudyResult r = run_study(data, splitter, o);
+  for (size_t i = 0; i < 2; ++i) {
+    const RunResult &both = r.runs[0][i], &head = r.runs[1][i];
+    // structured:0.5 ran first (its file, 32 of 64 conv2 filters, is what the composition read)...
+    REQUIRE(both.curves.size() == 2);
+    REQUIRE(head.curves.size() == 1);
+    CHECK(both.curves[0].stage == head.curves[0].stage);
+    CHECK(both.curves[0].epochs.back().train_loss == head.curves[0].epochs.back().train_loss);
+    CHECK(both.conv2_channels == 32);
+    CHECK(contains(both.details, "32 of 64 filters kept; global sparsity 0.5"));
+    // ...and the second step pruned that smaller network.
+    CHECK(both.params == head.params);
+    CHECK(double(both.nonzeros) < 0.75 * double(head.nonzeros));
+  }
+  // Proof that the composition reads the file (and runs after structured:0.5 though
+  // listed first): without fold 0's structured:0.5 model it cannot be made again.
+  fs::remove(tmp.path / "study" / "fold-0" / "structured-0.5.safetensors");
+  fs::remove(tmp.path / "study" / "fold-0" / "structured-0.5_prune-0.5.json");
+  CHECK(contains(error_of([&] { run_study(data, splitter, o); }), "fold-0/structured-0.5.safetensors"));
+}
+
+TEST_CASE("study: parallel folds give the cores of an uneven tail to the last folds, by position") {
+  TempDir tmp;
+  const auto data = band_images(30);
+  const int saved = get_num_threads();
+  set_num_threads(2);
+  StudyOptions o = tiny_options(tmp.path);
+  o.latency_rounds = 0;
+  o.recipes = parse_recipes({"prune:0.5"});
+  o.jobs = 2;
+  const StudyResult r = run_study(data, StratifiedKFold(3, true, 1), o);
+  set_num_threads(saved);
+  CHECK(r.jobs == 2);
+  // Folds 1 and 2 run side by side at 1 thread each, fold 3 alone at 2.
+  CHECK(r.dense[0].threads == 1);
+  CHECK(r.dense[1].threads == 1);
+  CHECK(r.dense[2].threads == 2);
+  CHECK(r.runs[0][2].threads == 2);
+  // The same fold alone at 2 threads (jobs 1) makes the same bits as the tail did.
+  TempDir tmp2;
+  StudyOptions one = tiny_options(tmp2.path);
+  one.latency_rounds = 0;
+  one.recipes = o.recipes;
+  set_num_threads(2);
+  const StudyResult r1 = run_study(data, StratifiedKFold(3, true, 1), one);
+  set_num_threads(saved);
+  CHECK(r1.dense[2].threads == 2);
+  CHECK(r1.dense[2].accuracy == r.dense[2].accuracy);
+  CHECK(r1.dense[2].loss == r.dense[2].loss);
 }
 
 TEST_CASE("study: bad settings are errors before training") {

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -154,7 +155,7 @@ class FoldRunner {
   std::pair<RunResult, bool> dense() {
     const std::string js = (dir_ / "dense.json").string(), ckpt = (dir_ / "dense.safetensors").string();
     Generator gen(f_.seed);  // as cross_validate's factories build a fold's model
-    model_ = nn::seed_cnn(o_.model, gen);
+    model_ = detail::fused_seed_cnn(o_.model, gen);
     if (fs::exists(js)) {
       RunResult r = run_from_json(read_text(js), js);
       nn::load(*model_, ckpt);
@@ -179,7 +180,7 @@ class FoldRunner {
     r.file = "fold-" + std::to_string(t_.index) + "/dense.safetensors";
     r.stored_bytes = int64_t(fs::file_size(ckpt));
     Generator zero(0);  // every weight is overwritten by the file
-    nn::ModulePtr reread = nn::seed_cnn(o_.model, zero);
+    nn::ModulePtr reread = detail::fused_seed_cnn(o_.model, zero);
     nn::load(*reread, ckpt);
     measure(*reread, f_, data_->num_classes(), r);
     const auto lat = detail::time_side_by_side({reread.get()}, f_, o_.latency_rounds, o_.latency_images);
@@ -191,22 +192,23 @@ class FoldRunner {
     return {r, true};
   }
 
+  // Recipes run in a fold in the order of run_order(), so a composition comes
+  // after any recipe of the study that is its leading steps.
   std::pair<RunResult, bool> recipe(const Recipe& rc) {
     const std::string stem = (dir_ / rc.file_stem()).string(), js = stem + ".json";
-    if (fs::exists(js)) return {run_from_json(read_text(js), js), false};
+    if (fs::exists(js)) return {done_[rc.name()] = run_from_json(read_text(js), js), false};
     const auto t0 = Clock::now();
     RunResult r = new_run(rc.name(), t_, f_);
-    detail::Candidate c;
-    c.arch = o_.model;
-    Generator zero(0);
-    c.model = nn::seed_cnn(c.arch, zero);
-    c.model->load_state_dict(model_->state_dict());
+    const size_t start = continue_from(rc);
     {
       const Generator saved = default_generator();
       manual_seed(mix64(f_.seed ^ name_hash(rc.name())));
-      for (const RecipeStep& s : rc.steps) detail::apply_step(s, c, f_, *model_, o_, train_log_);
+      for (size_t k = start; k < rc.steps.size(); ++k) detail::apply_step(rc.steps[k], c_, f_, *model_, o_, train_log_);
       default_generator() = saved;
     }
+    detail::Candidate& c = c_;
+    const nn::SeedCNNOptions sizes = nn::scaled(c.arch);
+    r.conv1_channels = sizes.conv1_channels, r.conv2_channels = sizes.conv2_channels, r.hidden = sizes.hidden;
     const std::string path = detail::save_candidate(c, stem);
     r.file = fs::relative(path, o_.out_dir).string();
     r.stored_bytes = int64_t(fs::file_size(path));
@@ -222,10 +224,42 @@ class FoldRunner {
     r.details = c.details;
     r.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     nn::write_file_atomic(js, run_json(r));
-    return {r, true};
+    return {done_[rc.name()] = r, true};
   }
 
  private:
+  // Sets c_ to where `rc` starts and returns the index of its first step to
+  // apply. A composition whose leading steps are a recipe this fold has done
+  // (prune:0.9+int8 after prune:0.9) continues from that recipe's stored file,
+  // the model the study measured for it, instead of training it again: less
+  // time, and the two rows then differ by the last step alone. Otherwise: a
+  // copy of the fold's dense model, from step 0.
+  size_t continue_from(const Recipe& rc) {
+    c_ = detail::Candidate{};
+    for (size_t k = rc.steps.size() - 1; k >= 1; --k) {
+      Recipe head;
+      head.steps.assign(rc.steps.begin(), rc.steps.begin() + std::ptrdiff_t(k));
+      const auto it = done_.find(head.name());
+      if (it == done_.end() || !it->second.conv1_channels) continue;
+      const RunResult& d = it->second;
+      const std::string file = (fs::path(o_.out_dir) / d.file).string();
+      if (file.ends_with(".int8.safetensors")) continue;  // integer modules: nothing follows them
+      c_.arch = o_.model;
+      c_.arch.width = 1.0;
+      c_.arch.conv1_channels = d.conv1_channels, c_.arch.conv2_channels = d.conv2_channels, c_.arch.hidden = d.hidden;
+      c_.format = fs::path(file).extension() == ".sparse" ? detail::Format::sparse : detail::Format::safetensors;
+      c_.model = detail::load_candidate(c_, file);
+      c_.curves = d.curves;
+      c_.details = d.details;
+      return k;
+    }
+    c_.arch = o_.model;
+    Generator zero(0);
+    c_.model = detail::fused_seed_cnn(c_.arch, zero);
+    c_.model->load_state_dict(model_->state_dict());
+    return 0;
+  }
+
   datasets::DatasetPtr data_;
   const StudyOptions& o_;
   FoldTask t_;
@@ -234,7 +268,21 @@ class FoldRunner {
   fs::path dir_;
   nn::ModulePtr model_;  // the fold's dense model
   RunResult dense_;
+  std::map<std::string, RunResult> done_;  // this fold's finished recipes, by name
+  detail::Candidate c_;                    // the recipe being made
 };
+
+// The order a fold runs its recipes in: by number of steps (stable), so every
+// recipe a composition could continue from (FoldRunner::continue_from) is done
+// before it, whatever order the user listed them in — and a resumed study
+// makes the same models as an uninterrupted one.
+std::vector<size_t> run_order(const std::vector<Recipe>& recipes) {
+  std::vector<size_t> order(recipes.size());
+  for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return recipes[a].steps.size() < recipes[b].steps.size(); });
+  return order;
+}
 
 std::string fixed(double v, int prec) {
   if (!std::isfinite(v)) return "-";
@@ -357,6 +405,16 @@ StudyResult run_study(const datasets::DatasetPtr& data, const Splitter& splitter
   const int budget = get_num_threads();
   res.jobs = std::min({o.jobs, std::max(1, int(mine.size())), o.threads > 0 ? std::max(1, budget / o.threads) : budget});
   res.threads = o.threads > 0 ? o.threads : std::max(1, budget / res.jobs);
+  // Folds run `jobs` at a time; when the folds do not divide evenly, the last
+  // ones (fewer than `jobs`) would leave cores idle, so they split the whole
+  // budget between them instead (5 folds, 2 jobs on 2 cores: four folds at
+  // 1 thread in pairs, the fifth at 2). Decided by position, not by timing,
+  // so a fold's thread count — and with it its bits — is the same every run.
+  const size_t full = mine.size() / size_t(res.jobs) * size_t(res.jobs);
+  const int tail_threads = o.threads > 0 || full == mine.size()
+                               ? res.threads
+                               : std::max(1, budget / int(mine.size() - full));
+  auto threads_of = [&](size_t j) { return j < full ? res.threads : tail_threads; };
   res.dense.resize(size_t(n));
   res.runs.assign(o.recipes.size(), std::vector<RunResult>(size_t(n)));
   if (o.log && rank == 0)
@@ -365,7 +423,11 @@ StudyResult run_study(const datasets::DatasetPtr& data, const Splitter& splitter
                                         std::to_string(res.world_size) + ") x "
                                   : "")
            << res.jobs << (res.jobs == 1 ? " job" : " jobs") << " x " << res.threads << " thread"
-           << (res.threads == 1 ? "" : "s") << "\ndense model: " << res.model << ", " << res.train_recipe
+           << (res.threads == 1 ? "" : "s")
+           << (tail_threads != res.threads ? " (the last " + std::to_string(mine.size() - full) + ": " +
+                                                 std::to_string(tail_threads) + " threads)"
+                                           : std::string())
+           << "\ndense model: " << res.model << ", " << res.train_recipe
            << "\nfine-tuning: " << res.finetune_recipe << "\nrecipes:";
   if (o.log && rank == 0) {
     for (const Recipe& r : o.recipes) *o.log << " " << r.name();
@@ -385,10 +447,11 @@ StudyResult run_study(const datasets::DatasetPtr& data, const Splitter& splitter
     if (buffer && o.train_log) *o.train_log << buffer->str() << std::flush, buffer->str("");
     if (o.log) *o.log << who << progress_line(res, r, trained) << std::endl;
   };
+  const std::vector<size_t> order = run_order(o.recipes);
   auto worker = [&](bool set_threads) {
-    if (set_threads) set_num_threads(res.threads);
     for (int j; !failed.load() && (j = next.fetch_add(1)) < int(mine.size());) {
       const int i = mine[size_t(j)];
+      if (set_threads) set_num_threads(threads_of(size_t(j)));
       const FoldTask t{i, i / res.folds_per_repeat, i % res.folds_per_repeat, &splits[size_t(i)]};
       std::string unit = "dense";
       try {
@@ -398,7 +461,8 @@ StudyResult run_study(const datasets::DatasetPtr& data, const Splitter& splitter
         auto [d, trained] = fr.dense();
         res.dense[size_t(i)] = d;
         report(d, trained, buf, -1);
-        for (size_t k = 0; k < o.recipes.size() && !failed.load(); ++k) {
+        for (size_t u = 0; u < order.size() && !failed.load(); ++u) {
+          const size_t k = order[u];
           unit = o.recipes[k].name();
           auto [r, tr] = fr.recipe(o.recipes[k]);
           res.runs[k][size_t(i)] = r;

@@ -134,6 +134,9 @@ struct RunResult {
   double latency1_ms = 0, latency256_ms = 0, dense_latency1_ms = 0, dense_latency256_ms = 0;
   std::vector<Curve> curves;
   std::string details;  // what the steps did ("conv2: 32 of 64 filters kept; ...")
+  // The stored seed CNN's sizes (a student's or a structured model's differ
+  // from the dense one), so a longer recipe can continue from this file.
+  int64_t conv1_channels = 0, conv2_channels = 0, hidden = 0;
   int threads = 0;
   double seconds = 0;   // training + measuring
 };

@@ -52,7 +52,8 @@ json run_to(const RunResult& r) {
           {"stored_bytes", r.stored_bytes}, {"params", r.params}, {"nonzeros", r.nonzeros}, {"macs", r.macs},
           {"nonzero_macs", r.nonzero_macs}, {"latency1_ms", num(r.latency1_ms)},
           {"latency256_ms", num(r.latency256_ms)}, {"dense_latency1_ms", num(r.dense_latency1_ms)},
-          {"dense_latency256_ms", num(r.dense_latency256_ms)}, {"details", r.details}, {"threads", r.threads},
+          {"dense_latency256_ms", num(r.dense_latency256_ms)}, {"details", r.details},
+          {"sizes", json::array({r.conv1_channels, r.conv2_channels, r.hidden})}, {"threads", r.threads},
           {"seconds", num(r.seconds)}, {"curves", curves}};
 }
 
@@ -98,6 +99,10 @@ RunResult run_from_json(const std::string& text, const std::string& source) {
     r.dense_latency1_ms = get(j, "dense_latency1_ms");
     r.dense_latency256_ms = get(j, "dense_latency256_ms");
     r.details = j.at("details");
+    if (j.contains("sizes")) {  // absent in units written before it was recorded
+      const json& z = j.at("sizes");
+      r.conv1_channels = z.at(0), r.conv2_channels = z.at(1), r.hidden = z.at(2);
+    }
     r.threads = j.at("threads");
     r.seconds = get(j, "seconds");
     for (const json& c : j.at("curves")) {

@@ -19,6 +19,7 @@
 #include "core/error.h"
 #include "datasets/loader.h"
 #include "nn/checkpoint.h"
+#include "nn/fuse.h"
 #include "nn/seed_cnn.h"
 
 namespace minidl::validate::detail {
@@ -78,6 +79,12 @@ void structured_step(double fraction, Candidate& c, const FoldData& f, const Stu
 
 }  // namespace
 
+nn::ModulePtr fused_seed_cnn(const nn::SeedCNNOptions& arch, Generator& gen) {
+  auto net = nn::seed_cnn(arch, gen);
+  nn::fuse(*net);
+  return net;
+}
+
 bool step_available(const std::string& kind, std::string* why) {
   if (kind == "prune" || kind == "structured" || kind == "distill") return true;
   if (kind == "int8" || kind == "qat") {
@@ -124,7 +131,7 @@ nn::ModulePtr load_candidate(const Candidate& c, const std::string& path) {
   if (c.format == Format::int8) return compress::load_quantized(path);
 #endif
   Generator gen(0);  // every weight is overwritten by the file
-  nn::ModulePtr m = nn::seed_cnn(c.arch, gen);
+  nn::ModulePtr m = fused_seed_cnn(c.arch, gen);
   if (c.format == Format::sparse) compress::load_sparse(*m, path);
   else compress::load_pruned(*m, path);
   return m;

@@ -15,6 +15,7 @@
 #include "datasets/dataset.h"
 #include "datasets/transforms.h"
 #include "nn/module.h"
+#include "nn/seed_cnn.h"
 #include "nn/trainer.h"
 #include "validate/cross_validate.h"
 #include "validate/study.h"
@@ -40,6 +41,12 @@ struct Candidate {
 };
 
 // Whether this build can run recipe steps of `kind`; if not, `why` says what is missing.
+// Every float model the study trains or measures: the seed CNN with each
+// layer + ReLU pair fused (nn::fuse — bit for bit the same values, gradients
+// and checkpoint keys, one pass over the activations fewer: BatchNorm + ReLU
+// is a quarter of a BN seed CNN's training step unfused).
+nn::ModulePtr fused_seed_cnn(const nn::SeedCNNOptions& arch, Generator& gen);
+
 bool step_available(const std::string& kind, std::string* why);
 
 // Applies one step to `c` (the fold's dense model is `dense`, e.g. a distillation teacher).
