@@ -111,6 +111,8 @@ int main(int argc, char** argv) {
   examples::ranged(app, "--patience", a.cv.patience, "early stopping after this many epochs without validation improvement (needs --val-fraction)", 0, 100000);
   app.add_option("--seed", a.cv.seed, "seed of the fold shuffling and of every fold's initialisation, shuffling and augmentation");
   examples::ranged(app, "--threads", a.threads, "total threads (0: all cores), split between --jobs", 0, 1024);
+  app.add_flag("--corrected-ci", a.cv.corrected_ci,
+               "95% intervals by Nadeau & Bengio's corrected resampled t (the folds' training sets overlap, so the plain t is too narrow)");
   app.add_flag("--quiet", a.quiet, "no per-epoch lines, only one line per fold");
   app.add_option("--out", a.out, "write the results to PREFIX.json, PREFIX.csv and PREFIX.svg");
   examples::one_line_errors(app, "kfold");

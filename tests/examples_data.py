@@ -78,6 +78,13 @@ check("kfold: per-epoch progress inside each fold", out.count("epoch 8/8") == 3,
 check("kfold --out k.json writes k.json, k.csv, k.svg (not k.json.json)",
       all(os.path.exists(os.path.join(tmp, f)) for f in ("k.json", "k.csv", "k.svg"))
       and not os.path.exists(os.path.join(tmp, "k.json.json")), os.listdir(tmp))
+out2 = run("kfold", "--data", csv, "--model", "linear:16,relu,linear:3", "--folds", "3", "--stratified", "--epochs", "8",
+           "--lr", "0.05", "--corrected-ci", "--quiet")
+m2 = re.search(r"accuracy: ([0-9.]+) ± [0-9.]+ \(corrected 95% CI \[([0-9.-]+), ([0-9.-]+)\]", out2)
+m1 = re.search(r"accuracy: [0-9.]+ ± [0-9.]+ \(95% CI \[([0-9.-]+), ([0-9.-]+)\]", out)
+check("kfold --corrected-ci: the same folds' mean, a wider (Nadeau-Bengio) interval",
+      m and m1 and m2 and m2.group(1) == m.group(1)
+      and float(m2.group(3)) - float(m2.group(2)) >= float(m1.group(2)) - float(m1.group(1)), out2)
 
 # ---- image folders (8x8 grayscale PGM): "dark" has a bright top half, "light" a bright bottom half
 def pgm(path, top):

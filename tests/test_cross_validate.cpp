@@ -200,6 +200,21 @@ TEST_CASE("cross_validate trains every fold (synthetic blobs) and summarises") {
   for (int k = 1; k <= 4; ++k) CHECK(text.find("fold " + std::to_string(k) + "/4: accuracy") != std::string::npos);
   CHECK(validate::fold_table(r).find("macro-F1") != std::string::npos);
   CHECK(validate::summary_text(r).find("accuracy: " + r.accuracy.to_string()) == 0);
+
+  // corrected_ci: the same folds, the intervals by Nadeau-Bengio with n_test/n_train = 150/450.
+  o.corrected_ci = true;
+  o.log = nullptr;
+  const CVResult c = validate::cross_validate(mlp_factory(8, 3), data, splitter, o);
+  CHECK(c.folds[2].accuracy == r.folds[2].accuracy);
+  CHECK(c.accuracy.mean == r.accuracy.mean);
+  CHECK(c.accuracy.test_train_ratio == doctest::Approx(150.0 / 450.0));
+  // By hand: t(0.975, 3) = 3.182446 · sqrt((1/4 + 1/3) · var), against the plain t(0.975, 3) · sqrt(var / 4).
+  if (r.accuracy.std > 0) {
+    const double var = r.accuracy.std * r.accuracy.std;
+    CHECK(c.accuracy.ci95 == doctest::Approx(3.182446 * std::sqrt((0.25 + 1.0 / 3.0) * var)).epsilon(1e-6));
+    CHECK(r.accuracy.ci95 == doctest::Approx(3.182446 * std::sqrt(var / 4)).epsilon(1e-6));
+  }
+  CHECK(c.accuracy.to_string().find("corrected 95% CI") != std::string::npos);
 }
 
 TEST_CASE("input scaling belongs to the data set: CSV features in [0, 1] are not divided by 255") {

@@ -359,18 +359,21 @@ CVResult cross_validate(const FoldProcedure& procedure, const datasets::DatasetP
   }
 
   std::vector<double> acc, f1;
+  double ratio = 0;  // mean n_test / n_train, for the corrected interval
   for (const FoldResult& f : res.folds) {
     acc.push_back(f.accuracy);
     f1.push_back(f.macro_f1);
     res.confusion += f.confusion;
+    ratio += double(f.test_size) / double(std::max<int64_t>(1, f.train_size)) / double(res.folds.size());
   }
-  res.accuracy = summarize(acc);
-  res.macro_f1 = summarize(f1);
+  const double r = o.corrected_ci ? ratio : 0;
+  res.accuracy = summarize(acc, r);
+  res.macro_f1 = summarize(f1, r);
   for (const auto& [name, v] : res.folds[0].measurements) {  // the names every fold measured
     std::vector<double> vals;
     for (const FoldResult& f : res.folds)
       if (auto it = f.measurements.find(name); it != f.measurements.end()) vals.push_back(it->second);
-    if (vals.size() == res.folds.size()) res.measurements[name] = summarize(vals);
+    if (vals.size() == res.folds.size()) res.measurements[name] = summarize(vals, r);
   }
   res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return res;

@@ -133,6 +133,11 @@ struct CVOptions {
   std::ostream* train_log = nullptr;  // per-epoch lines of every fold (with jobs > 1: a fold's
                                       // lines appear together when it finishes)
   bool return_train_score = false;    // also score the fit part (FoldResult::train_*), as sklearn's flag
+  // The summaries' 95% intervals: false, the plain Student t over the fold
+  // results; true, Nadeau & Bengio's corrected resampled t (validate/metrics.h:
+  // variance × (1/J + n_test/n_train), n_test/n_train the folds' mean), wider
+  // because the folds' training sets overlap — the one to judge by.
+  bool corrected_ci = false;
   // The ranks of a distributed run (core/communicator.h): fold i runs on rank
   // i mod world_size (validate/deal.h) and every rank returns the complete
   // result. Null or a world of one: this process runs every fold. Not owned.
