@@ -199,14 +199,14 @@ class FoldRunner {
     if (fs::exists(js)) return {done_[rc.name()] = run_from_json(read_text(js), js), false};
     const auto t0 = Clock::now();
     RunResult r = new_run(rc.name(), t_, f_);
-    const size_t start = continue_from(rc);
+    detail::Candidate c;
+    const size_t start = continue_from(rc, c);
     {
       const Generator saved = default_generator();
       manual_seed(mix64(f_.seed ^ name_hash(rc.name())));
-      for (size_t k = start; k < rc.steps.size(); ++k) detail::apply_step(rc.steps[k], c_, f_, *model_, o_, train_log_);
+      for (size_t k = start; k < rc.steps.size(); ++k) detail::apply_step(rc.steps[k], c, f_, *model_, o_, train_log_);
       default_generator() = saved;
     }
-    detail::Candidate& c = c_;
     const nn::SeedCNNOptions sizes = nn::scaled(c.arch);
     r.conv1_channels = sizes.conv1_channels, r.conv2_channels = sizes.conv2_channels, r.hidden = sizes.hidden;
     const std::string path = detail::save_candidate(c, stem);
@@ -228,14 +228,13 @@ class FoldRunner {
   }
 
  private:
-  // Sets c_ to where `rc` starts and returns the index of its first step to
+  // Sets c to where `rc` starts and returns the index of its first step to
   // apply. A composition whose leading steps are a recipe this fold has done
   // (prune:0.9+int8 after prune:0.9) continues from that recipe's stored file,
   // the model the study measured for it, instead of training it again: less
   // time, and the two rows then differ by the last step alone. Otherwise: a
   // copy of the fold's dense model, from step 0.
-  size_t continue_from(const Recipe& rc) {
-    c_ = detail::Candidate{};
+  size_t continue_from(const Recipe& rc, detail::Candidate& c) const {
     for (size_t k = rc.steps.size() - 1; k >= 1; --k) {
       Recipe head;
       head.steps.assign(rc.steps.begin(), rc.steps.begin() + std::ptrdiff_t(k));
@@ -244,19 +243,19 @@ class FoldRunner {
       const RunResult& d = it->second;
       const std::string file = (fs::path(o_.out_dir) / d.file).string();
       if (file.ends_with(".int8.safetensors")) continue;  // integer modules: nothing follows them
-      c_.arch = o_.model;
-      c_.arch.width = 1.0;
-      c_.arch.conv1_channels = d.conv1_channels, c_.arch.conv2_channels = d.conv2_channels, c_.arch.hidden = d.hidden;
-      c_.format = fs::path(file).extension() == ".sparse" ? detail::Format::sparse : detail::Format::safetensors;
-      c_.model = detail::load_candidate(c_, file);
-      c_.curves = d.curves;
-      c_.details = d.details;
+      c.arch = o_.model;
+      c.arch.width = 1.0;
+      c.arch.conv1_channels = d.conv1_channels, c.arch.conv2_channels = d.conv2_channels, c.arch.hidden = d.hidden;
+      c.format = fs::path(file).extension() == ".sparse" ? detail::Format::sparse : detail::Format::safetensors;
+      c.model = detail::load_candidate(c, file);
+      c.curves = d.curves;
+      c.details = d.details;
       return k;
     }
-    c_.arch = o_.model;
+    c.arch = o_.model;
     Generator zero(0);
-    c_.model = detail::fused_seed_cnn(c_.arch, zero);
-    c_.model->load_state_dict(model_->state_dict());
+    c.model = detail::fused_seed_cnn(c.arch, zero);
+    c.model->load_state_dict(model_->state_dict());
     return 0;
   }
 
@@ -269,7 +268,6 @@ class FoldRunner {
   nn::ModulePtr model_;  // the fold's dense model
   RunResult dense_;
   std::map<std::string, RunResult> done_;  // this fold's finished recipes, by name
-  detail::Candidate c_;                    // the recipe being made
 };
 
 // The order a fold runs its recipes in: by number of steps (stable), so every
