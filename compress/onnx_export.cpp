@@ -37,6 +37,9 @@ Tensor as_uint8(const Tensor& w) {
 // QLinearConv of a QuantizedConv2d, or of a QuantizedLinear as a 1×1 convolution (x: [N, K, 1, 1]).
 std::string qlinear_conv(OnnxGraph& g, const OnnxLayer& l, QuantizedWeighted& q, const std::string& x, int64_t stride,
                          int64_t pad) {
+  MINIDL_CHECK(!q.has_bias_fraction(), "export_onnx: layer '", l.path,
+               "' keeps a bias fraction (QConfig::bias_fraction); QLinearConv's bias is int32 only, so the exported "
+               "model would compute other numbers. Convert with bias_fraction off to export.");
   const Tensor& w = q.buffer("weight");
   std::vector<int64_t> wdims(w.shape().begin(), w.shape().end());
   while (wdims.size() < 4) wdims.push_back(1);

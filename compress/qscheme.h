@@ -100,5 +100,13 @@ inline int32_t quantize_bias(float b, float s_x, float s_w) {
   const double t = std::nearbyint(double(b) / (double(s_x) * double(s_w)));
   return int32_t(std::clamp(t, -2147483648.0, 2147483647.0));
 }
+// What quantize_bias rounded away, f = b / (s_x · s_w) − round(·) ∈ [−1/2, 1/2], in Q31
+// (round(f · 2^31)); 0 where the int32 bias saturated (the fraction means nothing there).
+inline int32_t bias_fraction_q31(float b, float s_x, float s_w) {
+  const double t = double(b) / (double(s_x) * double(s_w));
+  if (!(std::fabs(t) < 2147483647.0)) return 0;
+  const double f = std::nearbyint(std::ldexp(t - std::nearbyint(t), 31));
+  return int32_t(std::clamp(f, -1073741824.0, 1073741824.0));
+}
 
 }  // namespace minidl::compress

@@ -139,6 +139,7 @@ nn::ModulePtr prepare_impl(nn::Module& model, const QConfig& config, bool qat, c
       // A fused ConvReLU2d/LinearReLU applies its ReLU itself; the block records it for convert.
       auto block = std::make_shared<QuantBlock>(m, bn, relu, B.activation(name + " output"), wobs);
       block->fused_relu = fused_relu;
+      block->bias_fraction = config.bias_fraction;
       out->push_back(name, block);
       i = j - 1;
     } else if (is_a(m, "AvgPool2d")) {
@@ -248,9 +249,10 @@ nn::ModulePtr convert(nn::Module& prepared) {
       nn::ModulePtr q;
       if (auto* c = dynamic_cast<nn::Conv2d*>(b->layer.get()))
         q = std::make_shared<QuantizedConv2d>(w, bias, wq, s, z, yq.scale[0], yq.zero_point[0],
-                                              b->relu || b->fused_relu, c->stride, c->padding);
+                                              b->relu || b->fused_relu, c->stride, c->padding, b->bias_fraction);
       else
-        q = std::make_shared<QuantizedLinear>(w, bias, wq, s, z, yq.scale[0], yq.zero_point[0], b->relu || b->fused_relu);
+        q = std::make_shared<QuantizedLinear>(w, bias, wq, s, z, yq.scale[0], yq.zero_point[0], b->relu || b->fused_relu,
+                                              b->bias_fraction);
       s = yq.scale[0], z = yq.zero_point[0];
       out->push_back(name, q);
     } else if (is_a(m, "AvgPool2d")) {

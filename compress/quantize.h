@@ -45,6 +45,14 @@ struct QConfig {
   std::string activation = "histogram";  // minmax | moving_average | histogram
   bool per_channel = true;               // weights: one scale per output channel (else per tensor)
   bool reduce_range = false;             // activations in [0, 127] (fbgemm's AVX2 headroom)
+  // Keep the part of each bias that rounding it to int32 (units s_x·s_w) drops, as a
+  // Q31 fraction applied in the requantization's rounding offset (Requant::bias_frac,
+  // core/qgemm.h): still integers only, and the arithmetic of PyTorch's fbgemm/onednn,
+  // which add a float bias. Off (default): the int32 bias of Jacob et al., TFLite and
+  // ONNX QLinearConv, which export_onnx needs. The difference is at most half an
+  // accumulator unit per layer, but it flips roundings that compound over layers:
+  // ~2% of the seed CNN's outputs with BatchNorm folded (bench/README, "int8 parity").
+  bool bias_fraction = false;
 };
 
 // The model's input: an observer (or FakeQuantize) in front of everything.
@@ -76,6 +84,7 @@ class QuantBlock : public nn::Module {
   bool relu;                 // a ReLU applied by the block
   bool fused_relu = false;   // the layer is a ConvReLU2d / LinearReLU (nn/fuse.h)
   bool freeze_bn = false;
+  bool bias_fraction = false;  // QConfig::bias_fraction, used by convert
 };
 
 nn::ModulePtr prepare(nn::Module& model, const QConfig& config = {});

@@ -12,14 +12,16 @@ namespace {
 const char* kLayers = "quantization.layers";
 
 std::string scheme_text(nn::Module& q) {
-  bool pc = true;
+  bool pc = true, frac = false;
   for (const auto& [n, m] : q.named_children())
-    if (auto* w = dynamic_cast<QuantizedWeighted*>(m.get())) pc = pc && w->weight_scale().size() > 1;
+    if (auto* w = dynamic_cast<QuantizedWeighted*>(m.get()))
+      pc = pc && w->weight_scale().size() > 1, frac = frac || w->has_bias_fraction();
   return std::string("real = scale*(q - zero_point); activations uint8 per-tensor affine; weights int8 symmetric "
                      "[-127, 127] ") +
          (pc ? "per-channel (axis 0)" : "per-tensor") +
-         "; bias int32 at input_scale*weight_scale; requantization by Q31 fixed-point multipliers "
-         "(Jacob et al. 2018)";
+         "; bias int32 at input_scale*weight_scale" +
+         (frac ? std::string(" plus its rounded-away fraction (bias_frac, Q31) in the rounding offset") : "") +
+         "; requantization by Q31 fixed-point multipliers (Jacob et al. 2018)";
 }
 }  // namespace
 

@@ -51,7 +51,7 @@ std::string Dequantize::extra_repr() const { return qp(get_f(*this, "scale"), ge
 // ---------------------------------------------------------------- weighted layers
 
 QuantizedWeighted::QuantizedWeighted(const Tensor& w, const Tensor& bias, const QParams& wq, float s_in, int32_t z_in,
-                                     float s_out, int32_t z_out, bool r)
+                                     float s_out, int32_t z_out, bool r, bool bias_fraction)
     : relu(r) {
   MINIDL_CHECK(w.dtype() == DType::Float32 && w.dim() >= 2, "quantize: weight must be float32 [Cout, ...], got ",
                to_string(w.shape()));
@@ -66,13 +66,18 @@ QuantizedWeighted::QuantizedWeighted(const Tensor& w, const Tensor& bias, const 
     for (int64_t i = 0; i < inner; ++i)
       pq[c * inner + i] = int8_t(quantize_value(pw[c * inner + i], wq.scale[k], 0, kWeightRange));
   }
-  Tensor b = Tensor::zeros({C}, DType::Int32);
+  Tensor b = Tensor::zeros({C}, DType::Int32), f = Tensor::zeros({C}, DType::Int32);
   if (bias.defined()) {
     const float* pb = bias.data<float>();
-    for (int64_t c = 0; c < C; ++c) b.data<int32_t>()[c] = quantize_bias(pb[c], s_in, wq.scale[wq.size() == 1 ? 0 : size_t(c)]);
+    for (int64_t c = 0; c < C; ++c) {
+      const float sw = wq.scale[wq.size() == 1 ? 0 : size_t(c)];
+      b.data<int32_t>()[c] = quantize_bias(pb[c], s_in, sw);
+      f.data<int32_t>()[c] = bias_fraction_q31(pb[c], s_in, sw);
+    }
   }
   register_buffer("weight", q);
   register_buffer("bias", b);
+  if (bias_fraction) register_buffer("bias_frac", f);
   register_buffer("weight_scale", Tensor::from_vector(wq.scale, {int64_t(wq.size())}));
   register_buffer("weight_zero_point", Tensor::zeros({int64_t(wq.size())}, DType::Int8));
   register_buffer("input_scale", f32(s_in));
@@ -81,10 +86,11 @@ QuantizedWeighted::QuantizedWeighted(const Tensor& w, const Tensor& bias, const 
   register_buffer("zero_point", i32(z_out));
 }
 
-QuantizedWeighted::QuantizedWeighted(const Shape& shape, bool per_channel, bool r) : relu(r) {
+QuantizedWeighted::QuantizedWeighted(const Shape& shape, bool per_channel, bool r, bool bias_fraction) : relu(r) {
   const int64_t nq = per_channel ? shape.at(0) : 1;
   register_buffer("weight", Tensor::zeros(shape, DType::Int8));
   register_buffer("bias", Tensor::zeros({shape.at(0)}, DType::Int32));
+  if (bias_fraction) register_buffer("bias_frac", Tensor::zeros({shape.at(0)}, DType::Int32));
   register_buffer("weight_scale", Tensor::full({nq}, 1.f));
   register_buffer("weight_zero_point", Tensor::zeros({nq}, DType::Int8));
   register_buffer("input_scale", f32(1.f));
@@ -97,6 +103,7 @@ float QuantizedWeighted::input_scale() const { return get_f(*this, "input_scale"
 int32_t QuantizedWeighted::input_zero_point() const { return get_i(*this, "input_zero_point"); }
 float QuantizedWeighted::output_scale() const { return get_f(*this, "scale"); }
 int32_t QuantizedWeighted::output_zero_point() const { return get_i(*this, "zero_point"); }
+bool QuantizedWeighted::has_bias_fraction() const { return has_buffer("bias_frac"); }
 std::vector<float> QuantizedWeighted::weight_scale() const {
   return const_cast<QuantizedWeighted*>(this)->buffer("weight_scale").to_vector<float>();
 }
@@ -120,6 +127,12 @@ void QuantizedWeighted::refresh() {
   packed_ = pack_weights(pw, C, K, w.shape());
   rq_ = Requant{};
   rq_.bias = buffer("bias").to_vector<int32_t>();
+  if (has_bias_fraction()) {
+    rq_.bias_frac = buffer("bias_frac").to_vector<int32_t>();
+    for (size_t c = 0; c < rq_.bias_frac.size(); ++c)
+      MINIDL_CHECK(std::abs(int64_t(rq_.bias_frac[c])) <= (int64_t(1) << 30), label(), ": bias_frac[", c, "] = ",
+                   rq_.bias_frac[c], " is outside the Q31 range [-2^30, 2^30] of half an accumulator unit");
+  }
   for (float sw : weight_scale()) {
     MINIDL_CHECK(std::isfinite(sw) && sw > 0, label(), ": weight_scale ", sw, " must be finite and > 0");
     rq_.multiplier.push_back(quantize_multiplier(double(s_in) * double(sw) / double(s_out)));
@@ -142,13 +155,13 @@ std::string QuantizedWeighted::extra_repr() const {
 }
 
 QuantizedConv2d::QuantizedConv2d(const Tensor& w, const Tensor& b, const QParams& wq, float s_in, int32_t z_in,
-                                 float s_out, int32_t z_out, bool r, int s, int p)
-    : QuantizedWeighted(w, b, wq, s_in, z_in, s_out, z_out, r), stride(s), padding(p) {
+                                 float s_out, int32_t z_out, bool r, int s, int p, bool frac)
+    : QuantizedWeighted(w, b, wq, s_in, z_in, s_out, z_out, r, frac), stride(s), padding(p) {
   MINIDL_CHECK(w.dim() == 4, "QuantizedConv2d: weight must be [Cout, Cin, KH, KW], got ", to_string(w.shape()));
   refresh();
 }
-QuantizedConv2d::QuantizedConv2d(const Shape& shape, bool pc, bool r, int s, int p)
-    : QuantizedWeighted(shape, pc, r), stride(s), padding(p) {}
+QuantizedConv2d::QuantizedConv2d(const Shape& shape, bool pc, bool r, int s, int p, bool frac)
+    : QuantizedWeighted(shape, pc, r, frac), stride(s), padding(p) {}
 
 Tensor QuantizedConv2d::forward(const Tensor& x) {
   check_codes(*this, x);
@@ -167,12 +180,12 @@ std::string QuantizedConv2d::extra_repr() const {
 }
 
 QuantizedLinear::QuantizedLinear(const Tensor& w, const Tensor& b, const QParams& wq, float s_in, int32_t z_in,
-                                 float s_out, int32_t z_out, bool r)
-    : QuantizedWeighted(w, b, wq, s_in, z_in, s_out, z_out, r) {
+                                 float s_out, int32_t z_out, bool r, bool frac)
+    : QuantizedWeighted(w, b, wq, s_in, z_in, s_out, z_out, r, frac) {
   MINIDL_CHECK(w.dim() == 2, "QuantizedLinear: weight must be [out, in], got ", to_string(w.shape()));
   refresh();
 }
-QuantizedLinear::QuantizedLinear(const Shape& shape, bool pc, bool r) : QuantizedWeighted(shape, pc, r) {}
+QuantizedLinear::QuantizedLinear(const Shape& shape, bool pc, bool r, bool frac) : QuantizedWeighted(shape, pc, r, frac) {}
 
 Tensor QuantizedLinear::forward(const Tensor& x) {
   check_codes(*this, x);
@@ -214,11 +227,12 @@ std::string describe_quantized(const nn::Module& m) {
     os << "QuantizedConv2d";
     shape("weight");
     os << " s" << c->stride << " p" << c->padding << (c->relu ? " relu" : " norelu")
-       << (c->weight_scale().size() > 1 ? " pc" : " pt");
+       << (c->weight_scale().size() > 1 ? " pc" : " pt") << (c->has_bias_fraction() ? " frac" : "");
   } else if (auto* l = dynamic_cast<const QuantizedLinear*>(&m)) {
     os << "QuantizedLinear";
     shape("weight");
-    os << (l->relu ? " relu" : " norelu") << (l->weight_scale().size() > 1 ? " pc" : " pt");
+    os << (l->relu ? " relu" : " norelu") << (l->weight_scale().size() > 1 ? " pc" : " pt")
+       << (l->has_bias_fraction() ? " frac" : "");
   } else if (auto* p = dynamic_cast<const QuantizedAvgPool2d*>(&m)) {
     os << "QuantizedAvgPool2d " << p->kernel_size << " " << p->stride;
   } else if (auto* f = dynamic_cast<const QuantizedFlatten*>(&m)) {
@@ -258,18 +272,22 @@ nn::ModulePtr quantized_from_description(const std::string& d) {
   };
   if (kind == "Quantize" && words.empty()) return std::make_shared<Quantize>(1.f, 0);
   if (kind == "Dequantize" && words.empty()) return std::make_shared<Dequantize>(1.f, 0);
+  // An optional last word "frac": the layer carries a bias fraction (QConfig::bias_fraction).
+  const bool frac = !words.empty() && words.back() == "frac";
+  if (frac) words.pop_back();
   if (kind == "QuantizedConv2d" && words.size() == 8) {
     const Shape s = {num(0), num(1), num(2), num(3)};
     for (int64_t v : s) if (v < 1 || v > 65536) bad();
     auto stride = [&](size_t i) { return words[i].size() > 1 ? words[i].substr(1) : std::string("x"); };
     words[4] = stride(4);
     words[5] = stride(5);
-    return std::make_shared<QuantizedConv2d>(s, flag(7, "pc", "pt"), flag(6, "relu", "norelu"), int(num(4)), int(num(5)));
+    return std::make_shared<QuantizedConv2d>(s, flag(7, "pc", "pt"), flag(6, "relu", "norelu"), int(num(4)), int(num(5)),
+                                             frac);
   }
   if (kind == "QuantizedLinear" && words.size() == 4) {
     const Shape s = {num(0), num(1)};
     for (int64_t v : s) if (v < 1 || v > 65536) bad();
-    return std::make_shared<QuantizedLinear>(s, flag(3, "pc", "pt"), flag(2, "relu", "norelu"));
+    return std::make_shared<QuantizedLinear>(s, flag(3, "pc", "pt"), flag(2, "relu", "norelu"), frac);
   }
   if (kind == "QuantizedAvgPool2d" && words.size() == 2) return std::make_shared<QuantizedAvgPool2d>(int(num(0)), int(num(1)), 0);
   if (kind == "QuantizedFlatten" && words.size() == 2) return std::make_shared<QuantizedFlatten>(num(0), num(1));

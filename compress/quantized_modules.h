@@ -58,12 +58,15 @@ class QuantizedWeighted : public nn::Module {
   float output_scale() const;
   int32_t output_zero_point() const;
   std::vector<float> weight_scale() const;
+  bool has_bias_fraction() const;
 
  protected:
   // w: float weight [Cout, ...]; ws: its per-channel (or one) scale.
+  // bias_fraction: also a "bias_frac" buffer, I32 [Cout], the Q31 fraction of the bias the
+  // int32 rounding drops (QConfig::bias_fraction, Requant::bias_frac).
   QuantizedWeighted(const Tensor& w, const Tensor& bias, const QParams& wq, float s_in, int32_t z_in, float s_out,
-                    int32_t z_out, bool relu);
-  QuantizedWeighted(const Shape& weight_shape, bool per_channel, bool relu);  // zeros, for loading
+                    int32_t z_out, bool relu, bool bias_fraction);
+  QuantizedWeighted(const Shape& weight_shape, bool per_channel, bool relu, bool bias_fraction);  // zeros, for loading
   void ensure_packed();
   PackedWeights packed_;
   Requant rq_;
@@ -73,8 +76,9 @@ class QuantizedWeighted : public nn::Module {
 class QuantizedConv2d : public QuantizedWeighted {
  public:
   QuantizedConv2d(const Tensor& w, const Tensor& bias, const QParams& wq, float s_in, int32_t z_in, float s_out,
-                  int32_t z_out, bool relu, int stride, int padding);
-  QuantizedConv2d(const Shape& weight_shape, bool per_channel, bool relu, int stride, int padding);
+                  int32_t z_out, bool relu, int stride, int padding, bool bias_fraction = false);
+  QuantizedConv2d(const Shape& weight_shape, bool per_channel, bool relu, int stride, int padding,
+                  bool bias_fraction = false);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return relu ? "QuantizedConvReLU2d" : "QuantizedConv2d"; }
   std::string extra_repr() const override;
@@ -84,8 +88,8 @@ class QuantizedConv2d : public QuantizedWeighted {
 class QuantizedLinear : public QuantizedWeighted {
  public:
   QuantizedLinear(const Tensor& w, const Tensor& bias, const QParams& wq, float s_in, int32_t z_in, float s_out,
-                  int32_t z_out, bool relu);
-  QuantizedLinear(const Shape& weight_shape, bool per_channel, bool relu);
+                  int32_t z_out, bool relu, bool bias_fraction = false);
+  QuantizedLinear(const Shape& weight_shape, bool per_channel, bool relu, bool bias_fraction = false);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return relu ? "QuantizedLinearReLU" : "QuantizedLinear"; }
 };

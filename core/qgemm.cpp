@@ -43,6 +43,10 @@ void check_requant(const Requant& rq, int64_t n, const char* who) {
                " entries, the layer has ", n, " output channels");
   MINIDL_CHECK(int64_t(rq.multiplier.size()) == n || rq.multiplier.size() == 1, who, ": ",
                rq.multiplier.size(), " multipliers for ", n, " output channels (need ", n, " or 1)");
+  MINIDL_CHECK(rq.bias_frac.empty() || int64_t(rq.bias_frac.size()) == n, who, ": bias_frac has ",
+               rq.bias_frac.size(), " entries, the layer has ", n, " output channels");
+  for (int32_t f : rq.bias_frac)
+    MINIDL_CHECK(f >= -(1 << 30) && f <= (1 << 30), who, ": bias fraction ", f, " (Q31) is outside [-2^30, 2^30]");
   for (const QuantMultiplier& m : rq.multiplier)
     MINIDL_CHECK(m.m0 >= 0 && m.shift >= -30 && m.shift <= 31, who, ": bad multiplier (m0 ", m.m0, ", shift ",
                  m.shift, "); make it with quantize_multiplier");
@@ -118,7 +122,8 @@ void qgemm_reference_u8(int64_t M, int64_t N, int64_t K, const uint8_t* A, int64
                         acc.data(), N);
     for (int64_t n = 0; n < N; ++n) {
       const QuantMultiplier& mu = rq.multiplier[rq.multiplier.size() == 1 ? 0 : size_t(n)];
-      C[m * ldc + n] = uint8_t(requantize(acc[size_t(n)], mu, rq.zero_point, rq.qmin, rq.qmax));
+      C[m * ldc + n] = uint8_t(requantize(acc[size_t(n)], mu, rq.zero_point, rq.qmin, rq.qmax,
+                                          rq.bias_frac.empty() ? 0 : rq.bias_frac[size_t(n)]));
     }
   }
 }
@@ -206,22 +211,24 @@ std::atomic<qkern::WxFn> g_wx_test{nullptr};
 // The per-call epilogue arrays: bias − z_a·colsum (mod 2^32), multipliers per channel.
 struct Epi {
   std::vector<int32_t> bias, m0, rs;
+  std::vector<int64_t> rnd;
   qkern::Out out{};
 };
 
 Epi make_epi(const PackedWeights& W, int32_t a_zp, const int32_t* bias, const Requant* rq) {
   Epi e;
   const size_t n = size_t(W.n), padded = size_t((W.n + 63) / 64 * 64);  // kernels load whole vectors
-  e.bias.assign(padded, 0), e.m0.assign(padded, 0), e.rs.assign(padded, 1);
+  e.bias.assign(padded, 0), e.m0.assign(padded, 0), e.rs.assign(padded, 1), e.rnd.assign(padded, 1);
   for (size_t c = 0; c < n; ++c)
     e.bias[c] = wrap32(int64_t(bias ? bias[c] : 0) - int64_t(a_zp) * W.col_sums[c]);
   if (rq) {
     for (size_t c = 0; c < n; ++c) {
       const QuantMultiplier& m = rq->multiplier[rq->multiplier.size() == 1 ? 0 : c];
       e.m0[c] = m.m0, e.rs[c] = 31 + m.shift;
+      e.rnd[c] = requant_offset(m, rq->bias_frac.empty() ? 0 : rq->bias_frac[c]);
     }
     e.out.lo = rq->qmin - rq->zero_point, e.out.hi = rq->qmax - rq->zero_point, e.out.zp = rq->zero_point;
-    e.out.m0 = e.m0.data(), e.out.rs = e.rs.data();
+    e.out.m0 = e.m0.data(), e.out.rs = e.rs.data(), e.out.rnd = e.rnd.data();
     e.out.rs_min = 62;
     for (size_t c = 0; c < n; ++c) e.out.rs_min = std::min(e.out.rs_min, e.rs[c]);
   }

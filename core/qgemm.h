@@ -7,7 +7,9 @@
 //   real = scale · (q − zero_point)
 // Activations: uint8 a, one (s_a, z_a) per tensor. Weights: int8 w, symmetric
 // (z_w = 0, values in [−127, 127]), one s_w[n] per output channel n. Bias:
-// int32 b[n] in units of s_a·s_w[n]. Then for one output y[m][n]:
+// int32 b[n] in units of s_a·s_w[n] (optionally with the fraction that rounding
+// the real bias to int32 dropped, Requant::bias_frac, which only moves the
+// rounding point of the requantization). Then for one output y[m][n]:
 //   real_y = s_a·s_w[n] · (b[n] + Σ_k (a[m][k] − z_a)·w[n][k])
 // and because z_w = 0 the zero-point algebra is one term (gemmlowp's
 // doc/low-precision.md has the general four-term form):
@@ -80,10 +82,20 @@ struct QuantMultiplier {
 // M must be finite and in (0, 2^30); an Error names the value otherwise.
 QuantMultiplier quantize_multiplier(double M);
 
+// The rounding offset added to acc·m0 before the shift: 2^(s−1) (round half
+// up), plus the bias fraction's share round(f·m0) when the bias carries one
+// (Requant::bias_frac: f = frac_q31 / 2^31 of an accumulator unit, |f| ≤ 1/2).
+// Then (acc·m0 + offset) >> s = round((acc + f)·m0 / 2^s): the bias enters the
+// rounding with 31 more bits than its int32 part, still integers only.
+inline int64_t requant_offset(QuantMultiplier m, int32_t frac_q31 = 0) {
+  return (int64_t(1) << (30 + m.shift)) + ((int64_t(frac_q31) * m.m0 + (int64_t(1) << 30)) >> 31);
+}
+
 // The one rounding rule, see the header comment. qmin ≤ qmax.
-inline int32_t requantize(int32_t acc, QuantMultiplier m, int32_t zero_point, int32_t qmin, int32_t qmax) {
+inline int32_t requantize(int32_t acc, QuantMultiplier m, int32_t zero_point, int32_t qmin, int32_t qmax,
+                          int32_t frac_q31 = 0) {
   const int s = 31 + m.shift;
-  const int64_t r = (int64_t(acc) * m.m0 + (int64_t(1) << (s - 1))) >> s;
+  const int64_t r = (int64_t(acc) * m.m0 + requant_offset(m, frac_q31)) >> s;
   const int64_t q = r + zero_point;
   return int32_t(q < qmin ? qmin : q > qmax ? qmax : q);
 }
@@ -92,6 +104,12 @@ inline int32_t requantize(int32_t acc, QuantMultiplier m, int32_t zero_point, in
 //   C[m][n] = requantize(b[n] + Σ_k (A[m][k] − z_a)·W[n][k], mult[n], zero_point, qmin, qmax)
 struct Requant {
   std::vector<int32_t> bias;                // [N] or empty (no bias)
+  // [N] or empty: the fraction f[n] the int32 bias rounded away, in Q31
+  // (f·2^31, |f| ≤ 1/2 so |value| ≤ 2^30), applied in the rounding offset (see
+  // requant_offset). Empty is the scheme of Jacob et al., ONNX QLinearConv and
+  // TFLite (bias rounded to int32); with it the result is round((acc + b_real /
+  // (s_a·s_w))·M), what PyTorch's fbgemm/onednn compute with their float bias.
+  std::vector<int32_t> bias_frac;
   std::vector<QuantMultiplier> multiplier;  // [N] (per channel) or [1] (per tensor)
   int32_t zero_point = 0;                   // of the output
   int32_t qmin = 0, qmax = 255;             // ReLU: qmin = zero_point

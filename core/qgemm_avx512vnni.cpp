@@ -34,42 +34,66 @@ inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline __mmask16 first(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
 
 // requantize() of core/qgemm.h on 16 lanes, then + zp (int32 codes).
-inline __m512i requant16(__m512i v, __m512i m0, __m512i rs, const Out& o) {
-  const __m512i one = _mm512_set1_epi64(1), lo = _mm512_set1_epi64(o.lo), hi = _mm512_set1_epi64(o.hi);
+// The per-channel epilogue constants of 16 lanes; rnd_even/rnd_odd: the
+// rounding offsets (Out::rnd) of the channels in the even/odd int32 lanes.
+struct Req16 {
+  __m512i bias, m0, rs, rnd_even, rnd_odd;
+};
+// Channels c … c+15 (the arrays are padded, see Out).
+inline Req16 req_columns(const Out& o, int64_t c) {
+  Req16 q{};
+  q.bias = _mm512_loadu_si512(o.bias + c);
+  if (!o.c8) return q;
+  q.m0 = _mm512_loadu_si512(o.m0 + c), q.rs = _mm512_loadu_si512(o.rs + c);
+  const __m512i idx = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
+  q.rnd_even = _mm512_i64gather_epi64(idx, o.rnd + c, 8);
+  q.rnd_odd = _mm512_i64gather_epi64(idx, o.rnd + c + 1, 8);
+  return q;
+}
+// Channel c in every lane.
+inline Req16 req_row(const Out& o, int64_t c) {
+  Req16 q{};
+  q.bias = _mm512_set1_epi32(o.bias[c]);
+  if (!o.c8) return q;
+  q.m0 = _mm512_set1_epi32(o.m0[c]), q.rs = _mm512_set1_epi32(o.rs[c]);
+  q.rnd_even = q.rnd_odd = _mm512_set1_epi64(o.rnd[c]);
+  return q;
+}
+
+inline __m512i requant16(__m512i v, const Req16& q, const Out& o) {
+  const __m512i lo = _mm512_set1_epi64(o.lo), hi = _mm512_set1_epi64(o.hi);
   const __m512i low32 = _mm512_set1_epi64(0xFFFFFFFFll);
-  auto half = [&](__m512i prod, __m512i s) {
-    __m512i x = _mm512_add_epi64(prod, _mm512_sllv_epi64(one, _mm512_sub_epi64(s, one)));
+  auto half = [&](__m512i prod, __m512i rnd, __m512i s) {
+    __m512i x = _mm512_add_epi64(prod, rnd);
     x = _mm512_srav_epi64(x, s);
     return _mm512_min_epi64(_mm512_max_epi64(x, lo), hi);
   };
-  const __m512i even = half(_mm512_mul_epi32(v, m0), _mm512_and_si512(rs, low32));
-  const __m512i odd = half(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), _mm512_srli_epi64(m0, 32)), _mm512_srli_epi64(rs, 32));
+  const __m512i even = half(_mm512_mul_epi32(v, q.m0), q.rnd_even, _mm512_and_si512(q.rs, low32));
+  const __m512i odd = half(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), _mm512_srli_epi64(q.m0, 32)), q.rnd_odd,
+                           _mm512_srli_epi64(q.rs, 32));
   const __m512i r = _mm512_mask_blend_epi32(__mmask16(0xAAAA), even, _mm512_slli_epi64(odd, 32));
   return _mm512_add_epi32(r, _mm512_set1_epi32(o.zp));
 }
 
-// s ≥ 32: the high dword of v·m0 + 2^(s−1), then a 32-bit shift and clamps
+// s ≥ 32: the high dword of v·m0 + rnd, then a 32-bit shift and clamps
 // (see requant8_s32 in core/qgemm_x86_256.inc for why this is exact).
-inline __m512i requant16_s32(__m512i v, __m512i m0, __m512i rs, const Out& o) {
-  const __m512i low32 = _mm512_set1_epi64(0xFFFFFFFFll), one = _mm512_set1_epi64(1);
-  const __m512i rnd_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(_mm512_and_si512(rs, low32), one));
-  const __m512i rnd_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(_mm512_srli_epi64(rs, 32), one));
-  const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(v, m0), rnd_even);
-  const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), _mm512_srli_epi64(m0, 32)), rnd_odd);
+inline __m512i requant16_s32(__m512i v, const Req16& q, const Out& o) {
+  const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(v, q.m0), q.rnd_even);
+  const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), _mm512_srli_epi64(q.m0, 32)), q.rnd_odd);
   __m512i r = _mm512_mask_blend_epi32(__mmask16(0xAAAA), _mm512_srli_epi64(even, 32), odd);
-  r = _mm512_srav_epi32(r, _mm512_sub_epi32(rs, _mm512_set1_epi32(32)));
+  r = _mm512_srav_epi32(r, _mm512_sub_epi32(q.rs, _mm512_set1_epi32(32)));
   r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(o.lo)), _mm512_set1_epi32(o.hi));
   return _mm512_add_epi32(r, _mm512_set1_epi32(o.zp));
 }
 
-inline void store16(const Out& o, int64_t at, __m512i v, __m512i bias, __m512i m0, __m512i rs, int64_t valid) {
-  v = _mm512_add_epi32(v, bias);
+inline void store16(const Out& o, int64_t at, __m512i v, const Req16& q, int64_t valid) {
+  v = _mm512_add_epi32(v, q.bias);
   const __mmask16 k = first(valid);
   if (o.c32) {
     _mm512_mask_storeu_epi32(o.c32 + at, k, v);
     return;
   }
-  const __m512i r = o.rs_min >= 32 ? requant16_s32(v, m0, rs, o) : requant16(v, m0, rs, o);
+  const __m512i r = o.rs_min >= 32 ? requant16_s32(v, q, o) : requant16(v, q, o);
   _mm_mask_storeu_epi8(o.c8 + at, k, _mm512_cvtepi32_epi8(r));
 }
 
@@ -124,9 +148,8 @@ void xw_panels(const uint8_t* buf, int64_t m, int64_t rows, int64_t p, const W& 
   tile<nv, true>(buf, w.kp, V, 64, w.kp / 4, acc);
   for (int j = 0; j < nv; ++j) {
     const int64_t c = (p + j) * 16;
-    const __m512i bias = _mm512_loadu_si512(o.bias + c);
-    const __m512i m0 = o.c8 ? _mm512_loadu_si512(o.m0 + c) : bias, rs = o.c8 ? _mm512_loadu_si512(o.rs + c) : bias;
-    for (int i = 0; i < rows; ++i) store16(o, (m + i) * o.ldc + c, acc[i][j], bias, m0, rs, w.n - c);
+    const Req16 q = req_columns(o, c);
+    for (int i = 0; i < rows; ++i) store16(o, (m + i) * o.ldc + c, acc[i][j], q, w.n - c);
   }
 }
 
@@ -161,9 +184,8 @@ void wx_channels(const uint8_t* buf, int64_t p, int64_t np, const W& w, const Ou
     __m512i acc[MR][NV];
     tile<nv, false>(reinterpret_cast<const uint8_t*>(w.rows) + c * w.kp, w.kp, V, 4 * PB, w.kp / 4, acc);
     for (int i = 0; i < MR && c + i < w.n; ++i) {
-      const __m512i bias = _mm512_set1_epi32(o.bias[c + i]);
-      const __m512i m0 = _mm512_set1_epi32(o.c8 ? o.m0[c + i] : 0), rs = _mm512_set1_epi32(o.c8 ? o.rs[c + i] : 1);
-      for (int j = 0; j < nv; ++j) store16(o, (c + i) * o.ldc + p + 16 * j, acc[i][j], bias, m0, rs, np - 16 * j);
+      const Req16 q = req_row(o, c + i);
+      for (int j = 0; j < nv; ++j) store16(o, (c + i) * o.ldc + p + 16 * j, acc[i][j], q, np - 16 * j);
     }
   }
 }

@@ -17,7 +17,7 @@ inline void store(const Out& o, int64_t c, int64_t at, int32_t v) {
     return;
   }
   const int s = o.rs[c];
-  int64_t r = (int64_t(v) * o.m0[c] + (int64_t(1) << (s - 1))) >> s;
+  int64_t r = (int64_t(v) * o.m0[c] + o.rnd[c]) >> s;
   r = r < o.lo ? o.lo : r > o.hi ? o.hi : r;
   o.c8[at] = uint8_t(r + o.zp);
 }

@@ -26,7 +26,8 @@ struct W {
 
 // Where results go and the epilogue, per output channel c ∈ [0, n):
 //   v = bias[c] + Σ a·w          (bias already holds b[c] − z_a·colsum[c])
-//   c32: store v; c8: store clamp(((v·m0[c] + 2^(rs[c]−1)) >> rs[c]), lo, hi) + zp
+//   c32: store v; c8: store clamp(((v·m0[c] + rnd[c]) >> rs[c]), lo, hi) + zp
+// with rnd[c] = requant_offset() of core/qgemm.h (2^(rs[c]−1) + the bias fraction's share)
 // with lo = qmin − zp, hi = qmax − zp (the clamp before adding zp is the same
 // clamp, and keeps every step in range).
 struct Out {
@@ -36,6 +37,7 @@ struct Out {
   const int32_t* bias;   // [n], readable up to n rounded up to 64
   const int32_t* m0;     // [n]  (c8 only; same padding)
   const int32_t* rs;     // [n]  total right shift 31 + shift, 1..62
+  const int64_t* rnd;    // [n]  rounding offset (c8 only; same padding)
   int32_t lo, hi, zp;
   int32_t rs_min;        // min over channels of rs: ≥ 32 (every M < 1/2) allows the 32-bit epilogue
 };

@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Quantize a seed CNN checkpoint to int8 (calibrated PTQ or QAT) and measure accuracy, size and speed."};
   std::string data = datasets::kFashionMnistDir, init, out, observer = "histogram";
   Setup s;
-  bool per_tensor = false, reduce_range = false, do_naive = false, table = false;
+  bool per_tensor = false, reduce_range = false, bias_fraction = false, do_naive = false, table = false;
   int qat = 0, threads = 0, freeze_bn = 1, freeze_observers = 0;
   float qat_lr = 0.001f;
   int64_t qat_limit = 0;
@@ -134,6 +134,8 @@ int main(int argc, char** argv) {
   app.add_option("--observer", observer, "activation observer")->capture_default_str()->check(CLI::IsMember({"minmax", "moving_average", "histogram"}));
   app.add_flag("--per-tensor", per_tensor, "one weight scale per tensor instead of per output channel");
   app.add_flag("--reduce-range", reduce_range, "activations in [0, 127] (PyTorch fbgemm's reduce_range)");
+  app.add_flag("--bias-fraction", bias_fraction,
+               "keep the bias's fraction below int32 (PyTorch's float-bias arithmetic, integers only; no ONNX export)");
   app.add_flag("--table", table, "PTQ with every observer, per-channel and per-tensor: an accuracy table");
   app.add_option("--qat", qat, "quantization-aware training epochs from the fp32 model (0: PTQ only)")->check(CLI::Range(0, 1000));
   app.add_option("--qat-lr", qat_lr, "QAT learning rate (SGD, momentum 0.9)")->capture_default_str()->check(CLI::Range(1e-8, 10.0));
@@ -172,7 +174,7 @@ int main(int argc, char** argv) {
         }
     }
     const cp::QConfig qc{.activation = qat > 0 && observer == "histogram" ? "moving_average" : observer,
-                         .per_channel = !per_tensor, .reduce_range = reduce_range};
+                         .per_channel = !per_tensor, .reduce_range = reduce_range, .bias_fraction = bias_fraction};
     nn::ModulePtr q;
     if (qat > 0) {
       auto prepared = cp::prepare_qat(*net, qc);

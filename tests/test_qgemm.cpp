@@ -53,7 +53,9 @@ std::vector<int8_t> make_w(const Case& c, std::mt19937& g) {
 
 // Multipliers 2^-6 … 2^-18 (s ≥ 32: the kernels' 32-bit epilogue), or with
 // `large` 1/2 … 4 (s < 32: the general 64-bit one, mostly saturating).
-Requant make_rq(int64_t N, std::mt19937& g, bool per_channel, bool relu, bool bias, bool large = false) {
+// `frac`: a bias fraction (Requant::bias_frac) on every channel, extremes included.
+Requant make_rq(int64_t N, std::mt19937& g, bool per_channel, bool relu, bool bias, bool large = false,
+                bool frac = false) {
   Requant rq;
   rq.zero_point = int32_t(g() % 256);
   if (relu) rq.qmin = rq.zero_point;
@@ -62,6 +64,9 @@ Requant make_rq(int64_t N, std::mt19937& g, bool per_channel, bool relu, bool bi
         std::ldexp(1.0 + (g() % 1000) / 1000.0, large ? int(g() % 4) - 1 : -int(6 + g() % 12))));
   if (bias)
     for (int64_t n = 0; n < N; ++n) rq.bias.push_back(int32_t(g() % 200001) - 100000);
+  if (frac)
+    for (int64_t n = 0; n < N; ++n)
+      rq.bias_frac.push_back(n == 0 ? (1 << 30) : n == 1 ? -(1 << 30) : int32_t(g() % ((1u << 31) + 1)) - (1 << 30));
   return rq;
 }
 
@@ -121,6 +126,27 @@ TEST_CASE("requantize: one rounding, half up, clamp in range, against exact arit
   CHECK(requantize(-1, half, 0, -100, 100) == 0);
   CHECK(requantize(3, half, 0, -100, 100) == 2);
   CHECK(requantize(-3, half, 0, -100, 100) == -1);
+  // A bias fraction f (Q31) rounds (acc + f/2^31)·M: checked against long double
+  // arithmetic away from ties (within 2^-20 of one, either neighbour is right).
+  for (double M : Ms) {
+    const QuantMultiplier q = quantize_multiplier(M);
+    for (int i = 0; i < 300; ++i) {
+      const int32_t acc = i < 13 ? accs[i] : int32_t(g());
+      const int32_t f = i % 3 == 0 ? (1 << 30) : i % 3 == 1 ? -(1 << 30) : int32_t(g() % ((1u << 31) + 1)) - (1 << 30);
+      const long double x = std::ldexp(((long double)acc + std::ldexp((long double)f, -31)) * (long double)q.m0,
+                                       -(31 + q.shift));
+      const long double dist = std::fabs(x - std::floor(x) - 0.5L);
+      if (dist < 1e-6L * std::max(1.0L, std::fabs(x) * 1e-12L)) continue;
+      const int64_t want = std::min<int64_t>(std::max<int64_t>(int64_t(std::floor(x + 0.5L)) + 3, 0), 255);
+      CAPTURE(M); CAPTURE(acc); CAPTURE(f);
+      REQUIRE(requantize(acc, q, 3, 0, 255, f) == want);
+    }
+  }
+  // +½ of an accumulator unit moves the value half a step at M = 1: 2 + ½ → 3 (ties up), 2 − ½ → 2
+  CHECK(requantize(2, quantize_multiplier(1.0), 0, -100, 100, 1 << 30) == 3);
+  CHECK(requantize(2, quantize_multiplier(1.0), 0, -100, 100, -(1 << 30)) == 2);
+  CHECK(requantize(2, quantize_multiplier(1.0), 0, -100, 100, -(1 << 30) + 1) == 2);
+  CHECK(requantize(2, quantize_multiplier(1.0), 0, -100, 100, -(1 << 30) - 0) == 2);
   // M > 1 saturates at the clamp instead of overflowing
   CHECK(requantize(INT32_MAX, quantize_multiplier(1000.0), 10, 0, 255) == 255);
   CHECK(requantize(INT32_MIN, quantize_multiplier(1000.0), 10, 0, 255) == 0);
@@ -156,7 +182,8 @@ TEST_CASE("qgemm u8s8s32 / u8s8u8: every supported path bit-identical to the ref
       const std::vector<int8_t> w = make_w(c, g);
       const PackedWeights p = pack_weights(w.data(), c.N, c.K);
       for (int variant = 0; variant < 5; ++variant) {
-        const Requant rq = make_rq(c.N, g, variant % 2 == 0, variant == 2 || variant == 3, variant != 1, variant == 4);
+        const Requant rq = make_rq(c.N, g, variant % 2 == 0, variant == 2 || variant == 3, variant != 1, variant == 4,
+                                   variant == 0 || variant == 4);
         const int32_t* bias = rq.bias.empty() ? nullptr : rq.bias.data();
         std::vector<int32_t> want32(size_t(c.M * ldc), -7), got32(want32);
         qgemm_reference_s32(c.M, c.N, c.K, a.data(), lda, c.zp, w.data(), c.K, bias, want32.data(), ldc);
@@ -195,7 +222,8 @@ TEST_CASE("qgemm_wx (conv orientation, C[n][p]): every supported path bit-identi
       const std::vector<int8_t> w = make_w(c, g);
       const PackedWeights p = pack_weights(w.data(), c.N, c.K);
       for (int variant = 0; variant < 5; ++variant) {
-        const Requant rq = make_rq(c.N, g, variant % 2 == 0, variant == 2 || variant == 3, variant != 1, variant == 4);
+        const Requant rq = make_rq(c.N, g, variant % 2 == 0, variant == 2 || variant == 3, variant != 1, variant == 4,
+                                   variant == 0 || variant == 4);
         const int32_t* bias = rq.bias.empty() ? nullptr : rq.bias.data();
         std::vector<int32_t> ref32(size_t(P * c.N));
         std::vector<uint8_t> ref8(size_t(P * c.N));
@@ -249,4 +277,11 @@ TEST_CASE("qgemm: ISA names, forcing a path, bad arguments") {
   rq.multiplier.resize(1);
   rq.qmin = 200, rq.qmax = 100;
   CHECK(contains(error_of([&] { qgemm_u8s8u8(2, a.data(), 3, 0, p, rq, c8.data(), 2); }), "clamp range [200, 100]"));
+  rq.qmin = 0, rq.qmax = 255;
+  rq.bias_frac = {1, 2, 3};
+  CHECK(contains(error_of([&] { qgemm_u8s8u8(2, a.data(), 3, 0, p, rq, c8.data(), 2); }),
+                 "bias_frac has 3 entries, the layer has 2 output channels"));
+  rq.bias_frac = {0, (1 << 30) + 1};
+  CHECK(contains(error_of([&] { qgemm_u8s8u8(2, a.data(), 3, 0, p, rq, c8.data(), 2); }),
+                 "bias fraction 1073741825 (Q31) is outside [-2^30, 2^30]"));
 }

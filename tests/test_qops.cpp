@@ -42,6 +42,8 @@ Requant random_rq(int64_t n, std::mt19937& g, bool relu) {
     rq.multiplier.push_back(quantize_multiplier(std::ldexp(1.0 + (g() % 1000) / 1000.0, -int(8 + g() % 6))));
     rq.bias.push_back(int32_t(g() % 20001) - 10000);
   }
+  if (g() % 2)  // half the layers carry a bias fraction (Requant::bias_frac)
+    for (int64_t i = 0; i < n; ++i) rq.bias_frac.push_back(int32_t(g() % ((1u << 31) + 1)) - (1 << 30));
   return rq;
 }
 
@@ -108,8 +110,11 @@ TEST_CASE("quantized_conv2d: equals the direct definition on every path (stride,
         CHECK(y.shape() == Shape{c.N, c.CO, (c.H + 2 * c.p - c.K) / c.s + 1, (c.W + 2 * c.p - c.K) / c.s + 1});
         REQUIRE(y32.to_vector<int32_t>() == acc);
         const uint8_t* py = y.data<uint8_t>();
-        for (size_t i = 0; i < acc.size(); ++i)
-          REQUIRE(py[i] == requantize(acc[i], rq.multiplier[size_t(int64_t(i) / per % c.CO)], rq.zero_point, rq.qmin, rq.qmax));
+        for (size_t i = 0; i < acc.size(); ++i) {
+          const size_t co = size_t(int64_t(i) / per % c.CO);
+          REQUIRE(py[i] == requantize(acc[i], rq.multiplier[co], rq.zero_point, rq.qmin, rq.qmax,
+                                      rq.bias_frac.empty() ? 0 : rq.bias_frac[co]));
+        }
       }
     }
   set_num_threads(2);

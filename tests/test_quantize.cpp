@@ -11,6 +11,7 @@
 
 #include "compress/fake_quantize.h"
 #include "compress/observer.h"
+#include "compress/onnx_export.h"
 #include "compress/prune.h"
 #include "compress/quantize.h"
 #include "compress/quantized_checkpoint.h"
@@ -222,6 +223,81 @@ TEST_CASE("QuantizedConv2d and QuantizedLinear compute the integer scheme exactl
   // Weights are symmetric int8 in [−127, 127] with per-channel scales max|w|/127.
   const int8_t* pw = w.data<int8_t>();
   for (int64_t i = 0; i < w.numel(); ++i) CHECK(pw[i] >= -127);
+}
+
+TEST_CASE("QConfig::bias_fraction: the bias's rounded-away part in Q31, computed, saved, refused by ONNX") {
+  auto net = small_net(false);
+  const Tensor fbias = net->get_submodule("conv1")->param("bias").clone();
+  datasets::DataLoader calib(images(64), {.batch_size = 16});
+  auto prepared = cp::prepare(*net, {.bias_fraction = true});
+  cp::calibrate(*prepared, calib, 4);
+  auto q = cp::convert(*prepared);
+  auto& quant = static_cast<cp::Quantize&>(*q->named_children()[0].second);
+  auto& conv = static_cast<cp::QuantizedConv2d&>(*q->named_children()[1].second);
+  REQUIRE(conv.has_bias_fraction());
+  const auto bias = conv.buffer("bias").to_vector<int32_t>(), frac = conv.buffer("bias_frac").to_vector<int32_t>();
+  const auto ws = conv.weight_scale();
+  // int32 part + fraction = b / (s_x·s_w) to 2^-31, with the fraction within half a unit.
+  for (size_t c = 0; c < bias.size(); ++c) {
+    const double t = double(fbias.data<float>()[c]) / (double(conv.input_scale()) * double(ws[c]));
+    CHECK(std::abs(double(bias[c]) + std::ldexp(double(frac[c]), -31) - t) <= std::ldexp(1.0, -31));
+    CHECK(std::abs(int64_t(frac[c])) <= (int64_t(1) << 30));
+  }
+  // The outputs round (Σ (x − z_x)·w + b / (s_x·s_w)) · M, the float bias's arithmetic.
+  // (Enough images that the int32 bias alone rounds some outputs differently: `flips` > 0.)
+  const int64_t N = 64;
+  const Tensor xq = quant(inputs(N, 7)), y = conv(xq);
+  const Tensor w = conv.buffer("weight");
+  const int64_t CO = w.size(0), K = w.size(2), OH = y.size(2), OW = y.size(3);
+  int64_t mismatched = 0, flips = 0;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t co = 0; co < CO; ++co)
+      for (int64_t oy = 0; oy < OH; ++oy)
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          double acc = double(bias[size_t(co)]) + std::ldexp(double(frac[size_t(co)]), -31);
+          for (int64_t i = 0; i < K; ++i)
+            for (int64_t j = 0; j < K; ++j)
+              acc += double(int64_t(xq.data<uint8_t>()[(n * 12 + oy + i) * 12 + ox + j]) - quant.zero_point()) *
+                     w.data<int8_t>()[(co * K + i) * K + j];
+          const double M = double(conv.input_scale()) * ws[size_t(co)] / conv.output_scale();
+          auto code = [&](double a) {
+            return uint8_t(std::clamp(std::floor(a * M + 0.5) + conv.output_zero_point(),
+                                      double(conv.output_zero_point()), 255.0));
+          };
+          mismatched += y.data<uint8_t>()[((n * CO + co) * OH + oy) * OW + ox] != code(acc);
+          flips += code(acc) != code(acc - std::ldexp(double(frac[size_t(co)]), -31));
+        }
+  CHECK(mismatched == 0);
+  CHECK(flips > 0);
+
+  // Saved as I32 "bias_frac" tensors, named in the layer descriptions and the scheme; reloads bit for bit.
+  const auto dir = std::filesystem::temp_directory_path() / ("minidl_qf_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "q.safetensors").string(), bad_path = (dir / "bad.safetensors").string();
+  cp::save_quantized(*q, path);
+  nn::Metadata meta;
+  const nn::StateDict sd = nn::load_safetensors(path, &meta);
+  CHECK(contains(meta.at("quantization.layers"), "pc frac"));
+  CHECK(contains(meta.at("quantization.scheme"), "bias_frac"));
+  bool found = false;
+  for (const auto& [n, t] : sd) found = found || (n == "fc2.bias_frac" && t.dtype() == DType::Int32);
+  CHECK(found);
+  auto r = cp::load_quantized(path);
+  const Tensor x = inputs(6, 5);
+  NoGradGuard ng;
+  CHECK((*q)(x).to_vector<float>() == (*r)(x).to_vector<float>());
+  // A fraction beyond half a unit is an error naming the layer and the tensor.
+  nn::StateDict tampered;
+  for (const auto& [n, t] : sd) tampered.emplace_back(n, t.clone());
+  for (auto& [n, t] : tampered)
+    if (n == "fc1.bias_frac") t.data<int32_t>()[1] = (1 << 30) + 5;
+  nn::save_safetensors(tampered, bad_path, meta);
+  const std::string e = error_of([&] { cp::load_quantized(bad_path); });
+  CHECK(contains(e, "fc1"));
+  CHECK(contains(e, "bias_frac[1] = 1073741829"));
+  // QLinearConv has an int32 bias only: exporting would change the numbers, so it is refused.
+  CHECK(contains(error_of([&] { cp::to_onnx(*q, {1, 1, 12, 12}); }), "keeps a bias fraction"));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("prepare and calibrate: bad input") {

@@ -15,6 +15,21 @@ the values and within 1 step for all, predicted classes equal for >= 99.9% of th
 test images (--test N: the first N; the sanitized tree uses 2,000: its instrumented int8
 kernels are slow).
 
+Two things PyTorch's onednn engine does on this AVX2 (no VNNI) CPU decide how the
+comparison is set up, both measured layer by layer (bench/README, "int8 parity"):
+- it adds the bias in float after scaling the int32 sum: (acc*s_x*s_w + b)/s_y, where the
+  scheme (Jacob et al., ONNX QLinearConv, TFLite) rounds b to int32 at s_x*s_w first. Per
+  layer that moves 0.01-0.03% of the outputs by a step; over four layers ~2.3% of the
+  seed CNN's outputs with BatchNorm folded (0.3% without). So minidl is converted twice:
+  with the int32 bias (the default, checked bit for bit against the integer arithmetic
+  written out below, and within one step of PyTorch) and with QConfig::bias_fraction,
+  which keeps the fraction the int32 rounding drops, in integers (Requant::bias_frac):
+  that one is held to the issue's bars against PyTorch.
+- its u8*s8 inner product (vpmaddubsw) saturates 16-bit pair sums when activations use all
+  of [0, 255]: fc2 then departs from the exact sums on ~1.2% of its outputs. oneDNN leaves
+  avoiding that to the user (7-bit activations, its int8 guide), so the observers use
+  reduce_range (both sides; --full-range to see it).
+
 usage: torch_quant_parity.py PATH/TO/quant_dump [--init FP32.safetensors] [--calib N] [--test N]
 """
 import os, subprocess, sys, tempfile
@@ -61,18 +76,24 @@ def main():
             if not init: fp32_weights(path, bn)
             sd = {k: torch.from_numpy(v.copy()) for k, v in load_st(path).items()}
             bn = any(k.startswith("bn1.") for k in sd)
-            subprocess.run([tool, path, str(calib), tmp] + (["reduce_range"] if rr else []) + [str(n_test)], check=True)
-            failures += compare(sd, bn, calib, rr, TEST[:n_test], load_st(os.path.join(tmp, "int8.safetensors")),
-                                load_st(os.path.join(tmp, "outputs.safetensors")))
+            mine = {}
+            for frac in (False, True):
+                d = os.path.join(tmp, "fraction" if frac else "int32"); os.makedirs(d, exist_ok=True)
+                subprocess.run([tool, path, str(calib), d] + (["reduce_range"] if rr else []) +
+                               (["bias_fraction"] if frac else []) + [str(n_test)], check=True)
+                mine[frac] = (load_st(os.path.join(d, "int8.safetensors")), load_st(os.path.join(d, "outputs.safetensors")))
+            failures += compare(sd, bn, calib, rr, TEST[:n_test], mine)
     print("torch_quant_parity:", "FAILED" if failures else "passed"); return 1 if failures else 0
 
 def exact_codes(q, T):
     """The scheme's integer arithmetic written out (int64 sums, double multipliers, round half
-    up as minidl's requantize, half-even pooling): what an exact int8 engine must output."""
+    up as minidl's requantize, half-even pooling): what an exact int8 engine must output.
+    A layer with a bias fraction (bias_frac, Q31) adds it to the sum before rounding."""
     def quant(x, s, z): return np.clip(np.rint(x * np.float32(1 / np.float32(s))) + z, 0, 255).astype(np.int64)
     x = quant(T, q["quant.scale"][0], q["quant.zero_point"][0]); z, s = int(q["quant.zero_point"][0]), float(q["quant.scale"][0])
     def layer(x, z, s, name, conv, relu):
         w = q[name + ".weight"].astype(np.int64); b = q[name + ".bias"].astype(np.int64); ws = q[name + ".weight_scale"].astype(np.float64)
+        if name + ".bias_frac" in q: b = b + q[name + ".bias_frac"].astype(np.float64) / 2**31
         so, zo = float(q[name + ".scale"][0]), int(q[name + ".zero_point"][0])
         if conv:
             acc = F.conv2d(torch.tensor(x - z, dtype=torch.float64), torch.tensor(w, dtype=torch.float64)).numpy().round().astype(np.int64)
@@ -86,7 +107,7 @@ def exact_codes(q, T):
     qq = qq + ((2 * r > d) | ((2 * r == d) & (qq % 2 == 1))); h = np.clip(qq + z, 0, 255).reshape(N, -1)
     h, z, s = layer(h, z, s, "fc1", False, True); return layer(h, z, s, "fc2", False, False)[0]
 
-def compare(sd, bn, calib, rr, test, mine, out):
+def compare(sd, bn, calib, rr, test, mine):
     tag = ("BN" if bn else "no BN") + (", reduce_range" if rr else ", full range")
     m = QNet(bn); m.load_state_dict(sd, strict=True); m.eval()
     fuse = [["conv1", "bn1", "r1"], ["conv2", "bn2", "r2"]] if bn else [["conv1", "r1"], ["conv2", "r2"]]
@@ -99,39 +120,44 @@ def compare(sd, bn, calib, rr, test, mine, out):
     with torch.no_grad():
         for i in range(0, calib, 128): m(X[i:i + 128])
     tq.convert(m, inplace=True)
-    bad = []
-    def close(name, a, b, rel=1e-6):
-        a = np.asarray(a, np.float64); b = np.asarray(b, np.float64)
-        if a.shape != b.shape or np.any(np.abs(a - b) > rel * np.abs(b) + 1e-30): bad.append(f"{name}: minidl {a.ravel()[:4]} torch {b.ravel()[:4]}")
-    close("quant.scale", mine["quant.scale"], [m.quant.scale.item()]); close("quant.zero_point", mine["quant.zero_point"], [m.quant.zero_point.item()], 0)
-    for l in ["conv1", "conv2", "fc1", "fc2"]:
-        tl = getattr(m, l)
-        close(f"{l}.scale", mine[f"{l}.scale"], [tl.scale]); close(f"{l}.zero_point", mine[f"{l}.zero_point"], [tl.zero_point], 0)
-        w = tl.weight()
-        close(f"{l}.weight_scale", mine[f"{l}.weight_scale"], w.q_per_channel_scales().numpy())
-        if not np.array_equal(mine[f"{l}.weight"], w.int_repr().numpy()):
-            bad.append(f"{l}.weight: {int(np.sum(mine[f'{l}.weight'] != w.int_repr().numpy()))} int8 values differ")
     T = torch.tensor(test, dtype=torch.float32).unsqueeze(1) / 255.
     with torch.no_grad():
         q = torch.cat([m.codes(T[i:i + 500]) for i in range(0, len(T), 500)])
-    tc = q.int_repr().numpy().astype(np.int64); mc = out["codes"].astype(np.int64)
-    equal = float(np.mean(tc == mc)); worst = int(np.max(np.abs(tc - mc)))
-    agree = float(np.mean(q.dequantize().argmax(1).numpy() == out["pred"]))
-    # In chunks: the int64/float64 activations of 10,000 images at once take ~13 GB.
-    Tn = T.numpy(); ex = np.concatenate([exact_codes(mine, Tn[i:i + 500]) for i in range(0, len(Tn), 500)]); mine_exact = float(np.mean(ex == mc)); torch_exact = float(np.mean(ex == tc))
-    print(f"[{'BN' if bn else 'no BN'}] against the exact integer arithmetic: minidl equal {mine_exact:.4%}, PyTorch equal {torch_exact:.4%}")
-    if mine_exact != 1.0: bad.append(f"minidl differs from the exact integer arithmetic on {1 - mine_exact:.4%} of the outputs")
-    print(f"[{tag}, {calib} calibration images] outputs equal {equal:.4%}, max |diff| {worst} step(s); "
-          f"predictions agree {agree:.4%} of {len(T)}; qparams/weights mismatches: {len(bad)}")
-    for b in bad[:10]: print("  MISMATCH", b)
-    # minidl must equal the exact integer arithmetic everywhere (checked above) and PyTorch
-    # within one step everywhere. The issue's 99% / 99.9% bars hold for the model without
-    # BatchNorm; with BatchNorm (larger conv outputs) PyTorch's onednn on this CPU itself
-    # departs from the exact arithmetic on ~2% of the outputs (printed above), so there the
-    # bars are what PyTorch's own deviation allows: 97% equal, 99.5% same class.
-    eq_min, agree_min = (0.97, 0.995) if bn else (0.99, 0.999)
-    ok = not bad and equal >= eq_min and worst <= 1 and agree >= agree_min
-    return 0 if ok else 1
+    tc = q.int_repr().numpy().astype(np.int64); tpred = q.dequantize().argmax(1).numpy()
+    Tn = T.numpy(); failures = 0
+    for frac, (qd, out) in mine.items():
+        bad = []
+        def close(name, a, b, rel=1e-6):
+            a = np.asarray(a, np.float64); b = np.asarray(b, np.float64)
+            if a.shape != b.shape or np.any(np.abs(a - b) > rel * np.abs(b) + 1e-30): bad.append(f"{name}: minidl {a.ravel()[:4]} torch {b.ravel()[:4]}")
+        close("quant.scale", qd["quant.scale"], [m.quant.scale.item()]); close("quant.zero_point", qd["quant.zero_point"], [m.quant.zero_point.item()], 0)
+        for l in ["conv1", "conv2", "fc1", "fc2"]:
+            tl = getattr(m, l)
+            close(f"{l}.scale", qd[f"{l}.scale"], [tl.scale]); close(f"{l}.zero_point", qd[f"{l}.zero_point"], [tl.zero_point], 0)
+            w = tl.weight()
+            close(f"{l}.weight_scale", qd[f"{l}.weight_scale"], w.q_per_channel_scales().numpy())
+            if not np.array_equal(qd[f"{l}.weight"], w.int_repr().numpy()):
+                bad.append(f"{l}.weight: {int(np.sum(qd[f'{l}.weight'] != w.int_repr().numpy()))} int8 values differ")
+            if (f"{l}.bias_frac" in qd) != frac: bad.append(f"{l}.bias_frac is {'missing' if frac else 'present'}")
+        mc = out["codes"].astype(np.int64)
+        equal = float(np.mean(tc == mc)); worst = int(np.max(np.abs(tc - mc))); agree = float(np.mean(tpred == out["pred"]))
+        # In chunks: the int64/float64 activations of 10,000 images at once take ~13 GB.
+        ex = np.concatenate([exact_codes(qd, Tn[i:i + 500]) for i in range(0, len(Tn), 500)])
+        mine_exact = float(np.mean(ex == mc)); torch_exact = float(np.mean(ex == tc))
+        mode = "bias fraction" if frac else "int32 bias"
+        print(f"[{tag}, {mode}] against the exact integer arithmetic: minidl equal {mine_exact:.4%}, PyTorch equal {torch_exact:.4%}")
+        if mine_exact != 1.0: bad.append(f"minidl differs from the exact integer arithmetic on {1 - mine_exact:.4%} of the outputs")
+        print(f"[{tag}, {mode}, {calib} calibration images] outputs equal to PyTorch {equal:.4%}, max |diff| {worst} step(s); "
+              f"predictions agree {agree:.4%} of {len(T)}; qparams/weights mismatches: {len(bad)}")
+        for b in bad[:10]: print("  MISMATCH", b)
+        # With the bias fraction minidl computes PyTorch's arithmetic: the issue's bars. With the
+        # int32 bias (the scheme) it is the exact integer arithmetic everywhere (above) and
+        # within one step of PyTorch, whose float bias moves ~2% of the BN model's outputs.
+        eq_min, agree_min = (0.99, 0.999) if frac else (0.97, 0.995)
+        ok = not bad and equal >= eq_min and worst <= 1 and agree >= agree_min
+        if not ok: print(f"  FAILED: need >= {eq_min:.0%} equal, <= 1 step, >= {agree_min:.1%} same class")
+        failures += 0 if ok else 1
+    return failures
 
 if __name__ == "__main__":
     sys.exit(main())
