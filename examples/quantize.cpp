@@ -168,7 +168,8 @@ int main(int argc, char** argv) {
       std::printf("PTQ, %lld calibration images:\n  %-16s %-12s %-10s %s\n", (long long)s.calib, "observer", "weights", "int8", "drop (points)");
       for (const char* o : {"minmax", "moving_average", "histogram"})
         for (bool pc : {true, false}) {
-          auto q = ptq(*net, {.activation = o, .per_channel = pc, .reduce_range = reduce_range}, s);
+          auto q = ptq(*net, {.activation = o, .per_channel = pc, .reduce_range = reduce_range,
+                              .bias_fraction = bias_fraction}, s);
           const double a = accuracy(*q, s);
           std::printf("  %-16s %-12s %.4f     %+.2f\n", o, pc ? "per-channel" : "per-tensor", a, (fp32 - a) * 100);
         }
@@ -200,8 +201,9 @@ int main(int argc, char** argv) {
       q = ptq(*net, qc, s);
     }
     const double int8 = accuracy(*q, s);
-    std::printf("%s, %s weights, %s activation observer%s:\n%s", qat ? "QAT" : "PTQ", per_tensor ? "per-tensor" : "per-channel",
-                qc.activation.c_str(), reduce_range ? " (reduce_range)" : "", cp::describe_quantization(*q).c_str());
+    std::printf("%s, %s weights, %s activation observer%s%s:\n%s", qat ? "QAT" : "PTQ",
+                per_tensor ? "per-tensor" : "per-channel", qc.activation.c_str(), reduce_range ? " (reduce_range)" : "",
+                bias_fraction ? " (bias fraction)" : "", cp::describe_quantization(*q).c_str());
     std::printf("test accuracy: fp32 %.4f, int8 %.4f, drop %+.2f points\n", fp32, int8, (fp32 - int8) * 100);
     const std::string path = out.empty() ? (std::filesystem::temp_directory_path() / ("quantize_" + std::to_string(::getpid()) + ".safetensors")).string() : out;
     nn::Metadata qmeta = meta;

@@ -193,6 +193,15 @@ else:
         if ex.returncode != 0 or not os.path.isfile(onnx_out):
             failures.append(f"export of {os.path.basename(src)} failed: " + ex.stderr.strip())
         elif os.path.exists(onnx_out): os.remove(onnx_out)
+    # --bias-fraction: saved with its bias_frac tensors, evaluated; export refuses it (QLinearConv's bias is int32).
+    frac = os.path.join(tmp, "frac.safetensors")
+    r = subprocess.run([os.path.join(bin_dir, "quantize"), "--data", good, "--init", plain, "--calib", "20",
+                        "--bias-fraction", "--out", frac], capture_output=True, text=True)
+    if r.returncode != 0 or b"fc2.bias_frac" not in open(frac, "rb").read(4096):
+        failures.append("quantize --bias-fraction: " + r.stderr.strip())
+    else:
+        case("export of a model with bias fractions", ["export", frac, onnx_out], ["conv1", "keeps a bias fraction"],
+             onnx_out, RUN)
     ev = subprocess.run([os.path.join(bin_dir, "evaluate"), int8, "--data", good], capture_output=True, text=True)
     if ev.returncode != 0 or "int8 quantized" not in ev.stdout:
         failures.append("evaluate does not report the int8 checkpoint: " + ev.stdout[:200] + ev.stderr)
