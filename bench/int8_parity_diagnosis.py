@@ -16,26 +16,15 @@ usage: /usr/bin/python3 bench/int8_parity_diagnosis.py [--bn] [--full-range] [--
 import os, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "parity"))
 import numpy as np, torch, torch.nn.functional as F
-from torch.ao import quantization as tq
 import torch_quant_parity as P
-from torch_seed_cnn_parity import IMAGES, load_st
+from torch_seed_cnn_parity import load_st
 
 def quantized_model(bn, rr, init):
     path = init or os.path.join(tempfile.mkdtemp(), "fp32.safetensors")
     if not init: P.fp32_weights(path, bn)
     sd = {k: torch.from_numpy(v.copy()) for k, v in load_st(path).items()}
     bn = any(k.startswith("bn1.") for k in sd)
-    m = P.QNet(bn); m.load_state_dict(sd, strict=True); m.eval()
-    fuse = [["conv1", "bn1", "r1"], ["conv2", "bn2", "r2"]] if bn else [["conv1", "r1"], ["conv2", "r2"]]
-    tq.fuse_modules(m, fuse + [["fc1", "r3"]], inplace=True)
-    m.qconfig = tq.QConfig(activation=tq.MinMaxObserver.with_args(dtype=torch.quint8, reduce_range=rr),
-                           weight=tq.PerChannelMinMaxObserver.with_args(dtype=torch.qint8, qscheme=torch.per_channel_symmetric,
-                                                                         quant_min=-127, quant_max=127))
-    tq.prepare(m, inplace=True)
-    X = torch.tensor(IMAGES[:512], dtype=torch.float32).unsqueeze(1) / 255.
-    with torch.no_grad():
-        for i in range(0, 512, 128): m(X[i:i + 128])
-    return tq.convert(m, inplace=True), bn
+    return P.torch_quantized(sd, bn, 512, rr), bn
 
 def saturating_sums(x, w):
     """x u8 [N, K] . w s8 [C, K]: vpmaddubsw's int16-saturated pair sums, then exact int32."""

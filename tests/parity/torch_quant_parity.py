@@ -107,8 +107,9 @@ def exact_codes(q, T):
     qq = qq + ((2 * r > d) | ((2 * r == d) & (qq % 2 == 1))); h = np.clip(qq + z, 0, 255).reshape(N, -1)
     h, z, s = layer(h, z, s, "fc1", False, True); return layer(h, z, s, "fc2", False, False)[0]
 
-def compare(sd, bn, calib, rr, test, mine):
-    tag = ("BN" if bn else "no BN") + (", reduce_range" if rr else ", full range")
+def torch_quantized(sd, bn, calib, rr):
+    """PyTorch's eager PTQ of the fp32 state dict sd (onednn; observers as in the docstring),
+    calibrated on the first `calib` training images in batches of 128."""
     m = QNet(bn); m.load_state_dict(sd, strict=True); m.eval()
     fuse = [["conv1", "bn1", "r1"], ["conv2", "bn2", "r2"]] if bn else [["conv1", "r1"], ["conv2", "r2"]]
     tq.fuse_modules(m, fuse + [["fc1", "r3"]], inplace=True)
@@ -119,7 +120,11 @@ def compare(sd, bn, calib, rr, test, mine):
     X = torch.tensor(IMAGES[:calib], dtype=torch.float32).unsqueeze(1) / 255.
     with torch.no_grad():
         for i in range(0, calib, 128): m(X[i:i + 128])
-    tq.convert(m, inplace=True)
+    return tq.convert(m, inplace=True)
+
+def compare(sd, bn, calib, rr, test, mine):
+    tag = ("BN" if bn else "no BN") + (", reduce_range" if rr else ", full range")
+    m = torch_quantized(sd, bn, calib, rr)
     T = torch.tensor(test, dtype=torch.float32).unsqueeze(1) / 255.
     with torch.no_grad():
         q = torch.cat([m.codes(T[i:i + 500]) for i in range(0, len(T), 500)])
