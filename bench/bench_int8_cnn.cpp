@@ -4,7 +4,7 @@
 // weights (per-channel symmetric int8 weights, per-tensor uint8 activations
 // calibrated by min/max on the timed batch) — a kernel pipeline measurement;
 // the quantization modules (compress/, prepare/convert) own accuracy.
-//   build/bench/bench_int8_cnn [--reps N] [--threads T]
+//   build/bench/bench_int8_cnn [--reps N] [--threads T] [--act-bits 7|8]
 #include <omp.h>
 
 #include <algorithm>
@@ -47,11 +47,16 @@ struct QParam {
   int32_t zp;
 };
 
+// The activations' code range: 255, or 127 with --act-bits 7 (PyTorch's
+// reduce_range: the observed range maps to [0, 127], so minidl's avx2 path
+// runs its vpmaddubsw kernels; outputs still clamp at 255, as PyTorch's).
+float g_qmax = 255.f;
+
 // Asymmetric uint8 parameters covering [min(lo, 0), max(hi, 0)] (0 exact).
 QParam choose(float lo, float hi) {
   lo = std::min(lo, 0.f), hi = std::max(hi, 0.f);
-  const float scale = std::max((hi - lo) / 255.f, 1e-8f);
-  return {scale, int32_t(std::clamp(std::nearbyint(-lo / scale), 0.f, 255.f))};
+  const float scale = std::max((hi - lo) / g_qmax, 1e-8f);
+  return {scale, int32_t(std::clamp(std::nearbyint(-lo / scale), 0.f, g_qmax))};
 }
 QParam observe(const Tensor& t) {
   const auto v = t.to_vector<float>();
@@ -148,8 +153,10 @@ int run(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
     else if (a == "--threads" && i + 1 < argc) only = std::atoi(argv[++i]);
+    else if (a == "--act-bits" && i + 1 < argc && (std::string(argv[i + 1]) == "7" || std::string(argv[i + 1]) == "8"))
+      g_qmax = std::string(argv[++i]) == "7" ? 127.f : 255.f;
     else {
-      std::fprintf(stderr, "bench_int8_cnn: unknown argument '%s' (--reps N, --threads T)\n", a.c_str());
+      std::fprintf(stderr, "bench_int8_cnn: unknown argument '%s' (--reps N, --threads T, --act-bits 7|8)\n", a.c_str());
       return 2;
     }
   }
@@ -160,8 +167,8 @@ int run(int argc, char** argv) {
         he({10, 100}, 100), Tensor::uniform({10}, -0.1f, 0.1f, gen)};
   const Tensor x256 = Tensor::uniform({256, 1, 28, 28}, 0.f, 1.f, gen);
   const QNet q = build_qnet(n, x256);
-  std::printf("minidl int8 path: %s. Seed CNN inference, random weights, images/s (CPU time / threads).\n",
-              qisa_name(qgemm_isa()));
+  std::printf("minidl int8 path: %s, %d-bit activations. Seed CNN inference, random weights, images/s (CPU time / "
+              "threads).\n", qisa_name(qgemm_isa()), g_qmax == 127.f ? 7 : 8);
   const char* stages[] = {"quantize", "conv1", "conv2", "avgpool", "fc1", "fc2", "dequantize"};
   for (int threads : {2, 1}) {
     if (only && threads != only) continue;

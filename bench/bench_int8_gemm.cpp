@@ -2,7 +2,7 @@
 // dnnl_gemm_u8s8s32, minidl's fp32 GEMM and OpenBLAS sgemm, at the seed CNN's
 // shapes, 1 and 2 threads, plus the machine's int8 peak measured here.
 //   bench/run_int8.sh                 (builds, then runs this)
-//   build/bench/bench_int8_gemm [--reps N] [--threads T] [--quick]
+//   build/bench/bench_int8_gemm [--reps N] [--threads T] [--act-bits 7|8] [--quick]
 // oneDNN is a benchmark-only dependency (libdnnl-dev): only this program links it.
 //
 // Orientation: every row is C = A·B with A the uint8 activations. conv2 is the
@@ -86,6 +86,23 @@ __attribute__((target("avx2"))) void avx2_loop(int64_t n) {
 #undef MADD
 constexpr int kAvx2MacsPerIter = 8 * 16;
 
+// The 7-bit kernel's instruction stream (core/qgemm_avx2_u7.cpp, and oneDNN's
+// AVX2 one): vpmaddubsw (32 u8×s8 MACs into int16 pairs) + vpmaddwd by ones +
+// vpaddd, 6 independent chains.
+#define MADDUBS(t, acc) "vpmaddubsw %%ymm14, %%ymm15, %%ymm" #t "\n\tvpmaddwd %%ymm13, %%ymm" #t ", %%ymm" #t \
+  "\n\tvpaddd %%ymm" #t ", %%ymm" #acc ", %%ymm" #acc "\n\t"
+__attribute__((target("avx2"))) void avx2_u7_loop(int64_t n) {
+  __asm__ volatile(
+      "vpxor %%ymm0, %%ymm0, %%ymm0\n\tvpxor %%ymm14, %%ymm14, %%ymm14\n\tvpxor %%ymm15, %%ymm15, %%ymm15\n\t"
+      "vpxor %%ymm13, %%ymm13, %%ymm13\n\t"
+      "1:\n\t" MADDUBS(8, 0) MADDUBS(9, 1) MADDUBS(10, 2) MADDUBS(11, 3) MADDUBS(12, 4) MADDUBS(7, 5)
+      "dec %0\n\tjnz 1b"
+      : "+r"(n)::"xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+        "xmm12", "xmm13", "xmm14", "xmm15", "cc");
+}
+#undef MADDUBS
+constexpr int kAvx2U7MacsPerIter = 6 * 32;
+
 #define DP(acc) "vpdpbusd %%zmm30, %%zmm31, %%zmm" #acc "\n\t"
 __attribute__((target("avx512f,avx512vnni"))) void vnni512_loop(int64_t n) {
   __asm__ volatile(
@@ -98,10 +115,12 @@ __attribute__((target("avx512f,avx512vnni"))) void vnni512_loop(int64_t n) {
 #undef DP
 constexpr int kVnniMacsPerIter = 16 * 64;
 
-double macs_per_cycle(bool vnni, double ghz) {
+// loop: 0 vpmaddwd (exact, 8-bit), 1 vpmaddubsw (7-bit), 2 vpdpbusd zmm.
+double macs_per_cycle(int loop, double ghz) {
   const int64_t n = 20000000;
-  const double s = best_seconds([&] { vnni ? vnni512_loop(n) : avx2_loop(n); }, 3);
-  return double(n) * (vnni ? kVnniMacsPerIter : kAvx2MacsPerIter) / (s * ghz * 1e9);
+  const double s = best_seconds([&] { loop == 2 ? vnni512_loop(n) : loop == 1 ? avx2_u7_loop(n) : avx2_loop(n); }, 3);
+  return double(n) * (loop == 2 ? kVnniMacsPerIter : loop == 1 ? kAvx2U7MacsPerIter : kAvx2MacsPerIter) /
+         (s * ghz * 1e9);
 }
 
 struct Shape3 {
@@ -114,11 +133,13 @@ struct Row {
   double s32, u8, dnnl, fp32, blas;  // GOP/s (fp32: GFLOP/s)
 };
 
-Row run_shape(const Shape3& s, int threads, int reps) {
+// act_max: activations uniform in [0, act_max] — 255 (8-bit) or 127 (7-bit,
+// e.g. reduce_range: minidl's avx2 path then runs its vpmaddubsw kernel).
+Row run_shape(const Shape3& s, int threads, int reps, int act_max) {
   std::mt19937 g(1);
   std::vector<uint8_t> a(size_t(s.M * s.K));
   std::vector<int8_t> w(size_t(s.N * s.K)), bt(size_t(s.K * s.N));  // w [N][K] (minidl), bt [K][N] (oneDNN)
-  for (auto& v : a) v = uint8_t(g() % 256);
+  for (auto& v : a) v = uint8_t(g() % unsigned(act_max + 1));
   for (auto& v : w) v = int8_t(int(g() % 255) - 127);
   for (int64_t n = 0; n < s.N; ++n)
     for (int64_t k = 0; k < s.K; ++k) bt[size_t(k * s.N + n)] = w[size_t(n * s.K + k)];
@@ -185,15 +206,17 @@ void saturation_check() {
 }  // namespace
 
 int run(int argc, char** argv) {
-  int reps = 7, only_threads = 0;
+  int reps = 7, only_threads = 0, act_bits = 0;
   bool quick = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
     else if (a == "--threads" && i + 1 < argc) only_threads = std::atoi(argv[++i]);
     else if (a == "--quick") quick = true;
+    else if (a == "--act-bits" && i + 1 < argc && (std::atoi(argv[i + 1]) == 7 || std::atoi(argv[i + 1]) == 8))
+      act_bits = std::atoi(argv[++i]);
     else {
-      std::fprintf(stderr, "bench_int8_gemm: unknown argument '%s' (--reps N, --threads T, --quick)\n", a.c_str());
+      std::fprintf(stderr, "bench_int8_gemm: unknown argument '%s' (--reps N, --threads T, --act-bits 7|8, --quick)\n", a.c_str());
       return 2;
     }
   }
@@ -201,11 +224,14 @@ int run(int argc, char** argv) {
   g_timing_threads = 1;
   const double ghz = measure_ghz();
   const bool vnni = isa == QIsa::Avx512Vnni;
-  const double mpc = macs_per_cycle(vnni, ghz);
+  const double mpc = macs_per_cycle(vnni ? 2 : 0, ghz), mpc7 = vnni ? mpc : macs_per_cycle(1, ghz);
   std::printf("minidl int8 path: %s (best on this CPU: %s); OpenBLAS kernels: %s\n", qisa_name(isa),
               qisa_name(qgemm_best_isa()), blas_core_name());
-  std::printf("clock (dependent adds): %.2f GHz; %s: %.1f MACs/cycle/core measured\n", ghz,
-              vnni ? "vpdpbusd zmm (64 MACs)" : "vpmaddwd ymm (16 MACs) + vpaddd", mpc);
+  if (vnni)
+    std::printf("clock (dependent adds): %.2f GHz; vpdpbusd zmm (64 MACs): %.1f MACs/cycle/core measured\n", ghz, mpc);
+  else
+    std::printf("clock (dependent adds): %.2f GHz; MACs/cycle/core measured: vpmaddwd ymm (16 MACs) + vpaddd %.1f;"
+                " vpmaddubsw ymm (32 MACs) + vpmaddwd + vpaddd %.1f\n", ghz, mpc, mpc7);
   saturation_check();
   std::vector<Shape3> shapes = {{"conv2 bs64  (64x288 . 288x36864)", 576 * 64, 64, 288, true},
                                 {"conv2 bs256 (64x288 . 288x147456)", 576 * 256, 64, 288, true},
@@ -215,15 +241,22 @@ int run(int argc, char** argv) {
   if (quick) shapes = {{"conv2 bs1", 576, 64, 288, true}, {"fc1 bs8", 8, 100, 2304, false}}, reps = 1;
   for (int t : {2, 1}) {
     if (only_threads && t != only_threads) continue;
-    const double peak = t * ghz * mpc * 2;
-    std::printf("\n%d thread%s — int8 peak %.0f GOP/s (= %d cores x %.2f GHz x %.1f MACs/cycle x 2 ops)\n", t,
-                t > 1 ? "s" : "", peak, t, ghz, mpc);
-    std::printf("%-36s %9s %9s %9s %9s %9s | %7s %7s %7s %6s\n", "shape", "minidl-s32", "minidl-u8", "oneDNN",
-                "minidl-f32", "OpenBLAS", "s32/dnn", "u8/dnn", "u8/f32", "%peak");
-    for (const Shape3& s : shapes) {
-      const Row r = run_shape(s, t, reps);
-      std::printf("%-36s %9.0f %9.0f %9.0f %9.0f %9.0f | %6.2fx %6.2fx %6.2fx %5.0f%%\n", s.name, r.s32, r.u8, r.dnnl,
-                  r.fp32, r.blas, r.s32 / r.dnnl, r.u8 / r.dnnl, r.u8 / r.fp32, 100 * std::max(r.s32, r.u8) / peak);
+    for (int act_max : {255, 127}) {
+      if (act_bits && act_max != (act_bits == 7 ? 127 : 255)) continue;
+      // the peak of the instruction stream this data allows: exact 8-bit needs vpmaddwd on AVX2
+      const double m = act_max == 127 ? mpc7 : mpc, peak = t * ghz * m * 2;
+      std::printf("\n%d thread%s, %s activations (0..%d; minidl %s) — int8 peak %.0f GOP/s (= %d cores x %.2f GHz x "
+                  "%.1f MACs/cycle x 2 ops)\n", t, t > 1 ? "s" : "", act_max == 127 ? "7-bit" : "8-bit", act_max,
+                  vnni || isa == QIsa::AvxVnni ? "vpdpbusd" : isa == QIsa::Generic ? "generic"
+                  : act_max == 127 ? "vpmaddubsw kernel" : "widening vpmaddwd kernel", peak, t, ghz, m);
+      std::printf("%-36s %9s %9s %9s %9s %9s | %7s %7s %7s %6s\n", "shape", "minidl-s32", "minidl-u8", "oneDNN",
+                  "minidl-f32", "OpenBLAS", "s32/dnn", "u8/dnn", "u8/f32", "%peak");
+      for (const Shape3& s : shapes) {
+        const Row r = run_shape(s, t, reps, act_max);
+        std::printf("%-36s %9.0f %9.0f %9.0f %9.0f %9.0f | %6.2fx %6.2fx %6.2fx %5.0f%%\n", s.name, r.s32, r.u8,
+                    r.dnnl, r.fp32, r.blas, r.s32 / r.dnnl, r.u8 / r.dnnl, r.u8 / r.fp32,
+                    100 * std::max(r.s32, r.u8) / peak);
+      }
     }
   }
   std::printf("\n(GOP/s; fp32 columns GFLOP/s. Process CPU time / threads, best of %d after a warm-up. Quote ratios from one run.)\n",

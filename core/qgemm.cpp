@@ -187,6 +187,17 @@ QIsa qgemm_isa() {
 
 void set_qgemm_isa(QIsa isa) { force_isa(isa, "set_qgemm_isa"); }
 
+bool all_below_128(const uint8_t* p, int64_t rows, int64_t cols, int64_t ld) {
+  if (rows <= 0 || cols <= 0) return true;
+  uint8_t any = 0;  // an OR reduction the compiler vectorizes; one pass over M·K bytes against M·N·K MACs
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* row = p + r * ld;
+    for (int64_t c = 0; c < cols; ++c) any = uint8_t(any | row[c]);
+    if (any & 0x80) return false;
+  }
+  return true;
+}
+
 // ---- entry points
 namespace {
 
@@ -195,7 +206,11 @@ struct Kernels {
   qkern::WxFn wx;
 };
 
-Kernels kernels_for(QIsa isa) {
+// The AVX2 path has two kernel pairs: vpmaddubsw (core/qgemm_avx2_u7.cpp) when
+// this call's activations are all < 128 — `seven_bit`, checked on the data
+// by the caller — else the widening vpmaddwd kernels (core/qgemm_avx2.cpp).
+Kernels kernels_for(QIsa isa, bool seven_bit) {
+  if (isa == QIsa::Avx2 && seven_bit) return {qkern::xw_avx2_u7, qkern::wx_avx2_u7};
   switch (isa) {
     case QIsa::Avx512Vnni: return {qkern::xw_avx512vnni, qkern::wx_avx512vnni};
     case QIsa::AvxVnni: return {qkern::xw_avxvnni, qkern::wx_avxvnni};
@@ -262,7 +277,9 @@ void run_xw(int64_t M, const uint8_t* A, int64_t lda, int32_t a_zp, const Packed
   Epi e = make_epi(W, a_zp, bias, rq);
   e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = ldc;
   const qkern::W w = view(W);
-  const qkern::XwFn fn = g_xw_test.load() ? g_xw_test.load() : kernels_for(qgemm_isa()).xw;
+  const QIsa isa = qgemm_isa();
+  const qkern::XwFn fn = g_xw_test.load() ? g_xw_test.load()
+                                          : kernels_for(isa, isa == QIsa::Avx2 && all_below_128(A, M, W.k, lda)).xw;
   split(M, qkern::kRowAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, A, lda, w, e.out); });
 }
 
@@ -277,7 +294,9 @@ void run_wx(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const Packed
   Epi e = make_epi(W, x_zp, bias, rq);
   e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = ldc;
   const qkern::W w = view(W);
-  const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load() : kernels_for(qgemm_isa()).wx;
+  const QIsa isa = qgemm_isa();
+  const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load()
+                                          : kernels_for(isa, isa == QIsa::Avx2 && all_below_128(X, W.k, P, ldx)).wx;
   qkern::XSrc xs{};
   xs.p = X, xs.ld = ldx;
   split(P, qkern::kPixelAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });
@@ -312,7 +331,9 @@ void run_conv(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, in
   Epi e = make_epi(W, x_zp, bias, rq);
   e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = P;
   const qkern::W w = view(W);
-  const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load() : kernels_for(qgemm_isa()).wx;
+  const QIsa isa = qgemm_isa();  // the padding holds x_zp: it is an activation too
+  const bool seven_bit = isa == QIsa::Avx2 && (pad == 0 || x_zp < 128) && all_below_128(x, C, H * Wd, H * Wd);
+  const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load() : kernels_for(isa, seven_bit).wx;
   split(P, qkern::kPixelAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });
 }
 }  // namespace

@@ -56,8 +56,11 @@
 // ---- Paths (ISA) and threads
 // The fast kernels (core/qgemm_*.cpp, each compiled with its own target flags)
 // are chosen at run time by CPUID: avx512vnni (512-bit vpdpbusd), avxvnni
-// (256-bit vpdpbusd), avx2 (vpmaddwd on widened int16: vpmaddubsw would
-// saturate at 16 bits), generic (portable C++). MINIDL_ISA=<name> in the
+// (256-bit vpdpbusd), avx2, generic (portable C++). The avx2 path picks one of
+// two kernels per call from the data: vpmaddubsw when every activation byte is
+// below 128 (7-bit activations, e.g. a reduce_range model: exact, since
+// 2·127·128 fits in int16) and vpmaddwd on operands widened to int16 otherwise
+// (vpmaddubsw would saturate: 2·255·127 > 32,767); see all_below_128. MINIDL_ISA=<name> in the
 // environment, or set_qgemm_isa(), forces one; a path the CPU lacks is an Error.
 // Every path is bit-identical to the reference loops below (tests/test_qgemm.cpp).
 // A GEMM splits its rows over minidl's threads (core/parallel.h); integer
@@ -176,6 +179,11 @@ QIsa qgemm_best_isa();                      // the fastest supported path
 QIsa qgemm_isa();
 // Force a path (Error if unsupported). Process-wide; not for use while GEMMs run.
 void set_qgemm_isa(QIsa isa);
+
+// True when every byte of the rows × cols block at p (row stride ld) is < 128:
+// the test the avx2 path makes on each call's activations (for a padded
+// convolution, also on its zero point) before using vpmaddubsw.
+bool all_below_128(const uint8_t* p, int64_t rows, int64_t cols, int64_t ld);
 
 // Checks shared by the entry points (an Error naming the argument otherwise).
 void check_requant(const Requant& rq, int64_t n, const char* who);

@@ -1,6 +1,6 @@
 // minidl/core/qgemm_kernels.h — the interface between core/qgemm.cpp (checks,
 // packing, threads, dispatch) and the per-ISA kernel files
-// core/qgemm_{generic,avx2,avxvnni,avx512vnni}.cpp.
+// core/qgemm_{generic,avx2,avx2_u7,avxvnni,avx512vnni}.cpp.
 //
 // Each ISA file is compiled with its own -march flags (core/CMakeLists.txt),
 // so this header holds only plain structs and declarations: an inline function
@@ -92,6 +92,8 @@ void xw_generic(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&)
 void wx_generic(int64_t, int64_t, const XSrc&, const W&, const Out&);
 void xw_avx2(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
 void wx_avx2(int64_t, int64_t, const XSrc&, const W&, const Out&);
+void xw_avx2_u7(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);  // activations < 128 only
+void wx_avx2_u7(int64_t, int64_t, const XSrc&, const W&, const Out&);
 void xw_avxvnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
 void wx_avxvnni(int64_t, int64_t, const XSrc&, const W&, const Out&);
 void xw_avx512vnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);

@@ -11,7 +11,7 @@ dir="$1/CMakeFiles/minidl.dir"
 n=0
 for o in $(find "$dir" -name '*.o' | sort); do
   case "$o" in
-    *_avx512.cpp.o|*_avx2.cpp.o|*_avxvnni.cpp.o|*_avx512vnni.cpp.o) continue ;;
+    *_avx512.cpp.o|*_avx2.cpp.o|*_avx2_u7.cpp.o|*_avxvnni.cpp.o|*_avx512vnni.cpp.o) continue ;;
   esac
   n=$((n + 1))
   hit=$(objdump -d --no-show-raw-insn "$o" | grep -m1 -E '%[yz]mm[0-9]' || true)

@@ -1,7 +1,11 @@
 // tests/qgemm_paths.h — the int8 GEMM paths a test runs: every ISA this CPU
-// supports, plus the AVX-VNNI code with vpdpbusd emulated in AVX2
-// ("avxvnni-emulated", tests/qgemm_avxvnni_emulated.cpp) when the CPU has AVX2
-// but not AVX-VNNI. Link qgemm_avxvnni_emulated.cpp into the test.
+// supports (the avx2 one picks its vpmaddubsw or widening kernels from the
+// data, as in use), plus, on AVX2 CPUs, two kernel pairs forced directly:
+//   "avx2-u7"           core/qgemm_avx2_u7.cpp, for activations < 128 only
+//                       (a_max = 127: the test gives it 7-bit data);
+//   "avxvnni-emulated"  core/qgemm_avxvnni.cpp with vpdpbusd emulated in AVX2
+//                       (tests/qgemm_avxvnni_emulated.cpp), when the CPU lacks AVX-VNNI.
+// Link qgemm_avxvnni_emulated.cpp into the test.
 #pragma once
 
 #include <string>
@@ -20,11 +24,12 @@ namespace minidl::test {
 struct Path {
   std::string name;
   QIsa isa;
-  bool emulated = false;
+  qkern::XwFn xw = nullptr;  // forced kernels (null: the ISA's own dispatch)
+  qkern::WxFn wx = nullptr;
+  int a_max = 255;           // the largest activation (and zero point) the path accepts
   void use() const {
     set_qgemm_isa(isa);
-    if (emulated) qkern::set_kernels_for_testing(qkern::xw_avxvnni_emulated, qkern::wx_avxvnni_emulated);
-    else qkern::set_kernels_for_testing(nullptr, nullptr);
+    qkern::set_kernels_for_testing(xw, wx);
   }
 };
 
@@ -32,7 +37,9 @@ inline std::vector<Path> paths() {
   std::vector<Path> r;
   for (QIsa i : {QIsa::Generic, QIsa::Avx2, QIsa::AvxVnni, QIsa::Avx512Vnni})
     if (qisa_supported(i)) r.push_back({qisa_name(i), i});
-  if (qisa_supported(QIsa::Avx2) && !qisa_supported(QIsa::AvxVnni)) r.push_back({"avxvnni-emulated", QIsa::Avx2, true});
+  if (qisa_supported(QIsa::Avx2)) r.push_back({"avx2-u7", QIsa::Avx2, qkern::xw_avx2_u7, qkern::wx_avx2_u7, 127});
+  if (qisa_supported(QIsa::Avx2) && !qisa_supported(QIsa::AvxVnni))
+    r.push_back({"avxvnni-emulated", QIsa::Avx2, qkern::xw_avxvnni_emulated, qkern::wx_avxvnni_emulated});
   return r;
 }
 

@@ -37,17 +37,23 @@ int64_t exact_round(int32_t acc, QuantMultiplier m) {
 struct Case {
   int64_t M, N, K;
   int32_t zp;
-  int fill;  // 0 random, 1 all 255 × all −127, 2 all 0 × all 127, 3 all 255 × all 127
+  // 0 random, 1 all 255 × all −127, 2 all 0 × all 127, 3 all 255 × all 127;
+  // 7-bit activations (the avx2 path's vpmaddubsw kernels): 4 random in
+  // [0, 127], 5 all 127 × all −127, 6 all 127 × all −128 (2·127·128 = 32,512,
+  // the largest int16 pair sum vpmaddubsw sees there)
+  int fill;
+  int a_max() const { return fill >= 4 ? 127 : 255; }
 };
 
 std::vector<uint8_t> make_a(const Case& c, int64_t lda, std::mt19937& g) {
   std::vector<uint8_t> a(size_t(c.M * lda + 1));
-  for (auto& v : a) v = c.fill == 0 ? uint8_t(g() % 256) : c.fill == 2 ? 0 : 255;
+  for (auto& v : a) v = c.fill == 0 ? uint8_t(g() % 256) : c.fill == 4 ? uint8_t(g() % 128) : c.fill == 2 ? 0 : c.a_max();
   return a;
 }
 std::vector<int8_t> make_w(const Case& c, std::mt19937& g) {
   std::vector<int8_t> w(size_t(c.N * c.K));
-  for (auto& v : w) v = c.fill == 0 ? int8_t(int(g() % 255) - 127) : c.fill == 1 ? -127 : 127;
+  for (auto& v : w)
+    v = c.fill == 0 || c.fill == 4 ? int8_t(int(g() % 255) - 127) : c.fill == 6 ? -128 : c.fill == 1 || c.fill == 5 ? -127 : 127;
   return w;
 }
 
@@ -75,6 +81,8 @@ const Case kCases[] = {
     {50, 100, 2304, 3, 0}, {7, 64, 288, 255, 0}, {49, 17, 31, 0, 0},   {96, 48, 64, 100, 0},
     {13, 19, 300, 255, 1}, {13, 19, 300, 0, 1},  {33, 65, 2304, 0, 1}, {5, 9, 9, 0, 2},
     {6, 40, 4096, 255, 3}, {130, 70, 37, 77, 0}, {2, 3, 65536, 0, 1},
+    {17, 33, 9, 100, 4},   {96, 48, 64, 127, 4}, {50, 100, 2304, 3, 4}, {7, 64, 288, 0, 4},
+    {13, 19, 300, 0, 5},   {33, 65, 2304, 127, 6}, {2, 3, 65536, 0, 6},
 };
 
 }  // namespace
@@ -175,6 +183,7 @@ TEST_CASE("qgemm u8s8s32 / u8s8u8: every supported path bit-identical to the ref
     path.use();
     CAPTURE(path.name);
     for (const Case& c : kCases) {
+      if (c.a_max() > path.a_max) continue;
       CAPTURE(c.M); CAPTURE(c.N); CAPTURE(c.K); CAPTURE(c.zp); CAPTURE(c.fill);
       const int64_t lda = c.K + int64_t(g() % 3), ldc = c.N + int64_t(g() % 3);
       const std::vector<uint8_t> a = make_a(c, lda, g);
@@ -208,7 +217,7 @@ TEST_CASE("qgemm_wx (conv orientation, C[n][p]): every supported path bit-identi
     path.use();
     CAPTURE(path.name);
     for (const Case& c : kCases) {
-      if (c.K > 5000) continue;
+      if (c.K > 5000 || c.a_max() > path.a_max) continue;
       CAPTURE(c.M); CAPTURE(c.N); CAPTURE(c.K); CAPTURE(c.fill);
       const int64_t P = c.M, ldx = P + int64_t(g() % 5), ldc = P + int64_t(g() % 3);
       // X [K][P]; the reference multiplies Xᵀ (as A [P][K]) and transposes back
@@ -283,4 +292,43 @@ TEST_CASE("qgemm: ISA names, forcing a path, bad arguments") {
   rq.bias_frac = {0, (1 << 30) + 1};
   CHECK(contains(error_of([&] { qgemm_u8s8u8(2, a.data(), 3, 0, p, rq, c8.data(), 2); }),
                  "bias fraction 1073741825 (Q31) is outside [-2^30, 2^30]"));
+}
+
+TEST_CASE("all_below_128: the avx2 path's test for its vpmaddubsw kernels, strides respected") {
+  std::vector<uint8_t> a(3 * 8, 127);  // 3 rows of 5 bytes, row stride 8
+  for (int r = 0; r < 3; ++r)
+    for (int c = 5; c < 8; ++c) a[size_t(r * 8 + c)] = 200;  // the gaps between rows are not activations
+  CHECK(all_below_128(a.data(), 3, 5, 8));
+  CHECK_FALSE(all_below_128(a.data(), 3, 6, 8));
+  a[2 * 8 + 4] = 128;  // the last byte of the block
+  CHECK_FALSE(all_below_128(a.data(), 3, 5, 8));
+  CHECK(all_below_128(a.data(), 2, 5, 8));
+  CHECK(all_below_128(nullptr, 0, 5, 8));
+  CHECK(all_below_128(nullptr, 3, 0, 8));
+}
+
+TEST_CASE("avx2: the vpmaddubsw kernels saturate on 8-bit data, so the path checks the data first") {
+  if (!qisa_supported(QIsa::Avx2)) return;
+  IsaGuard guard;
+  const int64_t M = 4, N = 16, K = 64;
+  std::vector<uint8_t> a(size_t(M * K), 255);
+  std::vector<int8_t> w(size_t(N * K), -127);
+  const PackedWeights p = pack_weights(w.data(), N, K);
+  std::vector<int32_t> got(size_t(M * N)), forced(got);
+  set_qgemm_isa(QIsa::Avx2);
+  qgemm_u8s8s32(M, a.data(), K, 0, p, nullptr, got.data(), N);
+  qkern::set_kernels_for_testing(qkern::xw_avx2_u7, qkern::wx_avx2_u7);
+  qgemm_u8s8s32(M, a.data(), K, 0, p, nullptr, forced.data(), N);
+  qkern::set_kernels_for_testing(nullptr, nullptr);
+  CHECK(got[0] == K * 255 * -127);    // the path: exact (widening kernel chosen)
+  CHECK(forced[0] == K / 2 * -32768);  // the 7-bit kernel forced: every pair sum saturated
+  // the same for a padded convolution whose input is 7-bit but whose zero point (the padding) is not
+  std::vector<uint8_t> x(size_t(1 * 4 * 4), 0), out(size_t(16 * 36));
+  std::vector<int8_t> cw(size_t(16 * 9), -127);
+  const PackedWeights pc = pack_weights(cw.data(), 16, 9, {16, 1, 3, 3});
+  std::vector<int32_t> acc(size_t(16 * 36));
+  qconv_image_s32(x.data(), 1, 4, 4, 1, 1, 255, pc, nullptr, acc.data());
+  // corner: 4 taps in the image, (0 − 255)·(−127) each; 5 in the padding read 255, the zero point, and add
+  // 0 — but as raw bytes 255 × −127 they would saturate vpmaddubsw's pairs
+  CHECK(acc[0] == 4 * 255 * 127);
 }

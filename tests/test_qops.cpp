@@ -22,9 +22,10 @@ using minidl::test::error_of;
 
 namespace {
 
-Tensor random_u8(const Shape& s, std::mt19937& g) {
+// Codes uniform in [0, max] (127: 7-bit activations, the avx2 path's vpmaddubsw kernels).
+Tensor random_u8(const Shape& s, std::mt19937& g, int max = 255) {
   Tensor t = Tensor::empty(s, DType::UInt8);
-  for (int64_t i = 0; i < t.numel(); ++i) t.data<uint8_t>()[i] = uint8_t(g() % 256);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<uint8_t>()[i] = uint8_t(g() % unsigned(max + 1));
   return t;
 }
 
@@ -92,11 +93,15 @@ TEST_CASE("quantized_conv2d: equals the direct definition on every path (stride,
   struct C { int64_t N, C, H, W, CO, K; int s, p; };
   for (const C& c : {C{2, 1, 28, 28, 32, 3, 1, 0}, C{3, 32, 10, 9, 64, 3, 1, 0}, C{2, 3, 7, 8, 5, 3, 2, 1},
                      C{1, 4, 5, 5, 17, 1, 1, 2}, C{4, 2, 6, 6, 3, 5, 1, 2}})
-    for (const test::Path& path : test::paths()) {
+    for (const test::Path& path : test::paths())
+      // 8-bit data; 7-bit data with a 7-bit zero point; 7-bit data whose zero point (the padding) is not
+      for (int data : {0, 1, 2}) {
+      if (data == 0 && path.a_max < 255) continue;
+      if (data == 2 && (path.a_max < 255 || c.p == 0)) continue;
       path.use();
-      CAPTURE(path.name); CAPTURE(c.C); CAPTURE(c.H); CAPTURE(c.s); CAPTURE(c.p);
-      const Tensor x = random_u8({c.N, c.C, c.H, c.W}, g);
-      const int32_t zp = int32_t(g() % 256);
+      CAPTURE(path.name); CAPTURE(c.C); CAPTURE(c.H); CAPTURE(c.s); CAPTURE(c.p); CAPTURE(data);
+      const Tensor x = random_u8({c.N, c.C, c.H, c.W}, g, data == 0 ? 255 : 127);
+      const int32_t zp = data == 0 ? int32_t(g() % 256) : data == 1 ? int32_t(g() % 128) : int32_t(128 + g() % 128);
       const Shape ws = {c.CO, c.C, c.K, c.K};
       const std::vector<int8_t> w = random_w(c.CO * c.C * c.K * c.K, g);
       const PackedWeights pw = pack_weights(w.data(), c.CO, c.C * c.K * c.K, ws);
