@@ -24,25 +24,33 @@ echo
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 for t in 2 1; do
-  "$root/build/bench/bench_int8_cnn" --threads "$t" --reps "$reps" | tee "$out/minidl$t.txt"
+  # minidl with 8-bit activations and with 7-bit ones (reduce_range: the AVX2
+  # path's vpmaddubsw kernels), PyTorch as its own recipe quantizes
+  for b in 8 7; do
+    "$root/build/bench/bench_int8_cnn" --threads "$t" --reps "$reps" --act-bits "$b" | tee "$out/minidl$t-$b.txt"
+  done
   /usr/bin/python3 "$root/bench/torch_int8_cnn.py" "$t" "$reps" | tee "$out/torch$t.txt"
+  # PyTorch*: glibc told to keep freed memory (bench/README.md, "One command"), the stronger baseline
+  MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=17179869184 MALLOC_TOP_PAD_=536870912 \
+    /usr/bin/python3 "$root/bench/torch_int8_cnn.py" "$t" "$reps" | sed 's/^torch /torch* /' | tee "$out/torchs$t.txt"
 done
 /usr/bin/python3 - "$out" <<'PY'
 import re, sys, pathlib
 d = pathlib.Path(sys.argv[1]); v = {}
 for f in d.glob("*.txt"):
-    t = re.search(r"(\d)\.txt", f.name).group(1)
+    t, bits = re.search(r"(\d)(?:-(\d))?\.txt$", f.name).groups()
     for line in f.read_text().splitlines():
-        m = re.match(r"(minidl|torch) (\w+) bs(\d+)(?: t\d)?: (\d+) img/s ([\d.]+) us", line)
-        if m: v[(m[1], m[2], int(m[3]), t)] = (float(m[4]), float(m[5]))
+        m = re.match(r"(minidl|torch\*?) (\w+) bs(\d+)(?: t\d)?: (\d+) img/s ([\d.]+) us", line)
+        if m: v[(m[1], m[2], bits or "", int(m[3]), t)] = (float(m[4]), float(m[5]))
 print("\nseed CNN inference, ratios of images/s (same run):")
 for t in "21":
     for bs in (256, 1):
-        q = v.get(("minidl", "int8", bs, t)); f = v.get(("minidl", "fp32", bs, t))
-        tq = [v.get(("torch", e, bs, t)) for e in ("onednn", "qnnpack")]
+      for bits in "87":
+        q = v.get(("minidl", "int8", bits, bs, t)); f = v.get(("minidl", "fp32", bits, bs, t))
+        tq = [v.get((p, e, "", bs, t)) for p in ("torch", "torch*") for e in ("onednn", "qnnpack")]
         anchor = max((x for x in tq if x), default=None)
         if not q or not f or not anchor: continue
-        print(f"  {t} thread{'s' if t == '2' else ' '} bs{bs:<3}: minidl int8 {q[0]:7.0f} img/s ({q[1]:7.1f} us) | "
-              f"vs minidl fp32 {q[0] / f[0]:.2f}x | vs PyTorch int8 (best engine, {anchor[0]:.0f} img/s) {q[0] / anchor[0]:.2f}x"
+        print(f"  {t} thread{'s' if t == '2' else ' '} bs{bs:<3} {bits}-bit act.: minidl int8 {q[0]:7.0f} img/s ({q[1]:7.1f} us) | "
+              f"vs minidl fp32 {q[0] / f[0]:.2f}x | vs PyTorch int8 (best of onednn/qnnpack, plain/PyTorch*: {anchor[0]:.0f} img/s) {q[0] / anchor[0]:.2f}x"
               f" | latency vs PyTorch int8 {q[1] / anchor[1]:.2f}x")
 PY

@@ -44,7 +44,9 @@ namespace minidl::compress {
 struct QConfig {
   std::string activation = "histogram";  // minmax | moving_average | histogram
   bool per_channel = true;               // weights: one scale per output channel (else per tensor)
-  bool reduce_range = false;             // activations in [0, 127] (fbgemm's AVX2 headroom)
+  // activations in [0, 127] (fbgemm's AVX2 headroom); on AVX2 CPUs without
+  // VNNI the int8 layers then run core/qgemm_avx2_u7.cpp's vpmaddubsw kernels
+  bool reduce_range = false;
   // Keep the part of each bias that rounding it to int32 (units s_x·s_w) drops, as a
   // Q31 fraction applied in the requantization's rounding offset (Requant::bias_frac,
   // core/qgemm.h): still integers only, and the arithmetic of PyTorch's fbgemm/onednn,

@@ -10,6 +10,8 @@
 // pairs → int32, exact: 2 × 255 × 127 fits easily), then vpaddd. Weights are
 // widened once at pack time (PackedWeights::rows16 / panels16); activations are
 // widened on the fly into a small buffer reused across all output columns.
+// When a call's activations are all < 128, core/qgemm.cpp runs the vpmaddubsw
+// kernels of core/qgemm_avx2_u7.cpp instead (exact there, ~1.5x faster).
 //
 // Blocking (Zen 3 / Haswell-class: 16 ymm registers, 2 vpmaddwd per cycle):
 //   MR = 4 rows × NV = 2 vectors of 8 int32 = 8 accumulators, + 2 vector

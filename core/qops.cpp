@@ -5,10 +5,8 @@
 
 #include <cmath>
 #include <cstring>
-#ifdef __SSE4_1__
-#include <immintrin.h>
-#endif
 
+#include "core/cpu_features.h"
 #include "core/parallel.h"
 
 namespace minidl {
@@ -84,34 +82,12 @@ inline int32_t rdiv_half_even(int32_t sum, int32_t d, int log2_2d) {
   return tie && (q & 1) ? q - 1 : q;
 }
 
-#ifdef __SSE4_1__
-// The seed's 4×4 / stride 4 pooling of one band of 4 rows, 4 outputs per step:
-// pmaddubsw with ones adds byte pairs (255 + 255 cannot saturate), pmaddwd
-// with ones adds those pairs: four 4-wide sums per row in int32 lanes. Then
-// the same rounding as rdiv_half_even (shift by 5 = log2(2·16)). The last
-// step starts at OW·4 − 16, overlapping the previous one (same values).
-void pool4_band(const uint8_t* band, int64_t W, int64_t OW, int32_t zp, uint8_t* out) {
-  const __m128i ones8 = _mm_set1_epi8(1), ones16 = _mm_set1_epi16(1);
-  for (int64_t o = 0; o < OW; o += 4) {
-    const int64_t oo = o + 4 <= OW ? o : OW - 4;
-    __m128i sum = _mm_set1_epi32(-16 * zp);
-    for (int i = 0; i < 4; ++i) {
-      const __m128i row = _mm_loadu_si128(reinterpret_cast<const __m128i*>(band + i * W + 4 * oo));
-      sum = _mm_add_epi32(sum, _mm_madd_epi16(_mm_maddubs_epi16(row, ones8), ones16));
-    }
-    const __m128i num = _mm_add_epi32(_mm_add_epi32(sum, sum), _mm_set1_epi32(16));
-    __m128i q = _mm_srai_epi32(num, 5);
-    const __m128i tie = _mm_cmpeq_epi32(_mm_and_si128(num, _mm_set1_epi32(31)), _mm_setzero_si128());
-    q = _mm_sub_epi32(q, _mm_and_si128(tie, _mm_and_si128(q, _mm_set1_epi32(1))));
-    q = _mm_add_epi32(q, _mm_set1_epi32(zp));
-    const __m128i b = _mm_packus_epi16(_mm_packs_epi32(q, q), _mm_setzero_si128());  // clamps to [0, 255]
-    const int32_t four = _mm_cvtsi128_si32(b);
-    std::memcpy(out + oo, &four, 4);
-  }
-}
-#endif
-
 }  // namespace
+
+// The 4×4 / stride-4 pooling of one band of 4 rows (core/qops_avx2.cpp, AVX2 only).
+namespace qkern {
+void pool4_band_avx2(const uint8_t* band, int64_t W, int64_t OW, int32_t zp, uint8_t* out);
+}
 
 Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point) {
   MINIDL_CHECK(x.defined() && x.dtype() == DType::Float32, "quantize_per_tensor: input must be F32");
@@ -217,16 +193,14 @@ Tensor quantized_avg_pool2d(const Tensor& x, int32_t zero_point, int kernel, int
   Tensor y = Tensor::empty({N, C, OH, OW}, DType::UInt8);
   const uint8_t* px = x.data<uint8_t>();
   uint8_t* py = y.data<uint8_t>();
-#ifdef __SSE4_1__
-  if (kernel == 4 && stride == 4 && OW >= 4) {
+  if (kernel == 4 && stride == 4 && OW >= 4 && cpu_features().avx2_fma) {
     parallel_range(N * C, threads_for(x.numel()), [&](int64_t lo, int64_t hi) {
       for (int64_t nc = lo; nc < hi; ++nc)
         for (int64_t oy = 0; oy < OH; ++oy)
-          pool4_band(px + (nc * H + oy * 4) * W, W, OW, zero_point, py + (nc * OH + oy) * OW);
+          qkern::pool4_band_avx2(px + (nc * H + oy * 4) * W, W, OW, zero_point, py + (nc * OH + oy) * OW);
     });
     return y;
   }
-#endif
   parallel_range(N * C, threads_for(x.numel()), [&](int64_t lo, int64_t hi) {
     std::vector<int32_t> col(static_cast<size_t>(W));  // column sums of one window row band
     const int log2_2d = (area & (area - 1)) == 0 ? int(__builtin_ctzll(uint64_t(2 * area))) : -1;

@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
   app.add_option("--calib", s.calib, "calibration images (the first N of the training set)")->capture_default_str()->check(CLI::Range(int64_t(0), int64_t(1) << 30));
   app.add_option("--observer", observer, "activation observer")->capture_default_str()->check(CLI::IsMember({"minmax", "moving_average", "histogram"}));
   app.add_flag("--per-tensor", per_tensor, "one weight scale per tensor instead of per output channel");
-  app.add_flag("--reduce-range", reduce_range, "activations in [0, 127] (PyTorch fbgemm's reduce_range)");
+  app.add_flag("--reduce-range", reduce_range, "activations in [0, 127] (PyTorch fbgemm's reduce_range; faster int8 on AVX2 CPUs without VNNI)");
   app.add_flag("--bias-fraction", bias_fraction,
                "keep the bias's fraction below int32 (PyTorch's float-bias arithmetic, integers only; no ONNX export)");
   app.add_flag("--table", table, "PTQ with every observer, per-channel and per-tensor: an accuracy table");

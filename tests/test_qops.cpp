@@ -199,7 +199,9 @@ TEST_CASE("quantized_avg_pool2d: every element against the definition (4x4 fast 
   std::mt19937 g(11);
   struct P { int64_t H, W; int k, s; int32_t zp; int fill; };
   for (const P& c : {P{24, 24, 4, 4, 17, 0}, P{9, 27, 4, 4, 255, 0}, P{16, 16, 4, 4, 0, 1}, P{16, 19, 4, 4, 255, 1},
-                     P{8, 8, 3, 2, 128, 0}, P{12, 16, 2, 2, 3, 0}, P{13, 17, 5, 3, 200, 0}}) {
+                     P{8, 8, 3, 2, 128, 0}, P{12, 16, 2, 2, 3, 0}, P{13, 17, 5, 3, 200, 0},
+                     // the AVX2 kernel's 8-wide steps: OW = 8, 10 (overlapping last step), 9 with ragged columns
+                     P{8, 32, 4, 4, 0, 0}, P{12, 40, 4, 4, 90, 0}, P{4, 39, 4, 4, 255, 0}, P{8, 40, 4, 4, 0, 1}}) {
     CAPTURE(c.W); CAPTURE(c.k); CAPTURE(c.zp);
     Tensor x = random_u8({2, 3, c.H, c.W}, g);
     if (c.fill) x.fill_(255.f);

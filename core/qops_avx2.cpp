@@ -1,0 +1,65 @@
+// minidl/core/qops_avx2.cpp — the seed's 4×4 / stride-4 average pooling on
+// uint8 codes, AVX2. Compiled with -march=x86-64-v3 (core/CMakeLists.txt) and
+// called by core/qops.cpp only when CPUID reports AVX2, so a portable build
+// (baseline x86-64, no SSE4.1) still gets it; includes no shared inline code
+// (see core/qgemm_kernels.h).
+//
+// One band of 4 input rows gives one output row. vpmaddubsw with ones adds
+// adjacent byte pairs (255 + 255 cannot saturate int16), vpmaddwd with ones
+// adds those pairs: per int32 lane the sum of 4 consecutive bytes of a row, so
+// a 32-byte row load gives 8 window-row sums, and 4 rows give 8 window sums.
+// Then Σ(q − zp) rounded half to even over 16, as rdiv_half_even in
+// core/qops.cpp: num = 2·Σ + 16, q = num >> 5, and on a tie (num ≡ 0 mod 32)
+// an odd q is stepped down.
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace minidl::qkern {
+
+namespace {
+
+// 8 window sums (Σ q − 16·zp) → 8 codes, clamped to [0, 255] by the packs.
+inline __m128i finish(__m256i sum, int32_t zp) {
+  const __m256i num = _mm256_add_epi32(_mm256_add_epi32(sum, sum), _mm256_set1_epi32(16));
+  __m256i q = _mm256_srai_epi32(num, 5);
+  const __m256i tie = _mm256_cmpeq_epi32(_mm256_and_si256(num, _mm256_set1_epi32(31)), _mm256_setzero_si256());
+  q = _mm256_sub_epi32(q, _mm256_and_si256(tie, _mm256_and_si256(q, _mm256_set1_epi32(1))));
+  q = _mm256_add_epi32(q, _mm256_set1_epi32(zp));
+  const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(q), _mm256_extracti128_si256(q, 1));
+  return _mm_packus_epi16(w16, w16);
+}
+
+}  // namespace
+
+// out[o] for o ∈ [0, OW), OW ≥ 4, from band rows 0..3 (row stride W ≥ 4·OW).
+// Steps of 8 outputs; the last starts at OW − 8 (overlapping, same values);
+// OW < 8 takes one step of 4 from 16-byte loads (at OW − 4, overlapping).
+void pool4_band_avx2(const uint8_t* band, int64_t W, int64_t OW, int32_t zp, uint8_t* out) {
+  const __m256i ones8 = _mm256_set1_epi8(1), ones16 = _mm256_set1_epi16(1);
+  if (OW < 8) {
+    for (int64_t o = 0; o < OW; o += 4) {
+      const int64_t oo = o + 4 <= OW ? o : OW - 4;
+      __m256i sum = _mm256_set1_epi32(-16 * zp);
+      for (int i = 0; i < 4; ++i) {
+        const __m128i row = _mm_loadu_si128(reinterpret_cast<const __m128i*>(band + i * W + 4 * oo));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_castsi128_si256(row), ones8), ones16));
+      }
+      const int32_t four = _mm_cvtsi128_si32(finish(sum, zp));  // lanes 0..3 (4..7 are not used)
+      std::memcpy(out + oo, &four, 4);
+    }
+    return;
+  }
+  for (int64_t o = 0; o < OW; o += 8) {
+    const int64_t oo = o + 8 <= OW ? o : OW - 8;
+    __m256i sum = _mm256_set1_epi32(-16 * zp);
+    for (int i = 0; i < 4; ++i) {
+      const __m256i row = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(band + i * W + 4 * oo));
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(_mm256_maddubs_epi16(row, ones8), ones16));
+    }
+    _mm_storel_epi64(reinterpret_cast<__m128i*>(out + oo), finish(sum, zp));
+  }
+}
+
+}  // namespace minidl::qkern
