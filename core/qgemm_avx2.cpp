@@ -144,7 +144,10 @@ void wx_channels(const int16_t* buf, int64_t p, int64_t np, const W& w, const Ou
     tile<nv>(w.tiles16 + c * w.kp, 2, 2 * MR, buf, 2 * PB, 16, w.kp / 2, acc);
     for (int i = 0; i < MR && c + i < w.n; ++i) {
       const Req8 q = req_row(o, c + i);
-      for (int j = 0; j < nv; ++j) store8(o, (c + i) * o.ldc + p + 8 * j, acc[i][j], q, int(min64(8, np - 8 * j)));
+      const int64_t at = (c + i) * o.ldc + p;
+      int j = 0;
+      for (; j + 1 < nv; j += 2) store16(o, at + 8 * j, acc[i][j], acc[i][j + 1], q, int(min64(16, np - 8 * j)));
+      if (j < nv) store8(o, at + 8 * j, acc[i][j], q, int(min64(8, np - 8 * j)));
     }
   }
 }
