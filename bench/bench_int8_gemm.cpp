@@ -27,6 +27,7 @@
 #include "core/blas.h"
 #include "core/parallel.h"
 #include "core/qgemm.h"
+#include "core/qops.h"
 
 extern "C" void openblas_set_num_threads(int);
 
@@ -127,6 +128,11 @@ struct Shape3 {
   const char* name;
   int64_t M, N, K;  // C[M][N] = A[M][K] · B[K][N], A uint8
   bool conv;        // run minidl's conv orientation (qgemm_wx)
+  // > 0: the product is the seed's conv2 layer on this many [32, 26, 26]
+  // images; minidl runs it as that layer runs (quantized_conv2d: implicit GEMM,
+  // images split over threads), the others multiply its im2col matrix (built
+  // from the same images, untimed: in oneDNN's favour). Same multiply-adds.
+  int64_t images = 0;
 };
 
 struct Row {
@@ -141,17 +147,29 @@ Row run_shape(const Shape3& s, int threads, int reps, int act_max) {
   std::vector<int8_t> w(size_t(s.N * s.K)), bt(size_t(s.K * s.N));  // w [N][K] (minidl), bt [K][N] (oneDNN)
   for (auto& v : a) v = uint8_t(g() % unsigned(act_max + 1));
   for (auto& v : w) v = int8_t(int(g() % 255) - 127);
+  Tensor img;  // images mode: x [images, 32, 26, 26], a = its im2col [images·576][288]
+  if (s.images) {
+    img = Tensor::empty({s.images, 32, 26, 26}, DType::UInt8);
+    uint8_t* px = img.data<uint8_t>();
+    for (int64_t i = 0; i < img.numel(); ++i) px[i] = uint8_t(g() % unsigned(act_max + 1));
+    for (int64_t n = 0; n < s.images; ++n)
+      for (int64_t p = 0; p < 576; ++p)
+        for (int64_t k = 0; k < 288; ++k) {
+          const int64_t c = k / 9, i = k / 3 % 3, j = k % 3, oy = p / 24, ox = p % 24;
+          a[size_t((n * 576 + p) * 288 + k)] = px[((n * 32 + c) * 26 + oy + i) * 26 + ox + j];
+        }
+  }
   for (int64_t n = 0; n < s.N; ++n)
     for (int64_t k = 0; k < s.K; ++k) bt[size_t(k * s.N + n)] = w[size_t(n * s.K + k)];
   std::vector<float> af(a.begin(), a.end()), bf(bt.begin(), bt.end()), cf(size_t(s.M * s.N));
   std::vector<int32_t> c32(size_t(s.M * s.N));
   std::vector<uint8_t> c8(size_t(s.M * s.N));
-  const PackedWeights pw = pack_weights(w.data(), s.N, s.K);
+  const PackedWeights pw = s.images ? pack_weights(w.data(), s.N, s.K, {64, 32, 3, 3}) : pack_weights(w.data(), s.N, s.K);
   Requant rq;
   rq.multiplier = {quantize_multiplier(1.0 / (1 << 16))};
   rq.zero_point = 3;
   std::vector<uint8_t> xt;  // conv orientation: X [K][M pixels]
-  if (s.conv) {
+  if (s.conv && !s.images) {
     xt.resize(a.size());
     for (int64_t m = 0; m < s.M; ++m)
       for (int64_t k = 0; k < s.K; ++k) xt[size_t(k * s.M + m)] = a[size_t(m * s.K + k)];
@@ -162,11 +180,13 @@ Row run_shape(const Shape3& s, int threads, int reps, int act_max) {
   const double ops = 2.0 * double(s.M) * double(s.N) * double(s.K);
   Row r{};
   r.s32 = ops / best_seconds([&] {
-    if (s.conv) qgemm_wx_s32(s.M, xt.data(), s.M, 7, pw, nullptr, c32.data(), s.M);
+    if (s.images) quantized_conv2d_s32(img, 7, pw, {});
+    else if (s.conv) qgemm_wx_s32(s.M, xt.data(), s.M, 7, pw, nullptr, c32.data(), s.M);
     else qgemm_u8s8s32(s.M, a.data(), s.K, 7, pw, nullptr, c32.data(), s.N);
   }, reps) / 1e9;
   r.u8 = ops / best_seconds([&] {
-    if (s.conv) qgemm_wx_u8(s.M, xt.data(), s.M, 7, pw, rq, c8.data(), s.M);
+    if (s.images) quantized_conv2d(img, 7, pw, rq);
+    else if (s.conv) qgemm_wx_u8(s.M, xt.data(), s.M, 7, pw, rq, c8.data(), s.M);
     else qgemm_u8s8u8(s.M, a.data(), s.K, 7, pw, rq, c8.data(), s.N);
   }, reps) / 1e9;
   const int32_t co = 0;
@@ -235,6 +255,7 @@ int run(int argc, char** argv) {
   saturation_check();
   std::vector<Shape3> shapes = {{"conv2 bs64  (64x288 . 288x36864)", 576 * 64, 64, 288, true},
                                 {"conv2 bs256 (64x288 . 288x147456)", 576 * 256, 64, 288, true},
+                                {"conv2 bs64 as the layer (implicit)", 576 * 64, 64, 288, true, 64},
                                 {"fc1 bs64    (64x2304 . 2304x100)", 64, 100, 2304, false},
                                 {"fc1 bs256   (256x2304 . 2304x100)", 256, 100, 2304, false},
                                 {"square 1024", 1024, 1024, 1024, false}};
