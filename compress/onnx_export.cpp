@@ -40,6 +40,9 @@ std::string qlinear_conv(OnnxGraph& g, const OnnxLayer& l, QuantizedWeighted& q,
   MINIDL_CHECK(!q.has_bias_fraction(), "export_onnx: layer '", l.path,
                "' keeps a bias fraction (QConfig::bias_fraction); QLinearConv's bias is int32 only, so the exported "
                "model would compute other numbers. Convert with bias_fraction off to export.");
+  MINIDL_CHECK(q.quant_max == 255, "export_onnx: layer '", l.path, "' clamps its codes at ", q.quant_max,
+               " (QConfig::clamp_to_range); QLinearConv clamps at 255, so the exported model would compute other "
+               "numbers. Convert with clamp_to_range off to export.");
   const Tensor& w = q.buffer("weight");
   std::vector<int64_t> wdims(w.shape().begin(), w.shape().end());
   while (wdims.size() < 4) wdims.push_back(1);
@@ -83,6 +86,8 @@ std::string avg_pool(OnnxGraph& g, const OnnxLayer& l, QuantizedAvgPool2d& p) {
 std::string export_quantized(OnnxGraph& g, const OnnxLayer& l) {
   nn::Module& m = l.module;
   if (auto* q = dynamic_cast<Quantize*>(&m)) {
+    MINIDL_CHECK(q->quant_max == 255, "export_onnx: '", l.path, "' clamps its codes at ", q->quant_max,
+                 " (QConfig::clamp_to_range); QuantizeLinear clamps at 255. Convert with clamp_to_range off to export.");
     const auto [s, z] = qparams(g, l.path, q->scale(), u8_of(*q, "zero_point"));
     return g.node("QuantizeLinear", {l.input, s, z}, l.path);
   }

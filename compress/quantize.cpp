@@ -115,7 +115,9 @@ nn::ModulePtr prepare_impl(nn::Module& model, const QConfig& config, bool qat, c
   const Builder B{config, qat};
   make_activation_observer(config.activation);  // validates the name up front
   auto out = std::make_shared<nn::Sequential>();
-  out->push_back("quant", std::make_shared<QuantStub>(B.activation("input")));
+  auto stub = std::make_shared<QuantStub>(B.activation("input"));
+  stub->clamp_to_range = config.clamp_to_range;
+  out->push_back("quant", stub);
   const auto& ch = seq.named_children();
   for (size_t i = 0; i < ch.size(); ++i) {
     const auto& [name, m] = ch[i];
@@ -140,6 +142,7 @@ nn::ModulePtr prepare_impl(nn::Module& model, const QConfig& config, bool qat, c
       auto block = std::make_shared<QuantBlock>(m, bn, relu, B.activation(name + " output"), wobs);
       block->fused_relu = fused_relu;
       block->bias_fraction = config.bias_fraction;
+      block->clamp_to_range = config.clamp_to_range;
       out->push_back(name, block);
       i = j - 1;
     } else if (is_a(m, "AvgPool2d")) {
@@ -227,7 +230,9 @@ nn::ModulePtr convert(nn::Module& prepared) {
     if (auto* stub = dynamic_cast<QuantStub*>(m.get())) {
       const QParams q = activation_qparams(stub->named_children()[0].second);
       s = q.scale[0], z = q.zero_point[0], started = true;
-      out->push_back(name, std::make_shared<Quantize>(s, z));
+      auto quant = std::make_shared<Quantize>(s, z);
+      if (stub->clamp_to_range) quant->quant_max = q.range.qmax;
+      out->push_back(name, quant);
       continue;
     }
     MINIDL_CHECK(started, "convert: layer '", name, "' comes before the QuantStub (call prepare first)");
@@ -246,13 +251,17 @@ nn::ModulePtr convert(nn::Module& prepared) {
       wobs->reset();
       wobs->forward(w);
       const QParams wq = wobs->qparams(), yq = activation_qparams(b->post_process);
-      nn::ModulePtr q;
+      std::shared_ptr<QuantizedWeighted> q;
       if (auto* c = dynamic_cast<nn::Conv2d*>(b->layer.get()))
         q = std::make_shared<QuantizedConv2d>(w, bias, wq, s, z, yq.scale[0], yq.zero_point[0],
                                               b->relu || b->fused_relu, c->stride, c->padding, b->bias_fraction);
       else
         q = std::make_shared<QuantizedLinear>(w, bias, wq, s, z, yq.scale[0], yq.zero_point[0], b->relu || b->fused_relu,
                                               b->bias_fraction);
+      if (b->clamp_to_range && yq.range.qmax != 255) {
+        q->quant_max = yq.range.qmax;
+        q->refresh();
+      }
       s = yq.scale[0], z = yq.zero_point[0];
       out->push_back(name, q);
     } else if (is_a(m, "AvgPool2d")) {
@@ -291,7 +300,7 @@ std::string describe_quantization(nn::Module& q) {
       const float so = w->output_scale();
       const int32_t zo = w->output_zero_point();
       os << "  " << name << ": output scale " << so << " zero_point " << zo << " range [" << so * float(0 - zo) << ", "
-         << so * float(255 - zo) << "]" << (w->relu ? " (ReLU)" : "") << "; weight scale";
+         << so * float(w->quant_max - zo) << "]" << (w->relu ? " (ReLU)" : "") << "; weight scale";
       if (ws.size() > 1)
         os << " per channel " << lo << ".." << hi << " (" << ws.size() << " channels)";
       else
@@ -299,7 +308,8 @@ std::string describe_quantization(nn::Module& q) {
       os << "\n";
     } else if (auto* qz = dynamic_cast<Quantize*>(m.get())) {
       os << "  " << name << ": input scale " << qz->scale() << " zero_point " << qz->zero_point() << " range ["
-         << qz->scale() * float(0 - qz->zero_point()) << ", " << qz->scale() * float(255 - qz->zero_point()) << "]\n";
+         << qz->scale() * float(0 - qz->zero_point()) << ", " << qz->scale() * float(qz->quant_max - qz->zero_point())
+         << "]\n";
     }
   }
   return os.str();

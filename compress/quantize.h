@@ -55,6 +55,16 @@ struct QConfig {
   // accumulator unit per layer, but it flips roundings that compound over layers:
   // ~2% of the seed CNN's outputs with BatchNorm folded (bench/README, "int8 parity").
   bool bias_fraction = false;
+  // Clamp every activation code at the top of its quant range instead of 255: with
+  // reduce_range the activations are then 7-bit codes in [0, 127] everywhere. PyTorch
+  // (and the default here) observe [0, 127] but store codes up to 255, so a value above
+  // the calibrated range (an outlier, or anything the histogram observer clips) still
+  // gets a code ≥ 128 — and minidl's AVX2 kernels, which check, fall back from
+  // vpmaddubsw to the slower exact widening kernels (core/qgemm_avx2_u7.cpp) for that
+  // call. Clamped, the outlier saturates at the range's top, as in any quantizer with
+  // quant_max 127 (and as QAT's FakeQuantize already does); results differ from
+  // PyTorch's on those outliers only. No effect without reduce_range (the top is 255).
+  bool clamp_to_range = false;
 };
 
 // The model's input: an observer (or FakeQuantize) in front of everything.
@@ -63,6 +73,7 @@ class QuantStub : public nn::Module {
   explicit QuantStub(nn::ModulePtr post_process);
   Tensor forward(const Tensor& x) override;
   std::string type_name() const override { return "QuantStub"; }
+  bool clamp_to_range = false;  // QConfig::clamp_to_range, used by convert
 };
 
 class DeQuantStub : public nn::Module {
@@ -87,6 +98,7 @@ class QuantBlock : public nn::Module {
   bool fused_relu = false;   // the layer is a ConvReLU2d / LinearReLU (nn/fuse.h)
   bool freeze_bn = false;
   bool bias_fraction = false;  // QConfig::bias_fraction, used by convert
+  bool clamp_to_range = false;  // QConfig::clamp_to_range, used by convert
 };
 
 nn::ModulePtr prepare(nn::Module& model, const QConfig& config = {});

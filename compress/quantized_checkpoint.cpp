@@ -12,12 +12,15 @@ namespace {
 const char* kLayers = "quantization.layers";
 
 std::string scheme_text(nn::Module& q) {
-  bool pc = true, frac = false;
-  for (const auto& [n, m] : q.named_children())
+  bool pc = true, frac = false, clamped = false;
+  for (const auto& [n, m] : q.named_children()) {
     if (auto* w = dynamic_cast<QuantizedWeighted*>(m.get()))
-      pc = pc && w->weight_scale().size() > 1, frac = frac || w->has_bias_fraction();
-  return std::string("real = scale*(q - zero_point); activations uint8 per-tensor affine; weights int8 symmetric "
-                     "[-127, 127] ") +
+      pc = pc && w->weight_scale().size() > 1, frac = frac || w->has_bias_fraction(), clamped |= w->quant_max != 255;
+    if (auto* z = dynamic_cast<Quantize*>(m.get())) clamped |= z->quant_max != 255;
+  }
+  return std::string("real = scale*(q - zero_point); activations uint8 per-tensor affine") +
+         (clamped ? " (codes clamped at quant_max, qmax<N> in the layer list)" : "") +
+         "; weights int8 symmetric [-127, 127] " +
          (pc ? "per-channel (axis 0)" : "per-tensor") +
          "; bias int32 at input_scale*weight_scale" +
          (frac ? std::string(" plus its rounded-away fraction (bias_frac, Q31) in the rounding offset") : "") +

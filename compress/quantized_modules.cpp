@@ -34,9 +34,13 @@ float Quantize::scale() const { return get_f(*this, "scale"); }
 int32_t Quantize::zero_point() const { return get_i(*this, "zero_point"); }
 Tensor Quantize::forward(const Tensor& x) {
   MINIDL_CHECK(x.defined() && x.dtype() == DType::Float32, label(), ": expects a float32 input");
-  return quantize_per_tensor(x, scale(), zero_point());
+  MINIDL_CHECK(quant_max >= zero_point() && quant_max <= 255, label(), ": quant_max ", quant_max,
+               " must be in [zero point ", zero_point(), ", 255]");
+  return quantize_per_tensor(x, scale(), zero_point(), quant_max);
 }
-std::string Quantize::extra_repr() const { return qp(scale(), zero_point()); }
+std::string Quantize::extra_repr() const {
+  return qp(scale(), zero_point()) + (quant_max != 255 ? ", quant_max=" + std::to_string(quant_max) : "");
+}
 
 Dequantize::Dequantize(float s, int32_t z) {
   register_buffer("scale", f32(s));
@@ -137,9 +141,11 @@ void QuantizedWeighted::refresh() {
     MINIDL_CHECK(std::isfinite(sw) && sw > 0, label(), ": weight_scale ", sw, " must be finite and > 0");
     rq_.multiplier.push_back(quantize_multiplier(double(s_in) * double(sw) / double(s_out)));
   }
+  MINIDL_CHECK(quant_max >= z_out && quant_max <= 255, label(), ": quant_max ", quant_max,
+               " must be in [output zero point ", z_out, ", 255]");
   rq_.zero_point = z_out;
   rq_.qmin = relu ? z_out : 0;
-  rq_.qmax = 255;
+  rq_.qmax = quant_max;
   packed_ok_ = true;
 }
 
@@ -151,6 +157,7 @@ std::string QuantizedWeighted::extra_repr() const {
   std::ostringstream os;
   os << "input " << qp(input_scale(), input_zero_point()) << ", output " << qp(output_scale(), output_zero_point())
      << ", " << (weight_scale().size() > 1 ? "per-channel" : "per-tensor") << " weights";
+  if (quant_max != 255) os << ", quant_max=" << quant_max;
   return os.str();
 }
 
@@ -227,18 +234,19 @@ std::string describe_quantized(const nn::Module& m) {
     os << "QuantizedConv2d";
     shape("weight");
     os << " s" << c->stride << " p" << c->padding << (c->relu ? " relu" : " norelu")
-       << (c->weight_scale().size() > 1 ? " pc" : " pt") << (c->has_bias_fraction() ? " frac" : "");
+       << (c->weight_scale().size() > 1 ? " pc" : " pt") << (c->has_bias_fraction() ? " frac" : "")
+       << (c->quant_max != 255 ? " qmax" + std::to_string(c->quant_max) : "");
   } else if (auto* l = dynamic_cast<const QuantizedLinear*>(&m)) {
     os << "QuantizedLinear";
     shape("weight");
     os << (l->relu ? " relu" : " norelu") << (l->weight_scale().size() > 1 ? " pc" : " pt")
-       << (l->has_bias_fraction() ? " frac" : "");
+       << (l->has_bias_fraction() ? " frac" : "") << (l->quant_max != 255 ? " qmax" + std::to_string(l->quant_max) : "");
   } else if (auto* p = dynamic_cast<const QuantizedAvgPool2d*>(&m)) {
     os << "QuantizedAvgPool2d " << p->kernel_size << " " << p->stride;
   } else if (auto* f = dynamic_cast<const QuantizedFlatten*>(&m)) {
     os << "QuantizedFlatten " << f->start_dim << " " << f->end_dim;
-  } else if (dynamic_cast<const Quantize*>(&m)) {
-    os << "Quantize";
+  } else if (auto* q = dynamic_cast<const Quantize*>(&m)) {
+    os << "Quantize" << (q->quant_max != 255 ? " qmax" + std::to_string(q->quant_max) : "");
   } else if (dynamic_cast<const Dequantize*>(&m)) {
     os << "Dequantize";
   } else {
@@ -270,9 +278,22 @@ nn::ModulePtr quantized_from_description(const std::string& d) {
     if (i >= words.size() || (words[i] != yes && words[i] != no)) bad();
     return words[i] == yes;
   };
-  if (kind == "Quantize" && words.empty()) return std::make_shared<Quantize>(1.f, 0);
-  if (kind == "Dequantize" && words.empty()) return std::make_shared<Dequantize>(1.f, 0);
-  // An optional last word "frac": the layer carries a bias fraction (QConfig::bias_fraction).
+  // An optional last word "qmax<N>" (N in [1, 254]): the largest code, when not 255
+  // (QConfig::clamp_to_range); then an optional "frac": the layer carries a bias fraction.
+  int32_t quant_max = 255;
+  if (!words.empty() && words.back().rfind("qmax", 0) == 0) {
+    const std::string v = words.back().substr(4);
+    if (v.empty() || v.size() > 3 || v.find_first_not_of("0123456789") != std::string::npos) bad();
+    quant_max = std::stoi(v);
+    if (quant_max < 1 || quant_max > 254) bad();
+    words.pop_back();
+  }
+  auto with_qmax = [&](auto m) {
+    m->quant_max = quant_max;
+    return m;
+  };
+  if (kind == "Quantize" && words.empty()) return with_qmax(std::make_shared<Quantize>(1.f, 0));
+  if (kind == "Dequantize" && words.empty() && quant_max == 255) return std::make_shared<Dequantize>(1.f, 0);
   const bool frac = !words.empty() && words.back() == "frac";
   if (frac) words.pop_back();
   if (kind == "QuantizedConv2d" && words.size() == 8) {
@@ -281,14 +302,15 @@ nn::ModulePtr quantized_from_description(const std::string& d) {
     auto stride = [&](size_t i) { return words[i].size() > 1 ? words[i].substr(1) : std::string("x"); };
     words[4] = stride(4);
     words[5] = stride(5);
-    return std::make_shared<QuantizedConv2d>(s, flag(7, "pc", "pt"), flag(6, "relu", "norelu"), int(num(4)), int(num(5)),
-                                             frac);
+    return with_qmax(std::make_shared<QuantizedConv2d>(s, flag(7, "pc", "pt"), flag(6, "relu", "norelu"), int(num(4)),
+                                                       int(num(5)), frac));
   }
   if (kind == "QuantizedLinear" && words.size() == 4) {
     const Shape s = {num(0), num(1)};
     for (int64_t v : s) if (v < 1 || v > 65536) bad();
-    return std::make_shared<QuantizedLinear>(s, flag(3, "pc", "pt"), flag(2, "relu", "norelu"), frac);
+    return with_qmax(std::make_shared<QuantizedLinear>(s, flag(3, "pc", "pt"), flag(2, "relu", "norelu"), frac));
   }
+  if (quant_max != 255) bad();  // pooling and flatten keep their input's codes
   if (kind == "QuantizedAvgPool2d" && words.size() == 2) return std::make_shared<QuantizedAvgPool2d>(int(num(0)), int(num(1)), 0);
   if (kind == "QuantizedFlatten" && words.size() == 2) return std::make_shared<QuantizedFlatten>(num(0), num(1));
   return bad();

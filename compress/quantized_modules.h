@@ -10,7 +10,8 @@
 // divides with rounding, keeping (scale, zero point); flatten is a view. No per-element
 // float arithmetic happens between the two ends (Jacob et al. 2018, §2).
 //
-// Buffers (saved by state_dict, so a quantized model checkpoints like any other):
+// Buffers (saved by state_dict, so a quantized model checkpoints like any other; structure —
+// shapes, stride, padding, ReLU, quant_max — goes in the description below):
 //   weight I8 [Cout, ...], bias I32 [Cout] (scale s_x·s_w[c]), weight_scale F32 [Cout or 1],
 //   weight_zero_point I8 [Cout or 1] (all 0: symmetric), input_scale F32 [1],
 //   input_zero_point I32 [1], scale F32 [1] and zero_point I32 [1] of the output.
@@ -36,6 +37,7 @@ class Quantize : public nn::Module {
   std::string extra_repr() const override;
   float scale() const;
   int32_t zero_point() const;
+  int32_t quant_max = 255;  // the largest code (127: QConfig::clamp_to_range with reduce_range)
 };
 
 // U8 codes → F32 with the (scale, zero_point) of the incoming tensor.
@@ -59,6 +61,11 @@ class QuantizedWeighted : public nn::Module {
   int32_t output_zero_point() const;
   std::vector<float> weight_scale() const;
   bool has_bias_fraction() const;
+  // The largest output code: 255 (uint8, PyTorch's clamp even with reduce_range), or the
+  // activation range's top, 127, with QConfig::clamp_to_range — then every activation is
+  // 7-bit and, on AVX2 CPUs without VNNI, every layer runs the vpmaddubsw kernels
+  // (core/qgemm_avx2_u7.cpp). Set it, then refresh().
+  int32_t quant_max = 255;
 
  protected:
   // w: float weight [Cout, ...]; ws: its per-channel (or one) scale.

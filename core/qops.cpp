@@ -89,10 +89,13 @@ namespace qkern {
 void pool4_band_avx2(const uint8_t* band, int64_t W, int64_t OW, int32_t zp, uint8_t* out);
 }
 
-Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point) {
+Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point, int32_t qmax) {
   MINIDL_CHECK(x.defined() && x.dtype() == DType::Float32, "quantize_per_tensor: input must be F32");
   MINIDL_CHECK(std::isfinite(scale) && scale > 0, "quantize_per_tensor: scale must be finite and > 0, got ", scale);
   check_zp(zero_point, "quantize_per_tensor");
+  MINIDL_CHECK(qmax >= zero_point && qmax <= 255, "quantize_per_tensor: qmax ", qmax, " must be in [zero point ",
+               zero_point, ", 255]");
+  const float top = float(qmax);
   Tensor q = Tensor::empty(x.shape(), DType::UInt8);
   const float* px = x.data<float>();
   uint8_t* pq = q.data<uint8_t>();
@@ -107,7 +110,7 @@ Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point) {
   // as one vroundps (nearbyint must not raise "inexact", which keeps it a libm call)
   for (int64_t i = 0; i < n; ++i) {
     const float r = std::rint(px[i] * inv) + float(zero_point);  // ±inf clamps
-    pq[i] = uint8_t(r < 0.f ? 0.f : r > 255.f ? 255.f : r);
+    pq[i] = uint8_t(r < 0.f ? 0.f : r > top ? top : r);
   }
   return q;
 }

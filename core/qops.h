@@ -21,11 +21,12 @@
 
 namespace minidl {
 
-// q = clamp(zero_point + nearbyint(x · (1/scale)), 0, 255), as PyTorch's
-// quantize_per_tensor for quint8: the reciprocal is taken in float, the
-// product is rounded half to even (the default FP rounding mode). NaN is an
-// Error naming the element. scale > 0, zero_point ∈ [0, 255].
-Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point);
+// q = clamp(zero_point + nearbyint(x · (1/scale)), 0, qmax), as PyTorch's
+// quantize_per_tensor for quint8 (qmax 255): the reciprocal is taken in float,
+// the product is rounded half to even (the default FP rounding mode). NaN is an
+// Error naming the element. scale > 0, zero_point ∈ [0, qmax], qmax ≤ 255
+// (127: 7-bit codes, see compress QConfig::clamp_to_range).
+Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point, int32_t qmax = 255);
 // real = scale · (q − zero_point), float.
 Tensor dequantize(const Tensor& q, float scale, int32_t zero_point);
 // Int32 accumulators (from the _s32 ops) → float: real = scale[c] · acc, c the

@@ -124,7 +124,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Quantize a seed CNN checkpoint to int8 (calibrated PTQ or QAT) and measure accuracy, size and speed."};
   std::string data = datasets::kFashionMnistDir, init, out, observer = "histogram";
   Setup s;
-  bool per_tensor = false, reduce_range = false, bias_fraction = false, do_naive = false, table = false;
+  bool per_tensor = false, reduce_range = false, clamp = false, bias_fraction = false, do_naive = false, table = false;
   int qat = 0, threads = 0, freeze_bn = 1, freeze_observers = 0;
   float qat_lr = 0.001f;
   int64_t qat_limit = 0;
@@ -133,7 +133,10 @@ int main(int argc, char** argv) {
   app.add_option("--calib", s.calib, "calibration images (the first N of the training set)")->capture_default_str()->check(CLI::Range(int64_t(0), int64_t(1) << 30));
   app.add_option("--observer", observer, "activation observer")->capture_default_str()->check(CLI::IsMember({"minmax", "moving_average", "histogram"}));
   app.add_flag("--per-tensor", per_tensor, "one weight scale per tensor instead of per output channel");
-  app.add_flag("--reduce-range", reduce_range, "activations in [0, 127] (PyTorch fbgemm's reduce_range; faster int8 on AVX2 CPUs without VNNI)");
+  app.add_flag("--reduce-range", reduce_range, "activations observed in [0, 127] (PyTorch fbgemm's reduce_range; codes above still reach 255)");
+  app.add_flag("--seven-bit", clamp,
+               "7-bit activations: --reduce-range with every code clamped at 127 (QConfig::clamp_to_range); on AVX2 "
+               "CPUs without VNNI every int8 layer then runs the faster vpmaddubsw kernels; no ONNX export");
   app.add_flag("--bias-fraction", bias_fraction,
                "keep the bias's fraction below int32 (PyTorch's float-bias arithmetic, integers only; no ONNX export)");
   app.add_flag("--table", table, "PTQ with every observer, per-channel and per-tensor: an accuracy table");
@@ -161,6 +164,7 @@ int main(int argc, char** argv) {
     s.train = std::make_shared<datasets::TensorDataset>(datasets::load_mnist(data, true));
     s.test = std::make_shared<datasets::TensorDataset>(datasets::load_mnist(data, false));
     s.transforms = nn::transforms_from_metadata(meta);
+    if (clamp) reduce_range = true;
     const double fp32 = accuracy(*net, s);
     std::printf("model: seed CNN%s from %s; fp32 test accuracy %.4f\n", bn ? " with BatchNorm" : "", init.c_str(), fp32);
     if (do_naive) naive(*net, s, fp32);
@@ -169,13 +173,14 @@ int main(int argc, char** argv) {
       for (const char* o : {"minmax", "moving_average", "histogram"})
         for (bool pc : {true, false}) {
           auto q = ptq(*net, {.activation = o, .per_channel = pc, .reduce_range = reduce_range,
-                              .bias_fraction = bias_fraction}, s);
+                              .bias_fraction = bias_fraction, .clamp_to_range = clamp}, s);
           const double a = accuracy(*q, s);
           std::printf("  %-16s %-12s %.4f     %+.2f\n", o, pc ? "per-channel" : "per-tensor", a, (fp32 - a) * 100);
         }
     }
     const cp::QConfig qc{.activation = qat > 0 && observer == "histogram" ? "moving_average" : observer,
-                         .per_channel = !per_tensor, .reduce_range = reduce_range, .bias_fraction = bias_fraction};
+                         .per_channel = !per_tensor, .reduce_range = reduce_range, .bias_fraction = bias_fraction,
+                         .clamp_to_range = clamp};
     nn::ModulePtr q;
     if (qat > 0) {
       auto prepared = cp::prepare_qat(*net, qc);
@@ -202,7 +207,8 @@ int main(int argc, char** argv) {
     }
     const double int8 = accuracy(*q, s);
     std::printf("%s, %s weights, %s activation observer%s%s:\n%s", qat ? "QAT" : "PTQ",
-                per_tensor ? "per-tensor" : "per-channel", qc.activation.c_str(), reduce_range ? " (reduce_range)" : "",
+                per_tensor ? "per-tensor" : "per-channel", qc.activation.c_str(),
+                clamp ? " (7-bit: reduce_range, clamped at 127)" : reduce_range ? " (reduce_range)" : "",
                 bias_fraction ? " (bias fraction)" : "", cp::describe_quantization(*q).c_str());
     std::printf("test accuracy: fp32 %.4f, int8 %.4f, drop %+.2f points\n", fp32, int8, (fp32 - int8) * 100);
     const std::string path = out.empty() ? (std::filesystem::temp_directory_path() / ("quantize_" + std::to_string(::getpid()) + ".safetensors")).string() : out;

@@ -85,6 +85,9 @@ TEST_CASE("quantize_per_tensor: half to even on x·(1/scale), clamped; dequantiz
   CHECK(contains(error_of([&] { quantize_per_tensor(bad, 1.f, 0); }), "element 1 of [2] is NaN"));
   CHECK(contains(error_of([&] { quantize_per_tensor(grid, 0.f, 0); }), "scale must be finite and > 0"));
   CHECK(contains(error_of([&] { quantize_per_tensor(grid, 1.f, 256); }), "zero point 256"));
+  // qmax: 7-bit codes (compress QConfig::clamp_to_range) clamp at 127
+  CHECK(quantize_per_tensor(x, 1.f, 10, 127).to_vector<uint8_t>() == std::vector<uint8_t>{10, 12, 12, 10, 8, 127, 0, 127, 0, 10});
+  CHECK(contains(error_of([&] { quantize_per_tensor(grid, 1.f, 130, 127); }), "qmax 127 must be in [zero point 130, 255]"));
 }
 
 TEST_CASE("quantized_conv2d: equals the direct definition on every path (stride, zero-point padding, ReLU)") {

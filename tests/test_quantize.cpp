@@ -412,3 +412,54 @@ TEST_CASE("QATFreeze: BatchNorm statistics stop moving after the chosen epoch") 
   (*prepared)(inputs(4, 8));
   CHECK(bn1->buffer("running_mean").to_vector<float>() == before);
 }
+
+TEST_CASE("QConfig::clamp_to_range: 7-bit codes everywhere, equal to the unclamped model in range, saved, refused by ONNX") {
+  const cp::QConfig seven{.activation = "minmax", .reduce_range = true, .clamp_to_range = true};
+  auto q = quantized_small(false, seven);
+  auto u = quantized_small(false, {.activation = "minmax", .reduce_range = true});  // PyTorch's: codes up to 255
+  // Every code between Quantize and Dequantize is ≤ 127 even for inputs far outside the
+  // calibrated range (×3), where the unclamped model's codes pass 127.
+  auto max_code = [](nn::Module& m, const Tensor& x) {
+    int top = 0;
+    Tensor v = x;
+    for (const auto& [n, layer] : m.named_children()) {
+      v = (*layer)(v);
+      if (v.dtype() == DType::UInt8)
+        for (int64_t i = 0; i < v.numel(); ++i) top = std::max(top, int(v.data<uint8_t>()[i]));
+    }
+    return top;
+  };
+  NoGradGuard ng;
+  const Tensor big = mul(inputs(8, 9), Tensor::full({1}, 3.f));
+  CHECK(max_code(*q, big) <= 127);
+  CHECK(max_code(*u, big) > 127);
+  // Inside the range (the calibration images themselves, min/max observed) nothing is
+  // clamped: the two models agree bit for bit.
+  const Tensor calib = inputs(64, 11);  // = images(64)'s, the calibration set
+  CHECK(max_code(*q, calib) <= 127);
+  CHECK((*q)(calib).to_vector<float>() == (*u)(calib).to_vector<float>());
+  CHECK((*q)(big).to_vector<float>() != (*u)(big).to_vector<float>());
+  // Saved in the layer list ("qmax127"), reloaded bit for bit; a bad quant_max is an error.
+  const auto dir = std::filesystem::temp_directory_path() / ("minidl_q7_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string path = (dir / "q.safetensors").string(), bad_path = (dir / "bad.safetensors").string();
+  cp::save_quantized(*q, path);
+  nn::Metadata meta;
+  const nn::StateDict sd = nn::load_safetensors(path, &meta);
+  CHECK(contains(meta.at("quantization.layers"), "quant=Quantize qmax127"));
+  CHECK(contains(meta.at("quantization.layers"), "pc qmax127"));
+  CHECK(contains(meta.at("quantization.scheme"), "clamped at quant_max"));
+  auto r = cp::load_quantized(path);
+  CHECK((*q)(big).to_vector<float>() == (*r)(big).to_vector<float>());
+  for (const char* bad : {"qmax300", "qmax", "qmax12x", "qmax0"}) {
+    nn::Metadata m2 = meta;
+    std::string& layers = m2.at("quantization.layers");
+    layers.replace(layers.find("qmax127"), 7, bad);
+    nn::save_safetensors(sd, bad_path, m2);
+    CAPTURE(bad);
+    CHECK(contains(error_of([&] { cp::load_quantized(bad_path); }), std::string("Quantize ") + bad + "\" is malformed"));
+  }
+  // QuantizeLinear/QLinearConv clamp at 255: exporting would change the numbers, so it is refused.
+  CHECK(contains(error_of([&] { cp::to_onnx(*q, {1, 1, 12, 12}); }), "clamps its codes at 127"));
+  std::filesystem::remove_all(dir);
+}
