@@ -30,6 +30,7 @@ double cpu_now() {
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return double(t.tv_sec) + 1e-9 * double(t.tv_nsec);
 }
+
 struct QParam {
   float scale;
   int32_t zp;
