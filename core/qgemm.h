@@ -60,8 +60,9 @@
 // two kernels per call from the data: vpmaddubsw when every activation byte is
 // below 128 (7-bit activations, e.g. a reduce_range model: exact, since
 // 2·127·128 fits in int16) and vpmaddwd on operands widened to int16 otherwise
-// (vpmaddubsw would saturate: 2·255·127 > 32,767); see all_below_128. MINIDL_ISA=<name> in the
-// environment, or set_qgemm_isa(), forces one; a path the CPU lacks is an Error.
+// (vpmaddubsw would saturate: 2·255·127 > 32,767); see all_below_128.
+// MINIDL_ISA=<name> in the environment, or set_qgemm_isa(), forces a path; a
+// path the CPU lacks is an Error.
 // Every path is bit-identical to the reference loops below (tests/test_qgemm.cpp).
 // A GEMM splits its rows over minidl's threads (core/parallel.h); integer
 // results do not depend on the split.
