@@ -40,9 +40,6 @@ std::string qlinear_conv(OnnxGraph& g, const OnnxLayer& l, QuantizedWeighted& q,
   MINIDL_CHECK(!q.has_bias_fraction(), "export_onnx: layer '", l.path,
                "' keeps a bias fraction (QConfig::bias_fraction); QLinearConv's bias is int32 only, so the exported "
                "model would compute other numbers. Convert with bias_fraction off to export.");
-  MINIDL_CHECK(q.quant_max == 255, "export_onnx: layer '", l.path, "' clamps its codes at ", q.quant_max,
-               " (QConfig::clamp_to_range); QLinearConv clamps at 255, so the exported model would compute other "
-               "numbers. Convert with clamp_to_range off to export.");
   const Tensor& w = q.buffer("weight");
   std::vector<int64_t> wdims(w.shape().begin(), w.shape().end());
   while (wdims.size() < 4) wdims.push_back(1);
@@ -60,7 +57,11 @@ std::string qlinear_conv(OnnxGraph& g, const OnnxLayer& l, QuantizedWeighted& q,
                           Attribute::of("strides", std::vector<int64_t>{stride, stride}),
                           Attribute::of("pads", std::vector<int64_t>{pad, pad, pad, pad})});
   const uint8_t z = u8_of(q, "zero_point");
-  if (q.relu && z > 0) y = g.node("Clip", {y, g.scalar_u8(l.path + ".relu_min", z)}, l.path + ".relu");
+  if (q.quant_max != 255)  // 7-bit codes (QConfig::clamp_to_range): QLinearConv saturates at 255 only
+    y = g.node("Clip", {y, g.scalar_u8(l.path + ".clamp_min", q.relu ? z : 0), g.scalar_u8(l.path + ".clamp_max", uint8_t(q.quant_max))},
+               l.path + ".clamp");
+  else if (q.relu && z > 0)
+    y = g.node("Clip", {y, g.scalar_u8(l.path + ".relu_min", z)}, l.path + ".relu");
   return y;
 }
 
@@ -86,10 +87,11 @@ std::string avg_pool(OnnxGraph& g, const OnnxLayer& l, QuantizedAvgPool2d& p) {
 std::string export_quantized(OnnxGraph& g, const OnnxLayer& l) {
   nn::Module& m = l.module;
   if (auto* q = dynamic_cast<Quantize*>(&m)) {
-    MINIDL_CHECK(q->quant_max == 255, "export_onnx: '", l.path, "' clamps its codes at ", q->quant_max,
-                 " (QConfig::clamp_to_range); QuantizeLinear clamps at 255. Convert with clamp_to_range off to export.");
     const auto [s, z] = qparams(g, l.path, q->scale(), u8_of(*q, "zero_point"));
-    return g.node("QuantizeLinear", {l.input, s, z}, l.path);
+    const std::string codes = g.node("QuantizeLinear", {l.input, s, z}, l.path);
+    if (q->quant_max == 255) return codes;  // 7-bit codes: QuantizeLinear saturates at 255 only
+    return g.node("Clip", {codes, g.scalar_u8(l.path + ".clamp_min", 0), g.scalar_u8(l.path + ".clamp_max", uint8_t(q->quant_max))},
+                  l.path + ".clamp");
   }
   if (auto* c = dynamic_cast<QuantizedConv2d*>(&m)) return qlinear_conv(g, l, *c, l.input, c->stride, c->padding);
   if (auto* f = dynamic_cast<QuantizedLinear*>(&m)) return linear(g, l, *f);

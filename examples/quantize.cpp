@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
   app.add_flag("--reduce-range", reduce_range, "activations observed in [0, 127] (PyTorch fbgemm's reduce_range; codes above still reach 255)");
   app.add_flag("--seven-bit", clamp,
                "7-bit activations: --reduce-range with every code clamped at 127 (QConfig::clamp_to_range); on AVX2 "
-               "CPUs without VNNI every int8 layer then runs the faster vpmaddubsw kernels; no ONNX export");
+               "CPUs without VNNI every int8 layer then runs the faster vpmaddubsw kernels");
   app.add_flag("--bias-fraction", bias_fraction,
                "keep the bias's fraction below int32 (PyTorch's float-bias arithmetic, integers only; no ONNX export)");
   app.add_flag("--table", table, "PTQ with every observer, per-channel and per-tensor: an accuracy table");

@@ -2,13 +2,14 @@
 // seed CNN and its BatchNorm variant briefly (one epoch on the first N_TRAIN Fashion-MNIST
 // training images, pixel/255, seeded), quantizes both (min-max observers, per-channel
 // weights, 256 calibration images; the plain one also with per-tensor weights and conv1's
-// ReLU clamping at zero point 3, which exports as a Clip), exports
-// the five models and writes what minidl computes on the first N_TEST test images.
+// ReLU clamping at zero point 3, which exports as a Clip; and with 7-bit codes, reduce_range
+// clamped at 127, Clips after QuantizeLinear and every QLinearConv), exports
+// the six models and writes what minidl computes on the first N_TEST test images.
 //
 // usage: onnx_dump OUT_DIR [N_TRAIN [N_TEST]]          (defaults 640 and 1000)
 //        onnx_dump OUT_DIR --from CHECKPOINT...
 // writes OUT_DIR/<model>.onnx for model in dense, bn (BatchNormalization nodes, fused with
-// their ReLUs), dense_int8, bn_int8, dense_int8_pt, and OUT_DIR/reference.safetensors:
+// their ReLUs), dense_int8, bn_int8, dense_int8_pt, dense_int8_7bit, and OUT_DIR/reference.safetensors:
 //   "images" F32 [N_TEST, 1, 28, 28], "labels" I64 [N_TEST],
 //   "<model>" F32 [N_TEST, 10] minidl's logits, "<model>.step" F32 [1] (int8: the output
 //   scale, one quantization step of the logits; fp32: 0).
@@ -98,8 +99,9 @@ void generated(const std::string& dir, int64_t n_train, int64_t n_test) {
   auto dense = trained(false, train), bn = trained(true, train);
   std::cout << "trained two models on " << n_train << " images in " << dump.seconds() << " s\n";
   // prepare() fuses and folds its model in place: each quantization gets its own copy.
-  auto dense_pt = nn::seed_cnn(), bn_q = nn::seed_cnn({.batchnorm = true});
+  auto dense_pt = nn::seed_cnn(), bn_q = nn::seed_cnn({.batchnorm = true}), dense_7 = nn::seed_cnn();
   dense_pt->load_state_dict(dense->state_dict());
+  dense_7->load_state_dict(dense->state_dict());
   bn_q->load_state_dict(bn->state_dict());
   dump.record("dense", *dense);
   nn::fuse(*bn);  // bn1 + relu1 -> BNReLU2d: BatchNormalization then Relu
@@ -109,6 +111,10 @@ void generated(const std::string& dir, int64_t n_train, int64_t n_test) {
   dump.record("dense_int8", *quantized(*dense, true));
   dump.record("bn_int8", *quantized(*bn_q, true));
   dump.record("dense_int8_pt", *pt);
+  // 7-bit codes (reduce_range, every code clamped at 127): Clips after QuantizeLinear and each QLinearConv
+  auto seven = cp::prepare(*dense_7, {.activation = "minmax", .reduce_range = true, .clamp_to_range = true});
+  cp::calibrate(*seven, calib, 2);
+  dump.record("dense_int8_7bit", *cp::convert(*seven));
   dump.save();
 }
 

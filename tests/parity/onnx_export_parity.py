@@ -1,8 +1,9 @@
 """ONNX export checked by what minidl did not write (live).
 
 onnx_dump (minidl) trains the seed CNN and its BatchNorm variant briefly, quantizes them and
-exports five models (fp32 dense and bn; int8 dense, bn and dense with per-tensor weights and a ReLU clipping
-at a non-zero zero point)
+exports six models (fp32 dense and bn; int8 dense, bn, dense with per-tensor weights and a ReLU clipping
+at a non-zero zero point, and dense with 7-bit codes — reduce_range clamped at 127, Clips after every
+QuantizeLinear and QLinearConv)
 with minidl's logits on the first 1,000 Fashion-MNIST test images. Then:
   1. Debian's python3-onnx: onnx.checker.check_model(full_check=True) on every file (the
      full check includes strict shape inference) and the operators used;
@@ -35,6 +36,8 @@ MODELS = {  # name: (int8, operators the graph must use)
     "bn_int8": (True, {"QuantizeLinear", "QLinearConv", "DequantizeLinear", "AveragePool", "Reshape", "Flatten"}),
     "dense_int8_pt": (True, {"QuantizeLinear", "QLinearConv", "Clip", "DequantizeLinear", "AveragePool", "Reshape",
                              "Flatten"}),
+    "dense_int8_7bit": (True, {"QuantizeLinear", "QLinearConv", "Clip", "DequantizeLinear", "AveragePool", "Reshape",
+                               "Flatten"}),
 }
 DT = {"F32": np.float32, "I64": np.int64}
 
