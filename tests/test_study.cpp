@@ -29,6 +29,7 @@
 #include "validate/metrics.h"
 #include "validate/recipe.h"
 #include "validate/study.h"
+#include "validate/study_steps.h"
 #include "validate/svg.h"
 
 using namespace minidl;
@@ -99,6 +100,8 @@ TEST_CASE("recipe grammar: canonical names, file stems, compositions") {
   CHECK(parse_recipe("prune:0.9+int8").file_stem() == "prune-0.9_int8");
   CHECK(parse_recipe("int8:per-channel").name() == "int8");
   CHECK(parse_recipe("int8:per-tensor").name() == "int8:per-tensor");
+  CHECK(parse_recipe("prune:0.9+int8:7bit").name() == "prune:0.9+int8:7bit");
+  CHECK(parse_recipe("prune:0.9+int8:7bit").file_stem() == "prune-0.9_int8-7bit");
   CHECK(parse_recipe("distill:0.25+int8").steps.size() == 2);
   CHECK(parse_recipe("distill:0.25+int8").find("distill")->value == 0.25);
   CHECK(parse_recipe("structured:0.5+prune:0.8").has("prune"));
@@ -118,7 +121,7 @@ TEST_CASE("recipe grammar: every mistake is a one-line error naming what is wron
   CHECK(contains(error_of([] { parse_recipe("structured:1"); }), "fraction of filters 1 is outside [0, 1)"));
   CHECK(contains(error_of([] { parse_recipe("distill:0"); }), "width 0 is outside (0, 1]"));
   CHECK(contains(error_of([] { parse_recipe("distill:1.5"); }), "outside (0, 1]"));
-  CHECK(contains(error_of([] { parse_recipe("int8:per-row"); }), "per-tensor"));
+  CHECK(contains(error_of([] { parse_recipe("int8:per-row"); }), "'per-channel', 'per-tensor' or '7bit'"));
   CHECK(contains(error_of([] { parse_recipe("qat:2"); }), "qat takes no argument"));
   CHECK(contains(error_of([] { parse_recipe("prune:0.9+"); }), "empty step"));
   CHECK(contains(error_of([] { parse_recipe("int8+prune:0.9"); }), "prune cannot come after int8"));
@@ -414,4 +417,29 @@ TEST_CASE("study: bad settings are errors before training") {
   run_study(data, StratifiedKFold(2, true, 1), o);
   CHECK(!fs::exists(stale));
   CHECK(fs::exists(fs::path(o.out_dir) / "fold-0" / "dense.json"));
+}
+
+TEST_CASE("study step int8:7bit: an integer-only model whose every code is 7-bit") {
+  if (!recipe_runnable(parse_recipe("int8:7bit"))) return;  // a build without compress/ quantization
+  Generator g(5);
+  validate::detail::FoldData f;
+  f.fit = std::make_shared<datasets::TensorDataset>(Tensor::uniform({120, 1, 28, 28}, 0.f, 1.f, g),
+                                                    std::vector<int64_t>(120, 1), 10);
+  validate::detail::Candidate c;
+  c.model = nn::seed_cnn({}, g);
+  validate::detail::quantize_step(parse_recipe("int8:7bit").steps[0], c, f, StudyOptions{}, nullptr);
+  CHECK(c.format == validate::detail::Format::int8);
+  CHECK(contains(c.details, "PTQ int8, per-channel weights, histogram activations (7-bit)"));
+  // Inputs at three times the calibrated range: the codes still stop at 127.
+  NoGradGuard ng;
+  Tensor v = mul(Tensor::uniform({4, 1, 28, 28}, 0.f, 1.f, g), Tensor::full({1}, 3.f));
+  int top = 0, layers = 0;
+  for (const auto& [name, m] : c.model->named_children()) {
+    v = (*m)(v);
+    if (v.dtype() != DType::UInt8) continue;
+    ++layers;
+    for (int64_t i = 0; i < v.numel(); ++i) top = std::max(top, int(v.data<uint8_t>()[i]));
+  }
+  CHECK(layers >= 5);
+  CHECK(top <= 127);
 }

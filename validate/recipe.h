@@ -14,7 +14,8 @@
 //           | 'structured:' F             remove the fraction F ∈ [0, 1) of conv2's filters with the
 //                                          smallest L1 norms (Li et al. 2017), then fine-tune
 //           | 'int8' | 'int8:per-channel' int8 post-training quantization (per-output-channel
-//           | 'int8:per-tensor'            weight scales unless per-tensor)
+//           | 'int8:per-tensor'            weight scales unless per-tensor; 7bit: activation codes
+//           | 'int8:7bit'                  in [0, 127], QConfig reduce_range + clamp_to_range)
 //           | 'qat'                       quantization-aware training, then int8
 //           | 'distill:' W                a student of width W ∈ (0, 1] (channels and hidden units
 //                                          scaled) trained against the fold's dense model
@@ -35,8 +36,8 @@ namespace minidl::validate {
 struct RecipeStep {
   std::string kind;    // "prune", "structured", "int8", "qat", "distill"
   double value = 0;    // sparsity, fraction of filters or width; 0 when the kind takes none
-  std::string option;  // int8: "per-channel" (default) or "per-tensor"
-  std::string name() const;  // "prune:0.9", "int8", "int8:per-tensor"
+  std::string option;  // int8: "per-channel" (default), "per-tensor" or "7bit"
+  std::string name() const;  // "prune:0.9", "int8", "int8:per-tensor", "int8:7bit"
 };
 
 struct Recipe {

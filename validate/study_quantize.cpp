@@ -43,6 +43,7 @@ void quantize_step(const RecipeStep& step, Candidate& c, const FoldData& f, cons
   keep_float_stats(c, f);
   compress::QConfig qc;
   qc.per_channel = step.option != "per-tensor";
+  qc.reduce_range = qc.clamp_to_range = step.option == "7bit";
   nn::ModulePtr prepared;
   if (step.kind == "qat") {
     qc.activation = "moving_average";
@@ -70,7 +71,8 @@ void quantize_step(const RecipeStep& step, Candidate& c, const FoldData& f, cons
   c.model = compress::convert(*prepared);
   c.format = Format::int8;
   c.details += (c.details.empty() ? "" : "; ") + std::string(step.kind == "qat" ? "QAT" : "PTQ") + " int8, " +
-               (qc.per_channel ? "per-channel" : "per-tensor") + " weights, " + qc.activation + " activations";
+               (qc.per_channel ? "per-channel" : "per-tensor") + " weights, " + qc.activation + " activations" +
+               (qc.clamp_to_range ? " (7-bit)" : "");
 }
 
 }  // namespace minidl::validate::detail
