@@ -60,7 +60,7 @@ struct QConfig {
   // (and the default here) observe [0, 127] but store codes up to 255, so a value above
   // the calibrated range (an outlier, or anything the histogram observer clips) still
   // gets a code ≥ 128 — and minidl's AVX2 kernels, which check, fall back from
-  // vpmaddubsw to the slower exact widening kernels (core/qgemm_avx2_u7.cpp) for that
+  // vpmaddubsw (core/qgemm_avx2_u7.cpp) to the slower exact widening kernels for that
   // call. Clamped, the outlier saturates at the range's top, as in any quantizer with
   // quant_max 127 (and as QAT's FakeQuantize already does); results differ from
   // PyTorch's on those outliers only. No effect without reduce_range (the top is 255).

@@ -18,6 +18,8 @@ std::string qp(float s, int32_t z) {
   os << "scale=" << s << ", zero_point=" << z;
   return os.str();
 }
+// The description's optional word for a quant_max other than 255 ("qmax127"), else "".
+std::string qmax_word(int32_t quant_max) { return quant_max != 255 ? " qmax" + std::to_string(quant_max) : ""; }
 void check_codes(const nn::Module& m, const Tensor& x) {
   MINIDL_CHECK(x.defined() && x.dtype() == DType::UInt8, m.label(), ": expects uint8 codes (from Quantize), got ",
                x.defined() ? dtype_name(x.dtype()) : "undefined", " ", x.defined() ? to_string(x.shape()) : "");
@@ -235,18 +237,18 @@ std::string describe_quantized(const nn::Module& m) {
     shape("weight");
     os << " s" << c->stride << " p" << c->padding << (c->relu ? " relu" : " norelu")
        << (c->weight_scale().size() > 1 ? " pc" : " pt") << (c->has_bias_fraction() ? " frac" : "")
-       << (c->quant_max != 255 ? " qmax" + std::to_string(c->quant_max) : "");
+       << qmax_word(c->quant_max);
   } else if (auto* l = dynamic_cast<const QuantizedLinear*>(&m)) {
     os << "QuantizedLinear";
     shape("weight");
     os << (l->relu ? " relu" : " norelu") << (l->weight_scale().size() > 1 ? " pc" : " pt")
-       << (l->has_bias_fraction() ? " frac" : "") << (l->quant_max != 255 ? " qmax" + std::to_string(l->quant_max) : "");
+       << (l->has_bias_fraction() ? " frac" : "") << qmax_word(l->quant_max);
   } else if (auto* p = dynamic_cast<const QuantizedAvgPool2d*>(&m)) {
     os << "QuantizedAvgPool2d " << p->kernel_size << " " << p->stride;
   } else if (auto* f = dynamic_cast<const QuantizedFlatten*>(&m)) {
     os << "QuantizedFlatten " << f->start_dim << " " << f->end_dim;
   } else if (auto* q = dynamic_cast<const Quantize*>(&m)) {
-    os << "Quantize" << (q->quant_max != 255 ? " qmax" + std::to_string(q->quant_max) : "");
+    os << "Quantize" << qmax_word(q->quant_max);
   } else if (dynamic_cast<const Dequantize*>(&m)) {
     os << "Dequantize";
   } else {
