@@ -87,6 +87,16 @@ PackedWeights pack_weights(const int8_t* w, int64_t n, int64_t k, std::vector<in
       p.panels16[size_t(((c / 8) * (kp / 2) + j / 2) * 16 + (c % 8) * 2 + j % 2)] = v;
       p.tiles16[size_t(((c / 4) * (kp / 2) + j / 2) * 8 + (c % 4) * 2 + j % 2)] = v;
     }
+  if (p.shape.size() == 4) {  // a conv weight [Cout, C, KH, KW]: also in (kh, kw, c) order for NHWC images
+    const int64_t C = p.shape[1], KH = p.shape[2], KW = p.shape[3], row = (KW * C + 3) / 4 * 4;
+    p.kp_hwc = KH * row;
+    p.panels_hwc.assign(size_t(np16 * p.kp_hwc * 16), 0);
+    for (int64_t c = 0; c < n; ++c)
+      for (int64_t j = 0; j < k; ++j) {  // j = (ci·KH + kh)·KW + kw  →  kh·row + kw·C + ci
+        const int64_t ci = j / (KH * KW), kh = j / KW % KH, kw = j % KW, h = kh * row + kw * C + ci;
+        p.panels_hwc[size_t(((c / 16) * (p.kp_hwc / 4) + h / 4) * 64 + (c % 16) * 4 + h % 4)] = w[c * k + j];
+      }
+  }
   return p;
 }
 
@@ -226,7 +236,7 @@ std::atomic<qkern::WxFn> g_wx_test{nullptr};
 // The per-call epilogue arrays: bias − z_a·colsum (mod 2^32), multipliers per channel.
 struct Epi {
   std::vector<int32_t> bias, m0, rs;
-  std::vector<int64_t> rnd;
+  std::vector<int64_t> rnd, rnd_even, rnd_odd;
   qkern::Out out{};
 };
 
@@ -243,7 +253,10 @@ Epi make_epi(const PackedWeights& W, int32_t a_zp, const int32_t* bias, const Re
       e.rnd[c] = requant_offset(m, rq->bias_frac.empty() ? 0 : rq->bias_frac[c]);
     }
     e.out.lo = rq->qmin - rq->zero_point, e.out.hi = rq->qmax - rq->zero_point, e.out.zp = rq->zero_point;
+    e.rnd_even.resize(padded / 2), e.rnd_odd.resize(padded / 2);
+    for (size_t c = 0; c < padded / 2; ++c) e.rnd_even[c] = e.rnd[2 * c], e.rnd_odd[c] = e.rnd[2 * c + 1];
     e.out.m0 = e.m0.data(), e.out.rs = e.rs.data(), e.out.rnd = e.rnd.data();
+    e.out.rnd_even = e.rnd_even.data(), e.out.rnd_odd = e.rnd_odd.data();
     e.out.rs_min = 62;
     for (size_t c = 0; c < n; ++c) e.out.rs_min = std::min(e.out.rs_min, e.rs[c]);
   }
@@ -252,7 +265,9 @@ Epi make_epi(const PackedWeights& W, int32_t a_zp, const int32_t* bias, const Re
 }
 
 qkern::W view(const PackedWeights& W) {
-  return {W.n, W.k, W.kp, W.rows.data(), W.panels.data(), W.rows16.data(), W.panels16.data(), W.tiles16.data()};
+  return {W.n,           W.k,           W.kp,           W.rows.data(),
+          W.panels.data(), W.rows16.data(), W.panels16.data(), W.tiles16.data(),
+          W.panels_hwc.empty() ? nullptr : W.panels_hwc.data(), W.kp_hwc};
 }
 
 // Split [0, rows) over threads in blocks of `align` (a multiple of the
@@ -310,6 +325,44 @@ void qkern::set_kernels_for_testing(XwFn xw, WxFn wx) {
 }
 
 namespace {
+// d[j][i] = s[i][j] (rows × cols elements, strides in elements).
+template <class T>
+void transpose(const T* s, int64_t rows, int64_t cols, int64_t lds, T* d, int64_t ldd) {
+  if constexpr (sizeof(T) == 1) {
+    if (qisa_supported(QIsa::Avx512Vnni)) return qkern::transpose_u8_avx512(s, rows, cols, lds, d, ldd);
+  }
+  constexpr int64_t B = 32;  // blocks that stay in L1 both ways
+  for (int64_t i0 = 0; i0 < rows; i0 += B)
+    for (int64_t j0 = 0; j0 < cols; j0 += B)
+      for (int64_t i = i0; i < std::min(rows, i0 + B); ++i)
+        for (int64_t j = j0; j < std::min(cols, j0 + B); ++j) d[j * ldd + i] = s[i * lds + j];
+}
+
+// The channels-last convolution (AVX-512 VNNI): x [C][H][W] → NHWC, the hwc
+// kernels write [P][Cout], transposed back to [Cout][P]. Both transposes are
+// ~1 byte moved per 64 (conv2) multiply-adds; the wx kernels' packing step,
+// which they replace, moved about one per vpdpbusd and took as long as the products.
+void run_conv_hwc(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, int pad, int32_t x_zp,
+                  const PackedWeights& W, qkern::Out out, int64_t OW, int64_t P) {
+  thread_local std::vector<uint8_t> xh, y8;
+  thread_local std::vector<int32_t> y32;
+  if (C > 1) {  // one channel: NCHW is NHWC
+    xh.resize(size_t(C * H * Wd));
+    transpose(x, C, H * Wd, H * Wd, xh.data(), C);
+    x = xh.data();
+  }
+  int32_t* c32 = out.c32;
+  uint8_t* c8 = out.c8;
+  if (c32) y32.resize(size_t(P * W.n)), out.c32 = y32.data();
+  else y8.resize(size_t(P * W.n)), out.c8 = y8.data();
+  out.ldc = W.n;
+  const qkern::HwcSrc xs{x, C, H, Wd, OW, W.shape[2], W.shape[3], stride, pad, uint8_t(x_zp)};
+  const qkern::W w = view(W);
+  split(P, qkern::kPixelAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { qkern::hwc_avx512vnni(lo, hi, xs, w, out); });
+  if (c32) transpose(y32.data(), P, W.n, W.n, c32, P);
+  else transpose(y8.data(), P, W.n, W.n, c8, P);
+}
+
 void run_conv(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, int pad, int32_t x_zp,
               const PackedWeights& W, const int32_t* bias, const Requant* rq, int32_t* c32, uint8_t* c8,
               const char* who) {
@@ -322,6 +375,12 @@ void run_conv(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, in
                " is smaller than the kernel ", KH, "x", KW);
   const int64_t OH = (H + 2 * pad - KH) / stride + 1, OW = (Wd + 2 * pad - KW) / stride + 1, P = OH * OW;
   if (rq) check_requant(*rq, W.n, who);
+  const QIsa isa = qgemm_isa();
+  if (isa == QIsa::Avx512Vnni && !g_wx_test.load()) {
+    Epi e = make_epi(W, x_zp, bias, rq);
+    e.out.c32 = c32, e.out.c8 = c8;
+    return run_conv_hwc(x, C, H, Wd, stride, pad, x_zp, W, e.out, OW, P);
+  }
   std::vector<int32_t> koff(size_t(W.k)), kh(size_t(W.k)), kw(size_t(W.k));
   for (int64_t k = 0; k < W.k; ++k) {
     const int64_t c = k / (KH * KW), i = k / KW % KH, j = k % KW;
@@ -331,7 +390,7 @@ void run_conv(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, in
   Epi e = make_epi(W, x_zp, bias, rq);
   e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = P;
   const qkern::W w = view(W);
-  const QIsa isa = qgemm_isa();  // the padding holds x_zp: it is an activation too
+  // the padding holds x_zp: it is an activation too
   const bool seven_bit = isa == QIsa::Avx2 && (pad == 0 || x_zp < 128) && all_below_128(x, C, H * Wd, H * Wd);
   const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load() : kernels_for(isa, seven_bit).wx;
   split(P, qkern::kPixelAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });

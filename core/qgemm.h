@@ -131,6 +131,11 @@ struct PackedWeights {
   std::vector<int16_t> rows16;     // [n16][kp]                    (AVX2: widened)
   std::vector<int16_t> panels16;   // [ceil(n/8)][kp/2][8][2]      (AVX2: 2 K values per int32 lane)
   std::vector<int16_t> tiles16;    // [n16/4][kp/2][4][2]          (AVX2 conv: 4 channels interleaved)
+  // 4-D shapes (conv weights [Cout, C, KH, KW]), for channels-last images: panels with K in
+  // (kh, kw, c) order, each kernel row's KW·C values padded with zeros to a multiple of 4
+  // (so a K group never straddles two kernel rows), kp_hwc = KH · round_up(KW·C, 4)
+  int64_t kp_hwc = 0;
+  std::vector<int8_t> panels_hwc;  // [ceil(n/16)][kp_hwc/4][16][4]
 };
 
 // W: int8, row-major [n][k], 1 ≤ n, 1 ≤ k ≤ 65536. `shape` (optional) is

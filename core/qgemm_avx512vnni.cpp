@@ -3,16 +3,24 @@
 // Compiled with -march=x86-64-v4 -mavx512vnni; called only when CPUID reports
 // AVX-512 F/BW/VL/VNNI and the OS saves the zmm state.
 //
-// Same scheme as the AVX-VNNI path (core/qgemm_avxvnni.cpp) at twice the
-// width: xw broadcasts 4 bytes of an A row against a 16-column VNNI panel
-// ([K/4][16][4], one zmm per K group); wx broadcasts 4 weight bytes of one
-// channel against 16 pixels of X packed as [K/4][PB][4].
+// Three kernels share one register tile, MR rows × NV vectors of 16 int32:
+//   xw   A rows (4 bytes broadcast) × weight panels [K/4][16][4] (one zmm per K group);
+//   hwc  the convolution of an NHWC image as xw: A's rows are the output pixels'
+//        im2col rows in (kh, kw, c) order, gathered 16 pixels at a time — runs of
+//        KW·C contiguous bytes, no transposition — against panels packed in the same
+//        K order (PackedWeights::panels_hwc). This is the direct (implicit-GEMM)
+//        convolution oneDNN and FBGEMM run on channels-last uint8 activations;
+//   wx   weight rows (broadcast) × pixels packed [K/4][PB][4] (plain X [K][P] only:
+//        a convolution goes through hwc, whose per-pixel packing cost is nil).
 //
-// Blocking (FBGEMM's PackingTraits for AVX-512 VNNI use 14×32 / 8×48-style
-// tiles): 32 zmm registers → MR = 8 rows × NV = 3 vectors of 16 = 24
-// accumulators + 3 operands + 1 broadcast. Per K group: 24 vpdpbusd, 3 loads,
-// 8 broadcasts (with 2 vpdpbusd per cycle, 12 cycles of multiply against 11
-// loads). PB = 48 pixels (13.5 KB packed at K = 288, inside L1).
+// Blocking: at most 16 accumulators. GCC 12 keeps a larger accumulator array
+// in memory and copies each accumulator around every vpdpbusd (measured on Zen 4:
+// 6×4 / 8×3 tiles 94–98 GMAC/s per core, 4×4 / 8×2 / 16×1 202–225, clang 221
+// for all), and 16 already cover vpdpbusd's latency (4) at one per cycle.
+// Per K group an MR×NV tile issues MR·NV vpdpbusd, NV vector loads and MR
+// broadcasts: 4×4 → 16 / 4 / 4, so loads stay at half the multiply rate.
+// NV follows the layer's width: 64 channels (conv2) are one 4×4 tile row of 4
+// panels; fc1's 100 are 4 + 3 panels; 32 (conv1) are 8×2.
 // The epilogue uses AVX-512's 64-bit arithmetic shift and min/max directly.
 #include <immintrin.h>
 
@@ -28,31 +36,46 @@ namespace minidl::qkern {
 
 namespace {
 
-constexpr int MR = 8, NV = 3, PB = 16 * NV;
+constexpr int MB = 16;                    // xw/hwc: rows gathered per block (a multiple of every MR)
+constexpr int WX_MR = 8, WX_NV = 2, PB = 16 * WX_NV;  // wx: channels × pixel vectors
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline __mmask16 first(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
+inline __mmask64 first64(int64_t n) { return n >= 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1; }
 
 // requantize() of core/qgemm.h on 16 lanes, then + zp (int32 codes).
-// The per-channel epilogue constants of 16 lanes; rnd_even/rnd_odd: the
-// rounding offsets (Out::rnd) of the channels in the even/odd int32 lanes.
+// The epilogue's constants for 16 lanes, built once per panel (xw, hwc: 16
+// channels) or channel (wx: broadcast): the per-channel bias, m0, shift and
+// rounding offsets (rnd_even/rnd_odd: the channels in the even/odd int32
+// lanes), and copies of the clamp bounds, zero point and destination — read
+// from `o` they would be reloaded after every byte store (a uint8_t store may
+// alias them), which made conv1's epilogue (3 K groups per output) cost 5x its products.
 struct Req16 {
-  __m512i bias, m0, rs, rnd_even, rnd_odd;
+  __m512i bias, m0, rs, rnd_even, rnd_odd, lo, hi, zp, lo64, hi64;
+  uint8_t* c8;
+  int32_t* c32;
+  int64_t ldc;
+  bool s32;  // every shift ≥ 32: the 32-bit epilogue
 };
-// Channels c … c+15 (the arrays are padded, see Out).
+inline Req16 req_common(const Out& o) {
+  Req16 q;  // not value-initialized: zero-filling 10 zmm fields (rep stos) cost more than conv1's products
+  q.c8 = o.c8, q.c32 = o.c32, q.ldc = o.ldc, q.s32 = o.rs_min >= 32;
+  q.lo = _mm512_set1_epi32(o.lo), q.hi = _mm512_set1_epi32(o.hi), q.zp = _mm512_set1_epi32(o.zp);
+  q.lo64 = _mm512_set1_epi64(o.lo), q.hi64 = _mm512_set1_epi64(o.hi);
+  return q;
+}
+// Channels c … c+15, c a multiple of 16 (the arrays are padded, see Out).
 inline Req16 req_columns(const Out& o, int64_t c) {
-  Req16 q{};
+  Req16 q = req_common(o);
   q.bias = _mm512_loadu_si512(o.bias + c);
   if (!o.c8) return q;
   q.m0 = _mm512_loadu_si512(o.m0 + c), q.rs = _mm512_loadu_si512(o.rs + c);
-  const __m512i idx = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);
-  q.rnd_even = _mm512_i64gather_epi64(idx, o.rnd + c, 8);
-  q.rnd_odd = _mm512_i64gather_epi64(idx, o.rnd + c + 1, 8);
+  q.rnd_even = _mm512_loadu_si512(o.rnd_even + c / 2), q.rnd_odd = _mm512_loadu_si512(o.rnd_odd + c / 2);
   return q;
 }
 // Channel c in every lane.
 inline Req16 req_row(const Out& o, int64_t c) {
-  Req16 q{};
+  Req16 q = req_common(o);
   q.bias = _mm512_set1_epi32(o.bias[c]);
   if (!o.c8) return q;
   q.m0 = _mm512_set1_epi32(o.m0[c]), q.rs = _mm512_set1_epi32(o.rs[c]);
@@ -60,76 +83,159 @@ inline Req16 req_row(const Out& o, int64_t c) {
   return q;
 }
 
-inline __m512i requant16(__m512i v, const Req16& q, const Out& o) {
-  const __m512i lo = _mm512_set1_epi64(o.lo), hi = _mm512_set1_epi64(o.hi);
+inline __m512i requant16(__m512i v, const Req16& q) {
   const __m512i low32 = _mm512_set1_epi64(0xFFFFFFFFll);
   auto half = [&](__m512i prod, __m512i rnd, __m512i s) {
     __m512i x = _mm512_add_epi64(prod, rnd);
     x = _mm512_srav_epi64(x, s);
-    return _mm512_min_epi64(_mm512_max_epi64(x, lo), hi);
+    return _mm512_min_epi64(_mm512_max_epi64(x, q.lo64), q.hi64);
   };
   const __m512i even = half(_mm512_mul_epi32(v, q.m0), q.rnd_even, _mm512_and_si512(q.rs, low32));
   const __m512i odd = half(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), _mm512_srli_epi64(q.m0, 32)), q.rnd_odd,
                            _mm512_srli_epi64(q.rs, 32));
   const __m512i r = _mm512_mask_blend_epi32(__mmask16(0xAAAA), even, _mm512_slli_epi64(odd, 32));
-  return _mm512_add_epi32(r, _mm512_set1_epi32(o.zp));
+  return _mm512_add_epi32(r, q.zp);
 }
 
 // s ≥ 32: the high dword of v·m0 + rnd, then a 32-bit shift and clamps
 // (see requant8_s32 in core/qgemm_x86_256.inc for why this is exact).
-inline __m512i requant16_s32(__m512i v, const Req16& q, const Out& o) {
+inline __m512i requant16_s32(__m512i v, const Req16& q) {
   const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(v, q.m0), q.rnd_even);
   const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), _mm512_srli_epi64(q.m0, 32)), q.rnd_odd);
   __m512i r = _mm512_mask_blend_epi32(__mmask16(0xAAAA), _mm512_srli_epi64(even, 32), odd);
   r = _mm512_srav_epi32(r, _mm512_sub_epi32(q.rs, _mm512_set1_epi32(32)));
-  r = _mm512_min_epi32(_mm512_max_epi32(r, _mm512_set1_epi32(o.lo)), _mm512_set1_epi32(o.hi));
-  return _mm512_add_epi32(r, _mm512_set1_epi32(o.zp));
+  r = _mm512_min_epi32(_mm512_max_epi32(r, q.lo), q.hi);
+  return _mm512_add_epi32(r, q.zp);
 }
 
-inline void store16(const Out& o, int64_t at, __m512i v, const Req16& q, int64_t valid) {
+// v + bias, requantized: int32 codes in [qmin, qmax] ⊂ [0, 255].
+inline __m512i codes16(__m512i v, const Req16& q) {
   v = _mm512_add_epi32(v, q.bias);
+  return q.s32 ? requant16_s32(v, q) : requant16(v, q);
+}
+
+// Four vectors of codes → 64 bytes in order (r0's 16, then r1's, …). The
+// saturating packs keep every value (all are in [0, 255]) and interleave the
+// 128-bit lanes; one dword permutation puts them back. Not vpmovdb to memory:
+// on Zen 4 that store (what GCC makes of cvtepi32_epi8 + a masked store) took
+// a fifth of conv1's time by itself.
+inline __m512i pack_codes(__m512i r0, __m512i r1, __m512i r2, __m512i r3) {
+  const __m512i u = _mm512_packus_epi16(_mm512_packs_epi32(r0, r1), _mm512_packs_epi32(r2, r3));
+  return _mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), u);
+}
+
+inline void store16(int64_t at, __m512i v, const Req16& q, int64_t valid) {
   const __mmask16 k = first(valid);
-  if (o.c32) {
-    _mm512_mask_storeu_epi32(o.c32 + at, k, v);
+  if (q.c32) {
+    _mm512_mask_storeu_epi32(q.c32 + at, k, _mm512_add_epi32(v, q.bias));
     return;
   }
-  const __m512i r = o.rs_min >= 32 ? requant16_s32(v, q, o) : requant16(v, q, o);
-  _mm_mask_storeu_epi8(o.c8 + at, k, _mm512_cvtepi32_epi8(r));
+  const __m512i r = codes16(v, q);
+  _mm_mask_storeu_epi8(q.c8 + at, k, _mm512_castsi512_si128(pack_codes(r, r, r, r)));
 }
 
+// The broadcast operand: MR rows of ldr bytes from r, read in nseg segments of
+// k4 K groups, segment s at r + s·rseg (one segment for a matrix; for a
+// channels-last image read in place, one per kernel row kh: KW·C bytes each).
+struct Rows {
+  const uint8_t* r;
+  int64_t ldr, k4, nseg, rseg;
+};
+
+// out[i][j] = Σ_kk  R[i][4kk .. 4kk+3] · V[j][kk]   (vpdpbusd; the u8 operand is R if u8_is_r)
+// R: Rows (4 bytes broadcast per K group); V[j][kk] at V + j·vj + kk·vk (64 bytes).
 // The accumulators are locals, stored to `out` once at the end (GCC 12
 // otherwise spills or copies them every step, see core/qgemm_avx2.cpp).
-template <int nv, bool u8_is_r>
-inline void tile(const uint8_t* R, int64_t ldr, const uint8_t* const (&V)[NV], int64_t vstride, int64_t k4,
-                 __m512i (&out)[MR][NV]) {
-  __m512i acc[MR][nv];
-#pragma GCC unroll 8
+template <int MR, int NV, bool u8_is_r>
+inline void tile(const Rows& R, const uint8_t* V, int64_t vj, int64_t vk, __m512i (&out)[MR][NV]) {
+  static_assert(MR * NV <= 16, "more accumulators than GCC 12 keeps in registers");
+  __m512i acc[MR][NV];
+#pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 8
-    for (int j = 0; j < nv; ++j) acc[i][j] = _mm512_setzero_si512();
-  const uint8_t* v0 = V[0];
-  const uint8_t* v1 = V[nv > 1 ? 1 : 0];
-  const uint8_t* v2 = V[nv > 2 ? 2 : 0];
-  for (int64_t kk = 0; kk < k4; ++kk) {
-    __m512i v[nv];
-    const uint8_t* base[3] = {v0, v1, v2};
-#pragma GCC unroll 8
-    for (int j = 0; j < nv; ++j) v[j] = _mm512_loadu_si512(base[j] + kk * vstride);
-#pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
-      int32_t quad;
-      __builtin_memcpy(&quad, R + i * ldr + 4 * kk, 4);
-      const __m512i b = _mm512_set1_epi32(quad);
-#pragma GCC unroll 8
-      for (int j = 0; j < nv; ++j) acc[i][j] = u8_is_r ? _mm512_dpbusd_epi32(acc[i][j], b, v[j]) : _mm512_dpbusd_epi32(acc[i][j], v[j], b);
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_si512();
+  for (int64_t s = 0; s < R.nseg; ++s) {
+    const uint8_t* r = R.r + s * R.rseg;
+    const uint8_t* vs = V + s * R.k4 * vk;
+    for (int64_t kk = 0; kk < R.k4; ++kk) {
+      __m512i v[NV];
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) v[j] = _mm512_loadu_si512(vs + j * vj + kk * vk);
+#pragma GCC unroll 16
+      for (int i = 0; i < MR; ++i) {
+        int32_t quad;
+        __builtin_memcpy(&quad, r + i * R.ldr + 4 * kk, 4);
+        const __m512i b = _mm512_set1_epi32(quad);
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j)
+          acc[i][j] = u8_is_r ? _mm512_dpbusd_epi32(acc[i][j], b, v[j]) : _mm512_dpbusd_epi32(acc[i][j], v[j], b);
+      }
     }
   }
+#pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < nv; ++j) out[i][j] = acc[i][j];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) out[i][j] = acc[i][j];
 }
 
+// ---- xw and hwc: `rows` rows of R (buf [MB][kp] with zero rows past `rows`, or an
+// image read in place) times every panel, stored at (m + i)·ldc + c.
+
+// panels: [ceil(n/16)][kp/4][16][4] (w.panels with kp = w.kp, or w.panels_hwc with w.kp_hwc).
+template <int MR, int NV>
+void rows_times_panels(const Rows& R, int64_t m, int64_t rows, int64_t p, const W& w, const int8_t* panels,
+                       int64_t kp, const Out& o, bool ragged_ok) {
+  const uint8_t* V = reinterpret_cast<const uint8_t*>(panels) + p * kp * 16;
+  Req16 q[NV];
+  for (int j = 0; j < NV; ++j) q[j] = req_columns(o, (p + j) * 16);
+  const __mmask64 bytes = first64(w.n - p * 16);  // this group's valid channels (≤ 16·NV)
+  auto put = [&](auto& acc, int64_t r, int64_t valid) {
+    constexpr int rows_in_tile = int(sizeof(acc) / sizeof(acc[0]));
+    for (int i = 0; i < rows_in_tile && i < valid; ++i) {
+      const int64_t at = (m + r + i) * q[0].ldc + p * 16;
+      if (q[0].c32) {
+        for (int j = 0; j < NV; ++j) store16(at + 16 * j, acc[i][j], q[j], w.n - (p + j) * 16);
+        continue;
+      }
+      __m512i c[4];  // one pixel's (row's) 16·NV channels, stored as one run of bytes
+      for (int j = 0; j < 4; ++j) c[j] = j < NV ? codes16(acc[i][j < NV ? j : 0], q[j < NV ? j : 0]) : _mm512_setzero_si512();
+      _mm512_mask_storeu_epi8(q[0].c8 + at, bytes, pack_codes(c[0], c[1], c[2], c[3]));
+    }
+  };
+  Rows t = R;
+  int64_t r = 0;
+  // a ragged last tile of ≥ 3 rows computes zero rows (buf only: in place there are none to read)
+  for (; r + MR <= rows || (ragged_ok && r < rows && rows - r > 2); r += MR) {
+    __m512i acc[MR][NV];
+    t.r = R.r + r * R.ldr;
+    tile<MR, NV, true>(t, V, kp * 16, 64, acc);
+    put(acc, r, min64(MR, rows - r));
+  }
+  for (; r < rows; ++r) {  // rows left over (batch 1, a short image row): a 1-row tile each
+    __m512i acc[1][NV];
+    t.r = R.r + r * R.ldr;
+    tile<1, NV, true>(t, V, kp * 16, 64, acc);
+    put(acc, r, 1);
+  }
+}
+
+// The panels in groups of 4 (then 3, 2 or 1): 4×4, 4×3, 8×2, 16×1 tiles.
+void block_times_panels(const Rows& R, int64_t m, int64_t rows, const W& w, const int8_t* panels, int64_t kp,
+                        const Out& o, bool ragged_ok) {
+  const int64_t np16 = (w.n + 15) / 16;
+  for (int64_t p = 0; p < np16;) {
+    const int64_t nv = min64(4, np16 - p);
+    if (nv == 4) rows_times_panels<4, 4>(R, m, rows, p, w, panels, kp, o, ragged_ok);
+    else if (nv == 3) rows_times_panels<4, 3>(R, m, rows, p, w, panels, kp, o, ragged_ok);
+    else if (nv == 2) rows_times_panels<8, 2>(R, m, rows, p, w, panels, kp, o, ragged_ok);
+    else rows_times_panels<16, 1>(R, m, rows, p, w, panels, kp, o, ragged_ok);
+    p += nv;
+  }
+}
+
+// A's rows m … m+valid−1 → buf (K padded with zeros, rows past `valid` zero).
 void copy_rows(const uint8_t* A, int64_t lda, int64_t m, int64_t valid, const W& w, uint8_t* buf) {
-  for (int i = 0; i < MR; ++i) {
+  for (int i = 0; i < MB; ++i) {
     uint8_t* dst = buf + i * w.kp;
     int64_t k = 0;
     if (i < valid) {
@@ -140,23 +246,54 @@ void copy_rows(const uint8_t* A, int64_t lda, int64_t m, int64_t valid, const W&
   }
 }
 
-template <int nv>
-void xw_panels(const uint8_t* buf, int64_t m, int64_t rows, int64_t p, const W& w, const Out& o) {
-  const uint8_t* V[NV] = {};
-  for (int j = 0; j < nv; ++j) V[j] = reinterpret_cast<const uint8_t*>(w.panels) + (p + j) * w.kp * 16;
-  __m512i acc[MR][NV];
-  tile<nv, true>(buf, w.kp, V, 64, w.kp / 4, acc);
-  for (int j = 0; j < nv; ++j) {
-    const int64_t c = (p + j) * 16;
-    const Req16 q = req_columns(o, c);
-    for (int i = 0; i < rows; ++i) store16(o, (m + i) * o.ldc + c, acc[i][j], q, w.n - c);
+// n ≤ 64·k bytes src → dst, or the byte `fill` n times (masked zmm moves: a tap's
+// C bytes are too short for memcpy's call to pay).
+inline void copy_run(uint8_t* dst, const uint8_t* src, int64_t n, uint8_t fill) {
+  const __m512i f = _mm512_set1_epi8(char(fill));
+  for (int64_t i = 0; i < n; i += 64) {
+    const __mmask64 k = first64(n - i);
+    _mm512_mask_storeu_epi8(dst + i, k, src ? _mm512_maskz_loadu_epi8(k, src + i) : f);
   }
 }
+
+// Output pixels q … q+valid−1: their im2col rows in buf [MB][kp_hwc]: per kernel
+// row kh, KW·C bytes then zeros up to `row` (a multiple of 4). Taps outside the
+// image read the zero point; inside, a kernel row is one run of KW·C bytes when
+// the stride is 1.
+void gather_rows(const HwcSrc& x, int64_t q, int64_t valid, const W& w, uint8_t* buf) {
+  const int64_t C = x.C, run = x.KW * C, row = w.kp_hwc / x.KH;
+  for (int i = 0; i < MB; ++i) {
+    uint8_t* dst = buf + i * w.kp_hwc;
+    if (i >= valid) {
+      copy_run(dst, nullptr, w.kp_hwc, 0);
+      continue;
+    }
+    const int64_t oy = (q + i) / x.OW, ox = (q + i) % x.OW;
+    const int64_t iy0 = oy * x.stride - x.pad, ix0 = ox * x.stride - x.pad;
+    const bool cols_in = ix0 >= 0 && ix0 + x.KW <= x.W;
+    for (int64_t kh = 0; kh < x.KH; ++kh, dst += row) {
+      const int64_t iy = iy0 + kh;
+      const bool row_in = iy >= 0 && iy < x.H;
+      const uint8_t* src = x.x + (iy * x.W + ix0) * C;
+      if (row_in && cols_in) {
+        copy_run(dst, src, run, 0);
+      } else {
+        for (int64_t kw = 0; kw < x.KW; ++kw) {
+          const int64_t ix = ix0 + kw;
+          copy_run(dst + kw * C, row_in && ix >= 0 && ix < x.W ? src + kw * C : nullptr, C, x.zp);
+        }
+      }
+      if (row > run) copy_run(dst + run, nullptr, row - run, 0);
+    }
+  }
+}
+
+// ---- wx: pixels packed [K/4][PB][4], times weight rows.
 
 // X rows of pixels [p, p + np) → buf [kp/4][PB][4].
 void pack_pixels(const XSrc& X, int64_t p, int64_t np, const W& w, uint8_t* buf) {
   alignas(16) uint8_t tmp[4][16];
-  for (int j = 0; j < NV; ++j) {
+  for (int j = 0; j < WX_NV; ++j) {
     const int64_t left = min64(16, np - 16 * j), q = p + 16 * j;
     const int64_t oy = X.conv && left > 0 ? q / X.OW : 0, ox = X.conv && left > 0 ? q % X.OW : 0;
     for (int64_t kk = 0; kk < w.kp / 4; ++kk) {
@@ -179,31 +316,76 @@ void pack_pixels(const XSrc& X, int64_t p, int64_t np, const W& w, uint8_t* buf)
 
 template <int nv>
 void wx_channels(const uint8_t* buf, int64_t p, int64_t np, const W& w, const Out& o) {
-  const uint8_t* V[NV] = {buf, buf + 64, buf + 128};
-  for (int64_t c = 0; c < w.n; c += MR) {
-    __m512i acc[MR][NV];
-    tile<nv, false>(reinterpret_cast<const uint8_t*>(w.rows) + c * w.kp, w.kp, V, 4 * PB, w.kp / 4, acc);
-    for (int i = 0; i < MR && c + i < w.n; ++i) {
+  for (int64_t c = 0; c < w.n; c += WX_MR) {
+    __m512i acc[WX_MR][nv];
+    const Rows R{reinterpret_cast<const uint8_t*>(w.rows) + c * w.kp, w.kp, w.kp / 4, 1, 0};
+    tile<WX_MR, nv, false>(R, buf, 64, 4 * PB, acc);
+    for (int i = 0; i < WX_MR && c + i < w.n; ++i) {
       const Req16 q = req_row(o, c + i);
-      for (int j = 0; j < nv; ++j) store16(o, (c + i) * o.ldc + p + 16 * j, acc[i][j], q, np - 16 * j);
+      for (int j = 0; j < nv; ++j) store16((c + i) * q.ldc + p + 16 * j, acc[i][j], q, np - 16 * j);
     }
   }
+}
+
+// 16×16 bytes: d[j][i] = s[i][j], in four unpack rounds (8-, 16-, 32-, 64-bit
+// interleaves; after round r each register holds 2^r rows' bytes of one column group).
+inline void transpose16(const uint8_t* s, int64_t lds, uint8_t* d, int64_t ldd) {
+  __m128i r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i * lds));
+  for (int i = 0; i < 8; ++i)  // t[i]: columns 0–7 of rows 2i, 2i+1; t[8+i]: columns 8–15
+    t[i] = _mm_unpacklo_epi8(r[2 * i], r[2 * i + 1]), t[8 + i] = _mm_unpackhi_epi8(r[2 * i], r[2 * i + 1]);
+  for (int h = 0; h < 16; h += 8)  // r[h/2 + i]: 4 columns × rows 4i..4i+3 (h: column half)
+    for (int i = 0; i < 4; ++i)
+      r[h + i] = _mm_unpacklo_epi16(t[h + 2 * i], t[h + 2 * i + 1]),
+      r[h + 4 + i] = _mm_unpackhi_epi16(t[h + 2 * i], t[h + 2 * i + 1]);
+  for (int g = 0; g < 16; g += 4)  // group g: columns g..g+3; t[g], t[g+1]: 2 columns × rows 0–7 / 8–15
+    for (int i = 0; i < 2; ++i)
+      t[g + i] = _mm_unpacklo_epi32(r[g + 2 * i], r[g + 2 * i + 1]),
+      t[g + 2 + i] = _mm_unpackhi_epi32(r[g + 2 * i], r[g + 2 * i + 1]);
+  for (int g = 0; g < 16; g += 4)
+    for (int h = 0; h < 4; h += 2) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(d + (g + h) * ldd), _mm_unpacklo_epi64(t[g + h], t[g + h + 1]));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(d + (g + h + 1) * ldd), _mm_unpackhi_epi64(t[g + h], t[g + h + 1]));
+    }
 }
 
 }  // namespace
 
 void xw_avx512vnni(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const W& w, const Out& o) {
-  uint8_t* buf = new uint8_t[size_t(MR * w.kp)];
-  const int64_t np16 = (w.n + 15) / 16;
-  for (int64_t m = m_lo; m < m_hi; m += MR) {
-    const int64_t rows = min64(MR, m_hi - m);
+  uint8_t* buf = new uint8_t[size_t(MB * w.kp)];
+  const Rows R{buf, w.kp, w.kp / 4, 1, 0};
+  for (int64_t m = m_lo; m < m_hi; m += MB) {
+    const int64_t rows = min64(MB, m_hi - m);
     copy_rows(A, lda, m, rows, w, buf);
-    for (int64_t p = 0; p < np16; p += NV) {
-      const int64_t nv = min64(NV, np16 - p);
-      if (nv == 3) xw_panels<3>(buf, m, rows, p, w, o);
-      else if (nv == 2) xw_panels<2>(buf, m, rows, p, w, o);
-      else xw_panels<1>(buf, m, rows, p, w, o);
+    block_times_panels(R, m, rows, w, w.panels, w.kp, o, true);
+  }
+  delete[] buf;
+}
+
+// Pixels in blocks of ≤ MB that stay in one output row. A block whose window
+// lies inside the image is read in place: rows are pixels ldr = stride·C bytes
+// apart, one segment per kernel row (W·C bytes apart) of row/4 K groups — its
+// KW·C bytes and, when KW·C is not a multiple of 4 (conv1: 3 taps of 1
+// channel), the next bytes of the image up to `row`, against zero weights (a
+// block whose last read would pass the image's end is gathered instead).
+// Otherwise (padding) the block's im2col rows are gathered into buf.
+void hwc_avx512vnni(int64_t p_lo, int64_t p_hi, const HwcSrc& X, const W& w, const Out& o) {
+  const int64_t row = w.kp_hwc / X.KH, end = X.H * X.W * X.C;
+  uint8_t* buf = new uint8_t[size_t(MB * w.kp_hwc)];
+  const Rows B{buf, w.kp_hwc, w.kp_hwc / 4, 1, 0};
+  for (int64_t p = p_lo; p < p_hi;) {
+    const int64_t oy = p / X.OW, ox = p % X.OW;
+    const int64_t rows = min64(min64(MB, p_hi - p), X.OW - ox);
+    const int64_t iy = oy * X.stride - X.pad, ix = ox * X.stride - X.pad, ix_last = ix + (rows - 1) * X.stride;
+    const bool inside = iy >= 0 && iy + X.KH <= X.H && ix >= 0 && ix_last + X.KW <= X.W;
+    if (inside && ((iy + X.KH - 1) * X.W + ix_last) * X.C + row <= end) {
+      const Rows R{X.x + (iy * X.W + ix) * X.C, X.stride * X.C, row / 4, X.KH, X.W * X.C};
+      block_times_panels(R, p, rows, w, w.panels_hwc, w.kp_hwc, o, false);
+    } else {
+      gather_rows(X, p, rows, w, buf);
+      block_times_panels(B, p, rows, w, w.panels_hwc, w.kp_hwc, o, true);
     }
+    p += rows;
   }
   delete[] buf;
 }
@@ -213,11 +395,18 @@ void wx_avx512vnni(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const 
   for (int64_t p = p_lo; p < p_hi; p += PB) {
     const int64_t np = min64(PB, p_hi - p);
     pack_pixels(X, p, np, w, buf);
-    if (np > 32) wx_channels<3>(buf, p, np, w, o);
-    else if (np > 16) wx_channels<2>(buf, p, np, w, o);
+    if (np > 16) wx_channels<2>(buf, p, np, w, o);
     else wx_channels<1>(buf, p, np, w, o);
   }
   delete[] buf;
+}
+
+void transpose_u8_avx512(const uint8_t* s, int64_t rows, int64_t cols, int64_t lds, uint8_t* d, int64_t ldd) {
+  const int64_t r16 = rows / 16 * 16, c16 = cols / 16 * 16;
+  for (int64_t i = 0; i < r16; i += 16)
+    for (int64_t j = 0; j < c16; j += 16) transpose16(s + i * lds + j, lds, d + j * ldd + i, ldd);
+  for (int64_t i = 0; i < rows; ++i)  // the ragged right and bottom edges
+    for (int64_t j = i < r16 ? c16 : 0; j < cols; ++j) d[j * ldd + i] = s[i * lds + j];
 }
 
 }  // namespace minidl::qkern

@@ -22,6 +22,8 @@ struct W {
   const int16_t* rows16;    // [n16][kp]
   const int16_t* panels16;  // [ceil(n/8)][kp/2][8][2]
   const int16_t* tiles16;   // [n16/4][kp/2][4][2]
+  const int8_t* panels_hwc; // [ceil(n/16)][kp_hwc/4][16][4], K in (kh, kw, c) order, each kernel
+  int64_t kp_hwc;           // row padded to 4 (conv weights only, else null / 0; see PackedWeights)
 };
 
 // Where results go and the epilogue, per output channel c ∈ [0, n):
@@ -38,6 +40,7 @@ struct Out {
   const int32_t* m0;     // [n]  (c8 only; same padding)
   const int32_t* rs;     // [n]  total right shift 31 + shift, 1..62
   const int64_t* rnd;    // [n]  rounding offset (c8 only; same padding)
+  const int64_t* rnd_even, *rnd_odd;  // [n/2] rnd[2i], rnd[2i + 1]: 16 channels' offsets in two loads
   int32_t lo, hi, zp;
   int32_t rs_min;        // min over channels of rs: ≥ 32 (every M < 1/2) allows the 32-bit epilogue
 };
@@ -56,6 +59,16 @@ struct XSrc {
   const int32_t* koff;
   const int32_t* kh;
   const int32_t* kw;
+};
+
+// The "hwc" operand: one NHWC (channels-last) image x [H][W][C]; output pixel
+// p = oy·OW + ox has the im2col row A[p][k] = x[oy·s + kh − pad][ox·s + kw − pad][c]
+// (zp outside the image), k = kh·round_up(KW·C, 4) + kw·C + c (the pad K values,
+// against zero weights, are whatever follows the kernel row in memory, or 0).
+struct HwcSrc {
+  const uint8_t* x;
+  int64_t C, H, W, OW, KH, KW, stride, pad;
+  uint8_t zp;
 };
 
 // The n ≤ 64 bytes X[k][p .. p+n): a pointer into the operand when they lie
@@ -87,6 +100,8 @@ static inline const uint8_t* x_row(const XSrc& x, int64_t k, int64_t p, int64_t 
 // outside the rows/columns it was given (no over-read past k either).
 using XwFn = void (*)(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const W& w, const Out& o);
 using WxFn = void (*)(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o);
+// "hwc" (conv, channels last): C[p][c] for p ∈ [p_lo, p_hi), all c (o.ldc = n: NHWC out).
+using HwcFn = void (*)(int64_t p_lo, int64_t p_hi, const HwcSrc& X, const W& w, const Out& o);
 
 void xw_generic(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
 void wx_generic(int64_t, int64_t, const XSrc&, const W&, const Out&);
@@ -98,13 +113,16 @@ void xw_avxvnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&)
 void wx_avxvnni(int64_t, int64_t, const XSrc&, const W&, const Out&);
 void xw_avx512vnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
 void wx_avx512vnni(int64_t, int64_t, const XSrc&, const W&, const Out&);
+void hwc_avx512vnni(int64_t, int64_t, const HwcSrc&, const W&, const Out&);
+// d[j][i] = s[i][j] for a rows × cols byte matrix (row strides lds, ldd).
+void transpose_u8_avx512(const uint8_t* s, int64_t rows, int64_t cols, int64_t lds, uint8_t* d, int64_t ldd);
 
 // Tests only: run this pair instead of the ISA's kernels (null: back to dispatch).
 void set_kernels_for_testing(XwFn xw, WxFn wx);
 
 // What a thread's share of rows (xw) or pixels (wx) is rounded to: multiples
-// of every path's tile (MR = 4 or 8 rows; 16, 24 or 48 pixels per packed block).
-constexpr int64_t kRowAlign = 8;
-constexpr int64_t kPixelAlign = 48;
+// of every path's tile (MR = 4, 8 or 16 rows; 16, 24, 32 or 48 pixels per block).
+constexpr int64_t kRowAlign = 16;
+constexpr int64_t kPixelAlign = 96;
 
 }  // namespace minidl::qkern

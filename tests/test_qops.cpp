@@ -95,7 +95,13 @@ TEST_CASE("quantized_conv2d: equals the direct definition on every path (stride,
   std::mt19937 g(5);
   struct C { int64_t N, C, H, W, CO, K; int s, p; };
   for (const C& c : {C{2, 1, 28, 28, 32, 3, 1, 0}, C{3, 32, 10, 9, 64, 3, 1, 0}, C{2, 3, 7, 8, 5, 3, 2, 1},
-                     C{1, 4, 5, 5, 17, 1, 1, 2}, C{4, 2, 6, 6, 3, 5, 1, 2}})
+                     C{1, 4, 5, 5, 17, 1, 1, 2}, C{4, 2, 6, 6, 3, 5, 1, 2},
+                     // the avx512vnni path's channels-last kernel: a 3-channel kernel row (9 bytes,
+                     // read in place with 3 more against zero weights, gathered where that would pass
+                     // the image's end), stride 2; rows wider than its 16-pixel blocks, with padding
+                     // (border blocks gathered, inner ones read in place); 100 channels (4 + 3 panels)
+                     // on an 18-pixel row (a 16-pixel block, then two 1-row tiles)
+                     C{2, 3, 11, 13, 20, 3, 2, 0}, C{1, 8, 6, 40, 16, 3, 1, 1}, C{1, 4, 9, 20, 100, 3, 1, 0}})
     for (const test::Path& path : test::paths())
       // 8-bit data; 7-bit data with a 7-bit zero point; 7-bit data whose zero point (the padding) is not
       for (int data : {0, 1, 2}) {
