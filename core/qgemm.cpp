@@ -314,7 +314,8 @@ void run_wx(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const Packed
                                           : kernels_for(isa, isa == QIsa::Avx2 && all_below_128(X, W.k, P, ldx)).wx;
   qkern::XSrc xs{};
   xs.p = X, xs.ld = ldx;
-  split(P, qkern::kPixelAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });
+  const int64_t align = isa == QIsa::Avx512Vnni ? qkern::kPixelAlign512 : qkern::kPixelAlign;
+  split(P, align, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, e.out); });
 }
 
 }  // namespace
@@ -328,8 +329,9 @@ namespace {
 // d[j][i] = s[i][j] (rows × cols elements, strides in elements).
 template <class T>
 void transpose(const T* s, int64_t rows, int64_t cols, int64_t lds, T* d, int64_t ldd) {
-  if constexpr (sizeof(T) == 1) {
-    if (qisa_supported(QIsa::Avx512Vnni)) return qkern::transpose_u8_avx512(s, rows, cols, lds, d, ldd);
+  if (qisa_supported(QIsa::Avx512Vnni)) {
+    if constexpr (sizeof(T) == 1) return qkern::transpose_u8_avx512(s, rows, cols, lds, d, ldd);
+    else return qkern::transpose_s32_avx512(s, rows, cols, lds, d, ldd);
   }
   constexpr int64_t B = 32;  // blocks that stay in L1 both ways
   for (int64_t i0 = 0; i0 < rows; i0 += B)
@@ -358,7 +360,7 @@ void run_conv_hwc(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride
   out.ldc = W.n;
   const qkern::HwcSrc xs{x, C, H, Wd, OW, W.shape[2], W.shape[3], stride, pad, uint8_t(x_zp)};
   const qkern::W w = view(W);
-  split(P, qkern::kPixelAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { qkern::hwc_avx512vnni(lo, hi, xs, w, out); });
+  split(P, qkern::kHwcAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { qkern::hwc_avx512vnni(lo, hi, xs, w, out); });
   if (c32) transpose(y32.data(), P, W.n, W.n, c32, P);
   else transpose(y8.data(), P, W.n, W.n, c8, P);
 }

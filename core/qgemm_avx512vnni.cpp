@@ -10,7 +10,8 @@
 //        KW·C contiguous bytes, no transposition — against panels packed in the same
 //        K order (PackedWeights::panels_hwc). This is the direct (implicit-GEMM)
 //        convolution oneDNN and FBGEMM run on channels-last uint8 activations;
-//   wx   weight rows (broadcast) × pixels packed [K/4][PB][4] (plain X [K][P] only:
+//   wx   weight rows (broadcast) × 64 pixels packed per K group as 4 vectors in
+//        lane-interleaved order (plain X [K][P] only:
 //        a convolution goes through hwc, whose per-pixel packing cost is nil).
 //
 // Blocking: at most 16 accumulators. GCC 12 keeps a larger accumulator array
@@ -31,13 +32,14 @@
 // GCC 12's unmasked AVX-512 intrinsics start from _mm512_undefined_*(), which
 // -Wmaybe-uninitialized reports once inlined (a known false positive).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 namespace minidl::qkern {
 
 namespace {
 
 constexpr int MB = 16;                    // xw/hwc: rows gathered per block (a multiple of every MR)
-constexpr int WX_MR = 8, WX_NV = 2, PB = 16 * WX_NV;  // wx: channels × pixel vectors
+constexpr int WX_MR = 4, PB = 64;  // wx: 4 channels × 64 pixels (4 vectors)
 
 inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 inline __mmask16 first(int64_t n) { return n >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << n) - 1); }
@@ -288,41 +290,65 @@ void gather_rows(const HwcSrc& x, int64_t q, int64_t valid, const W& w, uint8_t*
   }
 }
 
-// ---- wx: pixels packed [K/4][PB][4], times weight rows.
+// ---- wx: pixels packed per K group as 4 vectors, times weight rows.
+//
+// The packing interleaves 4 rows of X (K values 4kk … 4kk+3) so each int32
+// lane holds one pixel's 4 bytes. Done with whole zmm rows of 64 pixels, the
+// 8-bit and 16-bit unpacks work within 128-bit lanes, so vector A holds pixels
+// {0–3, 16–19, 32–35, 48–51}, B the next 4 of each lane, then C, D: 8 unpacks
+// per 256 bytes (a quarter of what 16-pixel xmm rows cost, which made packing
+// as slow as the products). The products don't care about the order, and the
+// epilogue's saturating packs (packs_epi32(A, B), packs_epi32(C, D), then
+// packus_epi16) interleave lanes the same way, so its 64 codes come out in
+// pixel order; int32 output untangles the lanes with four 128-bit shuffles.
 
-// X rows of pixels [p, p + np) → buf [kp/4][PB][4].
+// X rows of pixels [p, p + np) → buf, block b (64 pixels) at b·kp·64:
+// [kp/4][4 vectors][64 bytes]. K outside, blocks inside: each row of X is read
+// as one run of np bytes (strided 64-byte reads, row after row, stalled on memory).
 void pack_pixels(const XSrc& X, int64_t p, int64_t np, const W& w, uint8_t* buf) {
-  alignas(16) uint8_t tmp[4][16];
-  for (int j = 0; j < WX_NV; ++j) {
-    const int64_t left = min64(16, np - 16 * j), q = p + 16 * j;
-    const int64_t oy = X.conv && left > 0 ? q / X.OW : 0, ox = X.conv && left > 0 ? q % X.OW : 0;
-    for (int64_t kk = 0; kk < w.kp / 4; ++kk) {
-      __m128i r[4];
+  alignas(64) uint8_t tmp[4][64];
+  for (int64_t kk = 0; kk < w.kp / 4; ++kk)
+    for (int64_t b = 0; b * PB < np; ++b) {
+      const int64_t q = p + b * PB, n = min64(PB, np - b * PB);
+      const int64_t oy = X.conv ? q / X.OW : 0, ox = X.conv ? q % X.OW : 0;
+      __m512i r[4];
       for (int t = 0; t < 4; ++t) {
         const int64_t k = 4 * kk + t;
-        r[t] = k < w.k && left > 0 ? _mm_maskz_loadu_epi8(first(left), x_row(X, k, q, oy, ox, left, tmp[t]))
-                                   : _mm_setzero_si128();
+        r[t] = k < w.k ? _mm512_maskz_loadu_epi8(first64(n), x_row(X, k, q, oy, ox, n, tmp[t])) : _mm512_setzero_si512();
       }
-      const __m128i ab0 = _mm_unpacklo_epi8(r[0], r[1]), ab1 = _mm_unpackhi_epi8(r[0], r[1]);
-      const __m128i cd0 = _mm_unpacklo_epi8(r[2], r[3]), cd1 = _mm_unpackhi_epi8(r[2], r[3]);
-      uint8_t* dst = buf + (kk * PB + 16 * j) * 4;
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_unpacklo_epi16(ab0, cd0));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), _mm_unpackhi_epi16(ab0, cd0));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 32), _mm_unpacklo_epi16(ab1, cd1));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 48), _mm_unpackhi_epi16(ab1, cd1));
+      const __m512i a = _mm512_unpacklo_epi8(r[0], r[1]), c = _mm512_unpackhi_epi8(r[0], r[1]);
+      const __m512i e = _mm512_unpacklo_epi8(r[2], r[3]), f = _mm512_unpackhi_epi8(r[2], r[3]);
+      uint8_t* dst = buf + b * w.kp * PB + kk * 256;
+      _mm512_storeu_si512(dst, _mm512_unpacklo_epi16(a, e));
+      _mm512_storeu_si512(dst + 64, _mm512_unpackhi_epi16(a, e));
+      _mm512_storeu_si512(dst + 128, _mm512_unpacklo_epi16(c, f));
+      _mm512_storeu_si512(dst + 192, _mm512_unpackhi_epi16(c, f));
     }
-  }
 }
 
-template <int nv>
-void wx_channels(const uint8_t* buf, int64_t p, int64_t np, const W& w, const Out& o) {
-  for (int64_t c = 0; c < w.n; c += WX_MR) {
-    __m512i acc[WX_MR][nv];
+// Channels c … c+3 times the packed pixels [p, p + np), np ≤ 64.
+void wx_tile(const uint8_t* buf, int64_t p, int64_t np, int64_t c, const W& w, const Out& o) {
+  const __mmask64 bytes = first64(np);
+  {
+    __m512i acc[WX_MR][4];
     const Rows R{reinterpret_cast<const uint8_t*>(w.rows) + c * w.kp, w.kp, w.kp / 4, 1, 0};
-    tile<WX_MR, nv, false>(R, buf, 64, 4 * PB, acc);
+    tile<WX_MR, 4, false>(R, buf, 64, 256, acc);
     for (int i = 0; i < WX_MR && c + i < w.n; ++i) {
       const Req16 q = req_row(o, c + i);
-      for (int j = 0; j < nv; ++j) store16((c + i) * q.ldc + p + 16 * j, acc[i][j], q, np - 16 * j);
+      const int64_t at = (c + i) * q.ldc + p;
+      if (q.c32) {  // lanes back in pixel order: vector v = lane v of A, B, C, D
+        __m512i v[4];
+        for (int j = 0; j < 4; ++j) v[j] = _mm512_add_epi32(acc[i][j], q.bias);
+        const __m512i ab_lo = _mm512_shuffle_i32x4(v[0], v[1], 0x44), ab_hi = _mm512_shuffle_i32x4(v[0], v[1], 0xEE);
+        const __m512i cd_lo = _mm512_shuffle_i32x4(v[2], v[3], 0x44), cd_hi = _mm512_shuffle_i32x4(v[2], v[3], 0xEE);
+        const __m512i out[4] = {_mm512_shuffle_i32x4(ab_lo, cd_lo, 0x88), _mm512_shuffle_i32x4(ab_lo, cd_lo, 0xDD),
+                                _mm512_shuffle_i32x4(ab_hi, cd_hi, 0x88), _mm512_shuffle_i32x4(ab_hi, cd_hi, 0xDD)};
+        for (int j = 0; j < 4 && 16 * j < np; ++j) _mm512_mask_storeu_epi32(q.c32 + at + 16 * j, first(np - 16 * j), out[j]);
+        continue;
+      }
+      const __m512i u = _mm512_packus_epi16(_mm512_packs_epi32(codes16(acc[i][0], q), codes16(acc[i][1], q)),
+                                            _mm512_packs_epi32(codes16(acc[i][2], q), codes16(acc[i][3], q)));
+      _mm512_mask_storeu_epi8(q.c8 + at, bytes, u);
     }
   }
 }
@@ -347,6 +373,30 @@ inline void transpose16(const uint8_t* s, int64_t lds, uint8_t* d, int64_t ldd) 
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d + (g + h) * ldd), _mm_unpacklo_epi64(t[g + h], t[g + h + 1]));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(d + (g + h + 1) * ldd), _mm_unpackhi_epi64(t[g + h], t[g + h + 1]));
     }
+}
+
+// 16×16 int32: d[j][i] = s[i][j]. 32- and 64-bit unpacks leave lane L of
+// r[4i + j] holding column 4L + j of rows 4i … 4i+3; 128-bit shuffles gather
+// each column's four lanes.
+inline void transpose16_s32(const int32_t* s, int64_t lds, int32_t* d, int64_t ldd) {
+  __m512i r[16], t[16];
+  for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_si512(s + i * lds);
+  for (int i = 0; i < 8; ++i)
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]), t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  for (int i = 0; i < 4; ++i) {
+    r[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    r[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    r[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  for (int j = 0; j < 4; ++j) {
+    const __m512i a = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x44), b = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x44);
+    const __m512i c = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xEE), e = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xEE);
+    _mm512_storeu_si512(d + j * ldd, _mm512_shuffle_i32x4(a, b, 0x88));
+    _mm512_storeu_si512(d + (4 + j) * ldd, _mm512_shuffle_i32x4(a, b, 0xDD));
+    _mm512_storeu_si512(d + (8 + j) * ldd, _mm512_shuffle_i32x4(c, e, 0x88));
+    _mm512_storeu_si512(d + (12 + j) * ldd, _mm512_shuffle_i32x4(c, e, 0xDD));
+  }
 }
 
 }  // namespace
@@ -390,13 +440,20 @@ void hwc_avx512vnni(int64_t p_lo, int64_t p_hi, const HwcSrc& X, const W& w, con
   delete[] buf;
 }
 
+// Pixels in chunks of CH blocks of 64 (packed: CH·16·kp bytes, 72 KB at conv2's
+// K = 288, in L2), channels 4 at a time over the whole chunk: the 4 weight rows
+// stay in L1 while the packed pixels stream past them. (Channels inside, one
+// 64-pixel block at a time, the block and all of conv2's weights — 18 + 18 KB —
+// overflowed Zen 4's 32 KB L1: 205 GOP/s instead of 250+.)
 void wx_avx512vnni(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o) {
-  uint8_t* buf = new uint8_t[size_t(w.kp * PB)];
-  for (int64_t p = p_lo; p < p_hi; p += PB) {
-    const int64_t np = min64(PB, p_hi - p);
-    pack_pixels(X, p, np, w, buf);
-    if (np > 16) wx_channels<2>(buf, p, np, w, o);
-    else wx_channels<1>(buf, p, np, w, o);
+  constexpr int64_t CH = 16;
+  uint8_t* buf = new uint8_t[size_t(CH * w.kp * PB)];
+  for (int64_t p0 = p_lo; p0 < p_hi; p0 += CH * PB) {
+    const int64_t blocks = min64(CH, (p_hi - p0 + PB - 1) / PB);
+    pack_pixels(X, p0, min64(CH * PB, p_hi - p0), w, buf);
+    for (int64_t c = 0; c < w.n; c += WX_MR)
+      for (int64_t b = 0; b < blocks; ++b)
+        wx_tile(buf + b * w.kp * PB, p0 + b * PB, min64(PB, p_hi - p0 - b * PB), c, w, o);
   }
   delete[] buf;
 }
@@ -409,4 +466,14 @@ void transpose_u8_avx512(const uint8_t* s, int64_t rows, int64_t cols, int64_t l
     for (int64_t j = i < r16 ? c16 : 0; j < cols; ++j) d[j * ldd + i] = s[i * lds + j];
 }
 
+}  // namespace minidl::qkern
+
+namespace minidl::qkern {
+void transpose_s32_avx512(const int32_t* s, int64_t rows, int64_t cols, int64_t lds, int32_t* d, int64_t ldd) {
+  const int64_t r16 = rows / 16 * 16, c16 = cols / 16 * 16;
+  for (int64_t i = 0; i < r16; i += 16)
+    for (int64_t j = 0; j < c16; j += 16) transpose16_s32(s + i * lds + j, lds, d + j * ldd + i, ldd);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = i < r16 ? c16 : 0; j < cols; ++j) d[j * ldd + i] = s[i * lds + j];
+}
 }  // namespace minidl::qkern

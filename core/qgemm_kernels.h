@@ -116,13 +116,18 @@ void wx_avx512vnni(int64_t, int64_t, const XSrc&, const W&, const Out&);
 void hwc_avx512vnni(int64_t, int64_t, const HwcSrc&, const W&, const Out&);
 // d[j][i] = s[i][j] for a rows × cols byte matrix (row strides lds, ldd).
 void transpose_u8_avx512(const uint8_t* s, int64_t rows, int64_t cols, int64_t lds, uint8_t* d, int64_t ldd);
+void transpose_s32_avx512(const int32_t* s, int64_t rows, int64_t cols, int64_t lds, int32_t* d, int64_t ldd);
 
 // Tests only: run this pair instead of the ISA's kernels (null: back to dispatch).
 void set_kernels_for_testing(XwFn xw, WxFn wx);
 
-// What a thread's share of rows (xw) or pixels (wx) is rounded to: multiples
-// of every path's tile (MR = 4, 8 or 16 rows; 16, 24, 32 or 48 pixels per block).
+// What a thread's share of rows (xw) or pixels (wx, hwc) is rounded to, so
+// threads meet at tile boundaries (kernels handle any range; this is speed):
+// rows: MR = 4, 8 or 16; pixels: the 256-bit paths' 16-, 24- and 48-pixel
+// blocks, AVX-512's 64-pixel wx blocks and 16-pixel hwc blocks.
 constexpr int64_t kRowAlign = 16;
-constexpr int64_t kPixelAlign = 96;
+constexpr int64_t kPixelAlign = 48;
+constexpr int64_t kPixelAlign512 = 64;
+constexpr int64_t kHwcAlign = 16;
 
 }  // namespace minidl::qkern
