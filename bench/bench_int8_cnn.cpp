@@ -4,7 +4,7 @@
 // weights (per-channel symmetric int8 weights, per-tensor uint8 activations
 // calibrated by min/max on the timed batch) — a kernel pipeline measurement;
 // the quantization modules (compress/, prepare/convert) own accuracy.
-//   build/bench/bench_int8_cnn [--reps N] [--threads T] [--act-bits 7|8]
+//   build/bench/bench_int8_cnn [--reps N] [--threads T] [--act-bits 7|8] [--unfused]
 #include <omp.h>
 
 #include <algorithm>
@@ -40,6 +40,7 @@ struct QParam {
 // reduce_range: the observed range maps to [0, 127], so minidl's avx2 path
 // runs its vpmaddubsw kernels; outputs still clamp at 255, as PyTorch's).
 float g_qmax = 255.f;
+bool g_unfused = false;  // --unfused: conv2 and the pooling as two ops
 
 // Asymmetric uint8 parameters covering [min(lo, 0), max(hi, 0)] (0 exact).
 QParam choose(float lo, float hi) {
@@ -121,9 +122,16 @@ Tensor int8_forward(const QNet& q, const Tensor& x, double* t = nullptr) {
   lap(0);
   v = quantized_conv2d(v, q.in.zp, q.c1.w, q.c1.rq);
   lap(1);
-  v = quantized_conv2d(v, q.a1.zp, q.c2.w, q.c2.rq);
-  lap(2);
-  v = quantized_avg_pool2d(v, q.a2.zp, 4, 4).flatten(1);
+  // conv2 and the pooling fused, as compress::convert() runs them (fuse_conv_pool);
+  // g_unfused: the two apart (the "avgpool" stage then has its own time)
+  if (g_unfused) {
+    v = quantized_conv2d(v, q.a1.zp, q.c2.w, q.c2.rq);
+    lap(2);
+    v = quantized_avg_pool2d(v, q.a2.zp, 4, 4).flatten(1);
+  } else {
+    v = quantized_conv2d_avg_pool2d(v, q.a1.zp, q.c2.w, q.c2.rq, 1, 0, 4, 4).flatten(1);
+    lap(2);
+  }
   lap(3);
   v = quantized_linear(v, q.a2.zp, q.l1.w, q.l1.rq);
   lap(4);
@@ -142,10 +150,11 @@ int run(int argc, char** argv) {
     const std::string a = argv[i];
     if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
     else if (a == "--threads" && i + 1 < argc) only = std::atoi(argv[++i]);
+    else if (a == "--unfused") g_unfused = true;
     else if (a == "--act-bits" && i + 1 < argc && (std::string(argv[i + 1]) == "7" || std::string(argv[i + 1]) == "8"))
       g_qmax = std::string(argv[++i]) == "7" ? 127.f : 255.f;
     else {
-      std::fprintf(stderr, "bench_int8_cnn: unknown argument '%s' (--reps N, --threads T, --act-bits 7|8)\n", a.c_str());
+      std::fprintf(stderr, "bench_int8_cnn: unknown argument '%s' (--reps N, --threads T, --act-bits 7|8, --unfused)\n", a.c_str());
       return 2;
     }
   }
@@ -158,7 +167,7 @@ int run(int argc, char** argv) {
   const QNet q = build_qnet(n, x256);
   std::printf("minidl int8 path: %s, %d-bit activations. Seed CNN inference, random weights, images/s (CPU time / "
               "threads).\n", qisa_name(qgemm_isa()), g_qmax == 127.f ? 7 : 8);
-  const char* stages[] = {"quantize", "conv1", "conv2", "avgpool", "fc1", "fc2", "dequantize"};
+  const char* stages[] = {"quantize", "conv1", g_unfused ? "conv2" : "conv2+avgpool", "avgpool", "fc1", "fc2", "dequantize"};
   for (int threads : {2, 1}) {
     if (only && threads != only) continue;
     set_num_threads(threads);

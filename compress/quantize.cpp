@@ -275,6 +275,7 @@ nn::ModulePtr convert(nn::Module& prepared) {
       unsupported(name, m, "convert");
     }
   }
+  fuse_conv_pool(*out);
   out->eval();
   return out;
 }

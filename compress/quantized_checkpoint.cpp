@@ -63,6 +63,7 @@ nn::ModulePtr quantized_from_state(const nn::StateDict& state, const nn::Metadat
     net->load_state_dict(state, true);
     for (const auto& [n, m] : net->named_children())
       if (auto* w = dynamic_cast<QuantizedWeighted*>(m.get())) w->refresh();
+    fuse_conv_pool(*net);
   } catch (const Error& e) {
     throw Error(source + ": " + e.what());
   }

@@ -178,6 +178,8 @@ Tensor QuantizedConv2d::forward(const Tensor& x) {
   const Shape& ws = buffer("weight").shape();
   MINIDL_CHECK(x.dim() == 4 && x.size(1) == ws[1], label(), ": expected input [N, ", ws[1], ", H, W], got ",
                to_string(x.shape()));
+  if (pool_kernel > 0) return quantized_conv2d_avg_pool2d(x, input_zero_point(), packed_, rq_, stride, padding,
+                                                          pool_kernel, pool_stride);
   return quantized_conv2d(x, input_zero_point(), packed_, rq_, stride, padding);
 }
 std::string QuantizedConv2d::extra_repr() const {
@@ -185,6 +187,7 @@ std::string QuantizedConv2d::extra_repr() const {
   std::ostringstream os;
   os << ws[1] << ", " << ws[0] << ", kernel_size=" << ws[2] << ", stride=" << stride << ", padding=" << padding << ", "
      << QuantizedWeighted::extra_repr();
+  if (pool_kernel > 0) os << ", then avg_pool kernel_size=" << pool_kernel << " stride=" << pool_stride << " (fused)";
   return os.str();
 }
 
@@ -211,10 +214,23 @@ QuantizedAvgPool2d::QuantizedAvgPool2d(int k, int s, int32_t z) : kernel_size(k)
 }
 Tensor QuantizedAvgPool2d::forward(const Tensor& x) {
   check_codes(*this, x);
+  if (fused) return x;
   return quantized_avg_pool2d(x, get_i(*this, "zero_point"), kernel_size, stride);
 }
 std::string QuantizedAvgPool2d::extra_repr() const {
-  return "kernel_size=" + std::to_string(kernel_size) + ", stride=" + std::to_string(stride);
+  return "kernel_size=" + std::to_string(kernel_size) + ", stride=" + std::to_string(stride) +
+         (fused ? ", fused into the convolution before it" : "");
+}
+
+void fuse_conv_pool(nn::Sequential& q) {
+  const auto& ch = q.named_children();
+  for (size_t i = 0; i + 1 < ch.size(); ++i) {
+    auto* c = dynamic_cast<QuantizedConv2d*>(ch[i].second.get());
+    auto* p = dynamic_cast<QuantizedAvgPool2d*>(ch[i + 1].second.get());
+    if (!c || !p || p->fused || c->pool_kernel > 0 || get_i(*p, "zero_point") != c->output_zero_point()) continue;
+    c->pool_kernel = p->kernel_size, c->pool_stride = p->stride;
+    p->fused = true;
+  }
 }
 
 Tensor QuantizedFlatten::forward(const Tensor& x) {

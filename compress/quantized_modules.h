@@ -25,6 +25,7 @@
 #include "compress/qscheme.h"
 #include "core/qgemm.h"
 #include "nn/module.h"
+#include "nn/sequential.h"
 
 namespace minidl::compress {
 
@@ -90,6 +91,12 @@ class QuantizedConv2d : public QuantizedWeighted {
   std::string type_name() const override { return relu ? "QuantizedConvReLU2d" : "QuantizedConv2d"; }
   std::string extra_repr() const override;
   int stride, padding;
+  // An average pooling fused after the convolution (pool_kernel 0: none), set by
+  // fuse_conv_pool() together with the QuantizedAvgPool2d that follows (which then
+  // passes codes through): forward() returns the pooled codes, bit for bit those of
+  // the two modules in sequence, without writing the convolution's output out
+  // (core/qops.h, quantized_conv2d_avg_pool2d).
+  int pool_kernel = 0, pool_stride = 0;
 };
 
 class QuantizedLinear : public QuantizedWeighted {
@@ -109,6 +116,7 @@ class QuantizedAvgPool2d : public nn::Module {
   std::string type_name() const override { return "QuantizedAvgPool2d"; }
   std::string extra_repr() const override;
   int kernel_size, stride;
+  bool fused = false;  // done by the QuantizedConv2d before it (fuse_conv_pool): forward passes x through
 };
 
 // Flatten of codes: a view, nothing to compute.
@@ -120,6 +128,12 @@ class QuantizedFlatten : public nn::Module {
   std::string extra_repr() const override;
   int64_t start_dim, end_dim;
 };
+
+// Fuses each QuantizedConv2d directly followed by a QuantizedAvgPool2d of the same
+// zero point (the pool keeps the conv's (scale, zero point), so always in a converted
+// model) in a Sequential of quantized modules; idempotent. convert() and
+// load_quantized() call it. The structure, state_dict and descriptions do not change.
+void fuse_conv_pool(nn::Sequential& q);
 
 // The one-line description of a quantized module ("QuantizedConv2d 1 32 3 3 s1 p0 relu pc"),
 // recorded in checkpoints so that load_quantized() can rebuild the model; and back.

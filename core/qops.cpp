@@ -185,42 +185,74 @@ Tensor quantized_linear_s32(const Tensor& x, int32_t x_zp, const PackedWeights& 
   return y;
 }
 
+namespace {
+struct PoolGeom {
+  int64_t OH, OW;
+};
+PoolGeom pool_geom(int64_t H, int64_t W, int kernel, int stride, const Shape& shape, const char* who) {
+  MINIDL_CHECK(kernel >= 1 && stride >= 1 && kernel <= H && kernel <= W && kernel <= 128, who, ": kernel ", kernel,
+               " and stride ", stride, " must be >= 1 with the kernel (<= 128) inside the input ", to_string(shape));
+  return {(H - kernel) / stride + 1, (W - kernel) / stride + 1};
+}
+
+// Planes [lo, hi) of x [planes][H][W] → y [planes][OH][OW]: each output is
+// rdiv_half_even(Σ (q − zp), k²) + zp over its window, clamped to [0, 255].
+void pool_planes(const uint8_t* px, int64_t lo, int64_t hi, int64_t H, int64_t W, int32_t zero_point, int kernel,
+                 int stride, const PoolGeom& o, uint8_t* py) {
+  const int64_t OH = o.OH, OW = o.OW, area = int64_t(kernel) * kernel;
+  if (kernel == 4 && stride == 4 && OW >= 4 && cpu_features().avx2_fma) {
+    for (int64_t nc = lo; nc < hi; ++nc)
+      for (int64_t oy = 0; oy < OH; ++oy)
+        qkern::pool4_band_avx2(px + (nc * H + oy * 4) * W, W, OW, zero_point, py + (nc * OH + oy) * OW);
+    return;
+  }
+  std::vector<int32_t> col(static_cast<size_t>(W));  // column sums of one window row band
+  const int log2_2d = (area & (area - 1)) == 0 ? int(__builtin_ctzll(uint64_t(2 * area))) : -1;
+  for (int64_t nc = lo; nc < hi; ++nc)
+    for (int64_t oy = 0; oy < OH; ++oy) {
+      const uint8_t* __restrict band = px + (nc * H + oy * stride) * W;
+      int32_t* __restrict cs = col.data();  // restrict: lets the row sums vectorise
+      for (int64_t j = 0; j < W; ++j) cs[j] = band[j];
+      for (int64_t i = 1; i < kernel; ++i)
+        for (int64_t j = 0; j < W; ++j) cs[j] += band[i * W + j];
+      for (int64_t ox = 0; ox < OW; ++ox) {
+        int32_t sum = -int32_t(area) * zero_point;  // Σ (q − zp) over the window
+        for (int64_t j = 0; j < kernel; ++j) sum += cs[ox * stride + j];
+        const int32_t v = rdiv_half_even(sum, int32_t(area), log2_2d) + zero_point;
+        py[(nc * OH + oy) * OW + ox] = uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
+      }
+    }
+}
+}  // namespace
+
 Tensor quantized_avg_pool2d(const Tensor& x, int32_t zero_point, int kernel, int stride) {
   check_u8(x, 4, "quantized_avg_pool2d", "[N, C, H, W]");
   check_zp(zero_point, "quantized_avg_pool2d");
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  MINIDL_CHECK(kernel >= 1 && stride >= 1 && kernel <= H && kernel <= W && kernel <= 128, "quantized_avg_pool2d: kernel ",
-               kernel, " and stride ", stride, " must be >= 1 with the kernel (<= 128) inside the input ",
-               to_string(x.shape()));
-  const int64_t OH = (H - kernel) / stride + 1, OW = (W - kernel) / stride + 1, area = int64_t(kernel) * kernel;
-  Tensor y = Tensor::empty({N, C, OH, OW}, DType::UInt8);
+  const PoolGeom o = pool_geom(H, W, kernel, stride, x.shape(), "quantized_avg_pool2d");
+  Tensor y = Tensor::empty({N, C, o.OH, o.OW}, DType::UInt8);
   const uint8_t* px = x.data<uint8_t>();
   uint8_t* py = y.data<uint8_t>();
-  if (kernel == 4 && stride == 4 && OW >= 4 && cpu_features().avx2_fma) {
-    parallel_range(N * C, threads_for(x.numel()), [&](int64_t lo, int64_t hi) {
-      for (int64_t nc = lo; nc < hi; ++nc)
-        for (int64_t oy = 0; oy < OH; ++oy)
-          qkern::pool4_band_avx2(px + (nc * H + oy * 4) * W, W, OW, zero_point, py + (nc * OH + oy) * OW);
-    });
-    return y;
-  }
   parallel_range(N * C, threads_for(x.numel()), [&](int64_t lo, int64_t hi) {
-    std::vector<int32_t> col(static_cast<size_t>(W));  // column sums of one window row band
-    const int log2_2d = (area & (area - 1)) == 0 ? int(__builtin_ctzll(uint64_t(2 * area))) : -1;
-    for (int64_t nc = lo; nc < hi; ++nc)
-      for (int64_t oy = 0; oy < OH; ++oy) {
-        const uint8_t* __restrict band = px + (nc * H + oy * stride) * W;
-        int32_t* __restrict cs = col.data();  // restrict: lets the row sums vectorise
-        for (int64_t j = 0; j < W; ++j) cs[j] = band[j];
-        for (int64_t i = 1; i < kernel; ++i)
-          for (int64_t j = 0; j < W; ++j) cs[j] += band[i * W + j];
-        for (int64_t ox = 0; ox < OW; ++ox) {
-          int32_t sum = -int32_t(area) * zero_point;  // Σ (q − zp) over the window
-          for (int64_t j = 0; j < kernel; ++j) sum += cs[ox * stride + j];
-          const int32_t v = rdiv_half_even(sum, int32_t(area), log2_2d) + zero_point;
-          py[(nc * OH + oy) * OW + ox] = uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
-        }
-      }
+    pool_planes(px, lo, hi, H, W, zero_point, kernel, stride, o, py);
+  });
+  return y;
+}
+
+Tensor quantized_conv2d_avg_pool2d(const Tensor& x, int32_t x_zp, const PackedWeights& w, const Requant& rq,
+                                   int stride, int padding, int pool_kernel, int pool_stride) {
+  const ConvGeom g = conv_geom(x, x_zp, w, stride, padding, "quantized_conv2d_avg_pool2d");
+  check_requant(rq, g.CO, "quantized_conv2d_avg_pool2d");
+  const PoolGeom o = pool_geom(g.OH, g.OW, pool_kernel, pool_stride, {g.N, g.CO, g.OH, g.OW},
+                               "quantized_conv2d_avg_pool2d (pooling the convolution's output)");
+  Tensor y = Tensor::empty({g.N, g.CO, o.OH, o.OW}, DType::UInt8);
+  uint8_t* py = y.data<uint8_t>();
+  conv_images(x, g, [&](const uint8_t* image, int64_t n) {
+    thread_local std::vector<uint8_t> conv;  // one image's [Cout][OH·OW] codes, while still in cache
+    conv.resize(size_t(g.CO * g.P));
+    qconv_image_u8(image, g.C, g.H, g.W, g.s, g.p, x_zp, w, rq, conv.data());
+    pool_planes(conv.data(), 0, g.CO, g.OH, g.OW, rq.zero_point, pool_kernel, pool_stride, o,
+                py + n * g.CO * o.OH * o.OW);
   });
   return y;
 }

@@ -134,6 +134,39 @@ TEST_CASE("quantized_conv2d: equals the direct definition on every path (stride,
   set_num_threads(2);
 }
 
+TEST_CASE("quantized_conv2d_avg_pool2d: bit-identical to the convolution then the pooling, every path") {
+  test::IsaGuard guard;
+  std::mt19937 g(12);
+  struct F { int64_t N, C, H, W, CO; int s, p, pk, ps; };
+  for (const F& f : {F{3, 32, 26, 26, 64, 1, 0, 4, 4}, F{1, 1, 28, 28, 32, 1, 0, 4, 4}, F{2, 3, 11, 12, 20, 1, 1, 3, 2},
+                     F{2, 4, 9, 9, 17, 2, 0, 2, 2}, F{1, 2, 8, 8, 5, 1, 0, 6, 6}})
+    for (const test::Path& path : test::paths()) {
+      if (path.a_max < 255) continue;
+      path.use();
+      CAPTURE(path.name); CAPTURE(f.C); CAPTURE(f.H); CAPTURE(f.pk);
+      const Tensor x = random_u8({f.N, f.C, f.H, f.W}, g);
+      const int32_t zp = int32_t(g() % 256);
+      const std::vector<int8_t> w = random_w(f.CO * f.C * 9, g);
+      const PackedWeights pw = pack_weights(w.data(), f.CO, f.C * 9, {f.CO, f.C, 3, 3});
+      const Requant rq = random_rq(f.CO, g, g() % 2 == 0);
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        const Tensor want = quantized_avg_pool2d(quantized_conv2d(x, zp, pw, rq, f.s, f.p), rq.zero_point, f.pk, f.ps);
+        const Tensor got = quantized_conv2d_avg_pool2d(x, zp, pw, rq, f.s, f.p, f.pk, f.ps);
+        CHECK(got.shape() == want.shape());
+        REQUIRE(got.to_vector<uint8_t>() == want.to_vector<uint8_t>());
+      }
+    }
+  set_num_threads(2);
+  const std::vector<int8_t> w = random_w(4 * 2 * 9, g);
+  const PackedWeights pw = pack_weights(w.data(), 4, 18, {4, 2, 3, 3});
+  const Requant rq = random_rq(4, g, true);
+  CHECK(contains(error_of([&] { quantized_conv2d_avg_pool2d(random_u8({1, 2, 6, 6}, g), 0, pw, rq, 1, 0, 5, 5); }),
+                 "pooling the convolution's output"));
+  CHECK(contains(error_of([&] { quantized_conv2d_avg_pool2d(random_u8({1, 3, 6, 6}, g), 0, pw, rq, 1, 0, 2, 2); }),
+                 "quantized_conv2d_avg_pool2d"));
+}
+
 TEST_CASE("quantized conv2d tracks the float convolution (dequantized, within the rounding steps)") {
   std::mt19937 g(6);
   Generator gen(7);

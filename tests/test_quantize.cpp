@@ -182,6 +182,18 @@ TEST_CASE("prepare / calibrate / convert: an integer-only model close to the fp3
     const Tensor x = inputs(8, 99);
     NoGradGuard ng;
     const Tensor y = (*net)(x), yq = (*q)(x);
+    // convert() fused conv2 and the pooling after it: the same bits as the two run apart
+    auto* conv2 = dynamic_cast<cp::QuantizedConv2d*>(q->named_children()[2].second.get());
+    auto* pool = dynamic_cast<cp::QuantizedAvgPool2d*>(q->named_children()[3].second.get());
+    REQUIRE((conv2 && pool));
+    CHECK((conv2->pool_kernel == pool->kernel_size && conv2->pool_stride == pool->stride && pool->fused));
+    CHECK(contains(conv2->extra_repr(), "(fused)"));
+    conv2->pool_kernel = 0, pool->fused = false;
+    CHECK((*q)(x).to_vector<float>() == yq.to_vector<float>());
+    cp::fuse_conv_pool(dynamic_cast<nn::Sequential&>(*q));
+    cp::fuse_conv_pool(dynamic_cast<nn::Sequential&>(*q));  // idempotent
+    CHECK((conv2->pool_kernel == 4 && pool->fused));
+    CHECK((*q)(x).to_vector<float>() == yq.to_vector<float>());
     const float step = q->named_children()[7].second->buffer("scale").data<float>()[0];
     const float* a = y.data<float>();
     const float* b = yq.data<float>();
@@ -286,6 +298,10 @@ TEST_CASE("QConfig::bias_fraction: the bias's rounded-away part in Q31, computed
   const Tensor x = inputs(6, 5);
   NoGradGuard ng;
   CHECK((*q)(x).to_vector<float>() == (*r)(x).to_vector<float>());
+  // the conv + pool fusion is derived again on load
+  auto* pool = dynamic_cast<cp::QuantizedAvgPool2d*>(dynamic_cast<nn::Sequential&>(*r).named_children()[3].second.get());
+  REQUIRE(pool);
+  CHECK(pool->fused);
   // A fraction beyond half a unit is an error naming the layer and the tensor.
   nn::StateDict tampered;
   for (const auto& [n, t] : sd) tampered.emplace_back(n, t.clone());
@@ -339,6 +355,10 @@ TEST_CASE("quantized checkpoints: bit-identical reload, I8/I32/F32 tensors, clea
   const Tensor x = inputs(6, 5);
   NoGradGuard ng;
   CHECK((*q)(x).to_vector<float>() == (*r)(x).to_vector<float>());
+  // the conv + pool fusion is derived again on load
+  auto* pool = dynamic_cast<cp::QuantizedAvgPool2d*>(dynamic_cast<nn::Sequential&>(*r).named_children()[3].second.get());
+  REQUIRE(pool);
+  CHECK(pool->fused);
 
   // float ↔ int8 mismatches name the tensor.
   auto fnet = small_net(false);
