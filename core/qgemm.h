@@ -160,9 +160,11 @@ void qgemm_wx_s32(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const 
 
 // The convolution of one image as an implicit GEMM: the product above with X
 // the im2col matrix of x [C][H][W] (uint8, zero point x_zp, which also fills
-// the padding), read in place by the kernels' packing step instead of being
-// written out first. w packed with shape [Cout, C, KH, KW]; out is
-// [Cout][OH·OW] (NCHW), OH = (H + 2·padding − KH)/stride + 1.
+// the padding), never written out: the 256-bit and generic paths read it in
+// their packing step; the AVX-512 VNNI path transposes the image to NHWC and
+// reads each output pixel's im2col row in place (channels-last direct
+// convolution, core/qgemm_avx512vnni.cpp). w packed with shape [Cout, C, KH, KW];
+// out is [Cout][OH·OW] (NCHW), OH = (H + 2·padding − KH)/stride + 1.
 void qconv_image_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
                     const PackedWeights& w, const Requant& rq, uint8_t* out);
 void qconv_image_s32(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,

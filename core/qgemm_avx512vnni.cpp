@@ -6,10 +6,11 @@
 // Three kernels share one register tile, MR rows × NV vectors of 16 int32:
 //   xw   A rows (4 bytes broadcast) × weight panels [K/4][16][4] (one zmm per K group);
 //   hwc  the convolution of an NHWC image as xw: A's rows are the output pixels'
-//        im2col rows in (kh, kw, c) order, gathered 16 pixels at a time — runs of
-//        KW·C contiguous bytes, no transposition — against panels packed in the same
-//        K order (PackedWeights::panels_hwc). This is the direct (implicit-GEMM)
-//        convolution oneDNN and FBGEMM run on channels-last uint8 activations;
+//        im2col rows in (kh, kw, c) order, read in place from the image (per
+//        kernel row KW·C contiguous bytes; blocks touching padding are gathered),
+//        against panels packed in the same K order (PackedWeights::panels_hwc).
+//        The direct (implicit-GEMM) convolution oneDNN and FBGEMM run on
+//        channels-last uint8 activations;
 //   wx   weight rows (broadcast) × 64 pixels packed per K group as 4 vectors in
 //        lane-interleaved order (plain X [K][P] only:
 //        a convolution goes through hwc, whose per-pixel packing cost is nil).

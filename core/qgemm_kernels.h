@@ -100,7 +100,8 @@ static inline const uint8_t* x_row(const XSrc& x, int64_t k, int64_t p, int64_t 
 // outside the rows/columns it was given (no over-read past k either).
 using XwFn = void (*)(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const W& w, const Out& o);
 using WxFn = void (*)(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o);
-// "hwc" (conv, channels last): C[p][c] for p ∈ [p_lo, p_hi), all c (o.ldc = n: NHWC out).
+// "hwc" (conv, channels last; AVX-512 VNNI only): C[p][c] for p ∈ [p_lo, p_hi), all c
+// (o.ldc = n: NHWC out); core/qgemm.cpp transposes in and out.
 using HwcFn = void (*)(int64_t p_lo, int64_t p_hi, const HwcSrc& X, const W& w, const Out& o);
 
 void xw_generic(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
