@@ -1,6 +1,7 @@
 // tests/qgemm_paths.h — the int8 GEMM paths a test runs: every ISA this CPU
 // supports (the avx2 one picks its vpmaddubsw or widening kernels from the
-// data, as in use), plus, on AVX2 CPUs, two kernel pairs forced directly:
+// data, as in use), plus, on AVX2 CPUs, two kernel pairs forced directly
+// (and on AVX-512 VNNI CPUs "avx512vnni-wx", see below):
 //   "avx2-u7"           core/qgemm_avx2_u7.cpp, for activations < 128 only
 //                       (a_max = 127: the test gives it 7-bit data);
 //   "avxvnni-emulated"  core/qgemm_avxvnni.cpp with vpdpbusd emulated in AVX2
@@ -38,6 +39,10 @@ inline std::vector<Path> paths() {
   for (QIsa i : {QIsa::Generic, QIsa::Avx2, QIsa::AvxVnni, QIsa::Avx512Vnni})
     if (qisa_supported(i)) r.push_back({qisa_name(i), i});
   if (qisa_supported(QIsa::Avx2)) r.push_back({"avx2-u7", QIsa::Avx2, qkern::xw_avx2_u7, qkern::wx_avx2_u7, 127});
+  // the AVX-512 path runs convolutions channels-last (hwc); its packed wx kernel, which
+  // plain X [K][P] products use, is forced here on convolutions too
+  if (qisa_supported(QIsa::Avx512Vnni))
+    r.push_back({"avx512vnni-wx", QIsa::Avx512Vnni, qkern::xw_avx512vnni, qkern::wx_avx512vnni});
   if (qisa_supported(QIsa::Avx2) && !qisa_supported(QIsa::AvxVnni))
     r.push_back({"avxvnni-emulated", QIsa::Avx2, qkern::xw_avxvnni_emulated, qkern::wx_avxvnni_emulated});
   return r;
