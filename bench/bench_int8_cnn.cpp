@@ -120,16 +120,18 @@ Tensor int8_forward(const QNet& q, const Tensor& x, double* t = nullptr) {
   };
   Tensor v = quantize_per_tensor(x, q.in.scale, q.in.zp);
   lap(0);
-  v = quantized_conv2d(v, q.in.zp, q.c1.w, q.c1.rq);
+  // as compress::convert() runs them (fuse_conv_pool): conv1 hands conv2 a channels-last
+  // tensor where the path computes so, conv2 and the pooling fused; g_unfused: the
+  // plain sequence (the "avgpool" stage then has its own time)
+  const bool cl = !g_unfused && qconv_prefers_channels_last();
+  v = quantized_conv2d(v, q.in.zp, q.c1.w, q.c1.rq, 1, 0, {false, cl});
   lap(1);
-  // conv2 and the pooling fused, as compress::convert() runs them (fuse_conv_pool);
-  // g_unfused: the two apart (the "avgpool" stage then has its own time)
   if (g_unfused) {
     v = quantized_conv2d(v, q.a1.zp, q.c2.w, q.c2.rq);
     lap(2);
     v = quantized_avg_pool2d(v, q.a2.zp, 4, 4).flatten(1);
   } else {
-    v = quantized_conv2d_avg_pool2d(v, q.a1.zp, q.c2.w, q.c2.rq, 1, 0, 4, 4).flatten(1);
+    v = quantized_conv2d_avg_pool2d(v, q.a1.zp, q.c2.w, q.c2.rq, 1, 0, 4, 4, cl).flatten(1);
     lap(2);
   }
   lap(3);

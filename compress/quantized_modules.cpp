@@ -176,11 +176,16 @@ Tensor QuantizedConv2d::forward(const Tensor& x) {
   check_codes(*this, x);
   ensure_packed();
   const Shape& ws = buffer("weight").shape();
-  MINIDL_CHECK(x.dim() == 4 && x.size(1) == ws[1], label(), ": expected input [N, ", ws[1], ", H, W], got ",
-               to_string(x.shape()));
+  if (input_channels_last)
+    MINIDL_CHECK(x.dim() == 4 && x.size(3) == ws[1], label(), ": expected a channels-last input [N, H, W, ", ws[1],
+                 "], got ", to_string(x.shape()));
+  else
+    MINIDL_CHECK(x.dim() == 4 && x.size(1) == ws[1], label(), ": expected input [N, ", ws[1], ", H, W], got ",
+                 to_string(x.shape()));
   if (pool_kernel > 0) return quantized_conv2d_avg_pool2d(x, input_zero_point(), packed_, rq_, stride, padding,
-                                                          pool_kernel, pool_stride);
-  return quantized_conv2d(x, input_zero_point(), packed_, rq_, stride, padding);
+                                                          pool_kernel, pool_stride, input_channels_last);
+  return quantized_conv2d(x, input_zero_point(), packed_, rq_, stride, padding,
+                          {input_channels_last, output_channels_last});
 }
 std::string QuantizedConv2d::extra_repr() const {
   const Shape& ws = const_cast<QuantizedConv2d*>(this)->buffer("weight").shape();
@@ -188,6 +193,8 @@ std::string QuantizedConv2d::extra_repr() const {
   os << ws[1] << ", " << ws[0] << ", kernel_size=" << ws[2] << ", stride=" << stride << ", padding=" << padding << ", "
      << QuantizedWeighted::extra_repr();
   if (pool_kernel > 0) os << ", then avg_pool kernel_size=" << pool_kernel << " stride=" << pool_stride << " (fused)";
+  if (input_channels_last) os << ", input channels-last";
+  if (output_channels_last) os << ", output channels-last";
   return os.str();
 }
 
@@ -230,6 +237,12 @@ void fuse_conv_pool(nn::Sequential& q) {
     if (!c || !p || p->fused || c->pool_kernel > 0 || get_i(*p, "zero_point") != c->output_zero_point()) continue;
     c->pool_kernel = p->kernel_size, c->pool_stride = p->stride;
     p->fused = true;
+  }
+  if (!qconv_prefers_channels_last()) return;
+  for (size_t i = 0; i + 1 < ch.size(); ++i) {
+    auto* a = dynamic_cast<QuantizedConv2d*>(ch[i].second.get());
+    auto* b = dynamic_cast<QuantizedConv2d*>(ch[i + 1].second.get());
+    if (a && b && a->pool_kernel == 0) a->output_channels_last = b->input_channels_last = true;
   }
 }
 

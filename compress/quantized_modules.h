@@ -97,6 +97,10 @@ class QuantizedConv2d : public QuantizedWeighted {
   // the two modules in sequence, without writing the convolution's output out
   // (core/qops.h, quantized_conv2d_avg_pool2d).
   int pool_kernel = 0, pool_stride = 0;
+  // Channels-last tensors ([N, H, W, C]) in or out, set by fuse_conv_pool() between two
+  // QuantizedConv2d in a row when the int8 path computes convolutions channels-last
+  // (qconv_prefers_channels_last(): AVX-512 VNNI), so no transposes run between them.
+  bool input_channels_last = false, output_channels_last = false;
 };
 
 class QuantizedLinear : public QuantizedWeighted {
@@ -131,8 +135,12 @@ class QuantizedFlatten : public nn::Module {
 
 // Fuses each QuantizedConv2d directly followed by a QuantizedAvgPool2d of the same
 // zero point (the pool keeps the conv's (scale, zero point), so always in a converted
-// model) in a Sequential of quantized modules; idempotent. convert() and
-// load_quantized() call it. The structure, state_dict and descriptions do not change.
+// model) in a Sequential of quantized modules, and — when the path in use computes
+// convolutions channels-last — lets each QuantizedConv2d directly followed by another
+// hand it a channels-last tensor (its output_channels_last, the next one's
+// input_channels_last; a different CPU or path gets the same codes, with transposes).
+// Idempotent; convert() and load_quantized() call it. The structure, state_dict and
+// descriptions do not change.
 void fuse_conv_pool(nn::Sequential& q);
 
 // The one-line description of a quantized module ("QuantizedConv2d 1 32 3 3 s1 p0 relu pc"),

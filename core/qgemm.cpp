@@ -345,29 +345,34 @@ void transpose(const T* s, int64_t rows, int64_t cols, int64_t lds, T* d, int64_
 // ~1 byte moved per 64 (conv2) multiply-adds; the wx kernels' packing step,
 // which they replace, moved about one per vpdpbusd and took as long as the products.
 void run_conv_hwc(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, int pad, int32_t x_zp,
-                  const PackedWeights& W, qkern::Out out, int64_t OW, int64_t P) {
+                  const PackedWeights& W, qkern::Out out, int64_t OW, int64_t P, bool in_cl, bool out_cl) {
   thread_local std::vector<uint8_t> xh, y8;
   thread_local std::vector<int32_t> y32;
-  if (C > 1) {  // one channel: NCHW is NHWC
+  if (!in_cl && C > 1) {  // one channel: NCHW is NHWC
     xh.resize(size_t(C * H * Wd));
     transpose(x, C, H * Wd, H * Wd, xh.data(), C);
     x = xh.data();
   }
   int32_t* c32 = out.c32;
   uint8_t* c8 = out.c8;
-  if (c32) y32.resize(size_t(P * W.n)), out.c32 = y32.data();
-  else y8.resize(size_t(P * W.n)), out.c8 = y8.data();
+  if (!out_cl && c32) y32.resize(size_t(P * W.n)), out.c32 = y32.data();
+  if (!out_cl && c8) y8.resize(size_t(P * W.n)), out.c8 = y8.data();
   out.ldc = W.n;
   const qkern::HwcSrc xs{x, C, H, Wd, OW, W.shape[2], W.shape[3], stride, pad, uint8_t(x_zp)};
   const qkern::W w = view(W);
   split(P, qkern::kHwcAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { qkern::hwc_avx512vnni(lo, hi, xs, w, out); });
+  if (out_cl) return;
   if (c32) transpose(y32.data(), P, W.n, W.n, c32, P);
   else transpose(y8.data(), P, W.n, W.n, c8, P);
 }
 
+void run_conv_planar(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, int pad, int32_t x_zp,
+                     const PackedWeights& W, const int32_t* bias, const Requant* rq, int32_t* c32, uint8_t* c8,
+                     int64_t OW, int64_t P);
+
 void run_conv(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, int pad, int32_t x_zp,
               const PackedWeights& W, const int32_t* bias, const Requant* rq, int32_t* c32, uint8_t* c8,
-              const char* who) {
+              const char* who, bool in_cl = false, bool out_cl = false) {
   MINIDL_CHECK(W.shape.size() == 4 && W.shape[1] == C, who, ": weights ", to_string(W.shape),
                " are not [Cout, ", C, ", KH, KW]");
   MINIDL_CHECK(x != nullptr && stride >= 1 && pad >= 0, who, ": null input, stride < 1 or padding < 0");
@@ -377,12 +382,32 @@ void run_conv(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, in
                " is smaller than the kernel ", KH, "x", KW);
   const int64_t OH = (H + 2 * pad - KH) / stride + 1, OW = (Wd + 2 * pad - KW) / stride + 1, P = OH * OW;
   if (rq) check_requant(*rq, W.n, who);
-  const QIsa isa = qgemm_isa();
-  if (isa == QIsa::Avx512Vnni && !g_wx_test.load()) {
+  if (qconv_prefers_channels_last() && !g_wx_test.load()) {
     Epi e = make_epi(W, x_zp, bias, rq);
     e.out.c32 = c32, e.out.c8 = c8;
-    return run_conv_hwc(x, C, H, Wd, stride, pad, x_zp, W, e.out, OW, P);
+    return run_conv_hwc(x, C, H, Wd, stride, pad, x_zp, W, e.out, OW, P, in_cl, out_cl);
   }
+  // the planar kernels, with transposes around them for channels-last sides
+  thread_local std::vector<uint8_t> xp, y8;
+  thread_local std::vector<int32_t> y32;
+  if (in_cl && C > 1) {
+    xp.resize(size_t(C * H * Wd));
+    transpose(x, H * Wd, C, C, xp.data(), H * Wd);
+    x = xp.data();
+  }
+  if (!out_cl) return run_conv_planar(x, C, H, Wd, stride, pad, x_zp, W, bias, rq, c32, c8, OW, P);
+  if (c32) y32.resize(size_t(P * W.n));
+  else y8.resize(size_t(P * W.n));
+  run_conv_planar(x, C, H, Wd, stride, pad, x_zp, W, bias, rq, c32 ? y32.data() : nullptr, c8 ? y8.data() : nullptr,
+                  OW, P);
+  if (c32) transpose(y32.data(), W.n, P, P, c32, W.n);
+  else transpose(y8.data(), W.n, P, P, c8, W.n);
+}
+
+void run_conv_planar(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, int pad, int32_t x_zp,
+                     const PackedWeights& W, const int32_t* bias, const Requant* rq, int32_t* c32, uint8_t* c8,
+                     int64_t OW, int64_t P) {
+  const int64_t KH = W.shape[2], KW = W.shape[3];
   std::vector<int32_t> koff(size_t(W.k)), kh(size_t(W.k)), kw(size_t(W.k));
   for (int64_t k = 0; k < W.k; ++k) {
     const int64_t c = k / (KH * KW), i = k / KW % KH, j = k % KW;
@@ -392,6 +417,7 @@ void run_conv(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, in
   Epi e = make_epi(W, x_zp, bias, rq);
   e.out.c32 = c32, e.out.c8 = c8, e.out.ldc = P;
   const qkern::W w = view(W);
+  const QIsa isa = qgemm_isa();
   // the padding holds x_zp: it is an activation too
   const bool seven_bit = isa == QIsa::Avx2 && (pad == 0 || x_zp < 128) && all_below_128(x, C, H * Wd, H * Wd);
   const qkern::WxFn fn = g_wx_test.load() ? g_wx_test.load() : kernels_for(isa, seven_bit).wx;
@@ -399,10 +425,18 @@ void run_conv(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, in
 }
 }  // namespace
 
+bool qconv_prefers_channels_last() { return qgemm_isa() == QIsa::Avx512Vnni; }
+
 void qconv_image_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
                     const PackedWeights& w, const Requant& rq, uint8_t* out) {
   run_conv(x, C, H, W, stride, padding, x_zp, w, rq.bias.empty() ? nullptr : rq.bias.data(), &rq, nullptr, out,
            "qconv_image_u8");
+}
+
+void qconv_image_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
+                    const PackedWeights& w, const Requant& rq, uint8_t* out, bool in_cl, bool out_cl) {
+  run_conv(x, C, H, W, stride, padding, x_zp, w, rq.bias.empty() ? nullptr : rq.bias.data(), &rq, nullptr, out,
+           "qconv_image_u8", in_cl, out_cl);
 }
 
 void qconv_image_s32(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,

@@ -167,6 +167,13 @@ void qgemm_wx_s32(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const 
 // out is [Cout][OH·OW] (NCHW), OH = (H + 2·padding − KH)/stride + 1.
 void qconv_image_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
                     const PackedWeights& w, const Requant& rq, uint8_t* out);
+// The same with either side channels-last: x [H][W][C] if in_cl, out [OH·OW][Cout] if
+// out_cl. The AVX-512 VNNI path computes channels-last natively (it saves the
+// transposes); the others transpose around their planar kernels. Same bits every way.
+void qconv_image_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
+                    const PackedWeights& w, const Requant& rq, uint8_t* out, bool in_cl, bool out_cl);
+// True when the path in use runs convolutions channels-last (avx512vnni).
+bool qconv_prefers_channels_last();
 void qconv_image_s32(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
                      const PackedWeights& w, const int32_t* bias, int32_t* out);
 

@@ -29,17 +29,18 @@ struct ConvGeom {
 };
 
 ConvGeom conv_geom(const Tensor& x, int32_t x_zp, const PackedWeights& w, int stride, int padding,
-                   const char* who) {
-  check_u8(x, 4, who, "[N, C, H, W]");
+                   const char* who, bool channels_last = false) {
+  check_u8(x, 4, who, channels_last ? "[N, H, W, C] (channels-last)" : "[N, C, H, W]");
   check_zp(x_zp, who);
   MINIDL_CHECK(w.shape.size() == 4, who, ": weights were packed with shape ", to_string(w.shape),
                "; a convolution needs [Cout, C, KH, KW]");
   MINIDL_CHECK(stride >= 1 && padding >= 0, who, ": stride ", stride, " must be >= 1 and padding ", padding,
                " >= 0");
   ConvGeom g{};
-  g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
+  g.N = x.size(0), g.C = x.size(channels_last ? 3 : 1), g.H = x.size(channels_last ? 1 : 2),
+  g.W = x.size(channels_last ? 2 : 3);
   g.CO = w.shape[0], g.KH = w.shape[2], g.KW = w.shape[3], g.s = stride, g.p = padding;
-  MINIDL_CHECK(g.C == w.shape[1], who, ": input ", to_string(x.shape()), " has ", g.C,
+  MINIDL_CHECK(g.C == w.shape[1], who, ": input ", to_string(x.shape()), channels_last ? " (channels-last)" : "", " has ", g.C,
                " channels, the weights ", to_string(w.shape), " expect ", w.shape[1]);
   MINIDL_CHECK(g.H + 2 * padding >= g.KH && g.W + 2 * padding >= g.KW, who, ": input ", to_string(x.shape()),
                " with padding ", padding, " is smaller than the kernel ", to_string(w.shape));
@@ -139,13 +140,15 @@ Tensor dequantize_accumulator(const Tensor& acc, const std::vector<float>& scale
 }
 
 Tensor quantized_conv2d(const Tensor& x, int32_t x_zp, const PackedWeights& w, const Requant& rq, int stride,
-                        int padding) {
-  const ConvGeom g = conv_geom(x, x_zp, w, stride, padding, "quantized_conv2d");
+                        int padding, ConvLayout layout) {
+  const ConvGeom g = conv_geom(x, x_zp, w, stride, padding, "quantized_conv2d", layout.input_channels_last);
   check_requant(rq, g.CO, "quantized_conv2d");
-  Tensor y = Tensor::empty({g.N, g.CO, g.OH, g.OW}, DType::UInt8);
+  Tensor y = Tensor::empty(layout.output_channels_last ? Shape{g.N, g.OH, g.OW, g.CO} : Shape{g.N, g.CO, g.OH, g.OW},
+                           DType::UInt8);
   uint8_t* py = y.data<uint8_t>();
   conv_images(x, g, [&](const uint8_t* image, int64_t n) {
-    qconv_image_u8(image, g.C, g.H, g.W, g.s, g.p, x_zp, w, rq, py + n * g.CO * g.P);
+    qconv_image_u8(image, g.C, g.H, g.W, g.s, g.p, x_zp, w, rq, py + n * g.CO * g.P, layout.input_channels_last,
+                   layout.output_channels_last);
   });
   return y;
 }
@@ -223,6 +226,31 @@ void pool_planes(const uint8_t* px, int64_t lo, int64_t hi, int64_t H, int64_t W
       }
     }
 }
+
+// One image's codes y [H][W][C] → out [C][OH][OW], the same rule as pool_planes:
+// the window sums run along the channels (contiguous), one vector op per channel group.
+void pool_channels_last(const uint8_t* y, int64_t H, int64_t W, int64_t C, int32_t zero_point, int kernel,
+                        int stride, const PoolGeom& o, uint8_t* out) {
+  (void)H;
+  thread_local std::vector<int32_t> acc_buf;
+  acc_buf.resize(size_t(C));
+  int32_t* __restrict acc = acc_buf.data();
+  const int64_t area = int64_t(kernel) * kernel;
+  const int log2_2d = (area & (area - 1)) == 0 ? int(__builtin_ctzll(uint64_t(2 * area))) : -1;
+  for (int64_t oy = 0; oy < o.OH; ++oy)
+    for (int64_t ox = 0; ox < o.OW; ++ox) {
+      for (int64_t c = 0; c < C; ++c) acc[c] = -int32_t(area) * zero_point;
+      for (int64_t i = 0; i < kernel; ++i)
+        for (int64_t j = 0; j < kernel; ++j) {
+          const uint8_t* __restrict px = y + ((oy * stride + i) * W + ox * stride + j) * C;
+          for (int64_t c = 0; c < C; ++c) acc[c] += px[c];
+        }
+      for (int64_t c = 0; c < C; ++c) {
+        const int32_t v = rdiv_half_even(acc[c], int32_t(area), log2_2d) + zero_point;
+        out[(c * o.OH + oy) * o.OW + ox] = uint8_t(v < 0 ? 0 : v > 255 ? 255 : v);
+      }
+    }
+}
 }  // namespace
 
 Tensor quantized_avg_pool2d(const Tensor& x, int32_t zero_point, int kernel, int stride) {
@@ -240,19 +268,21 @@ Tensor quantized_avg_pool2d(const Tensor& x, int32_t zero_point, int kernel, int
 }
 
 Tensor quantized_conv2d_avg_pool2d(const Tensor& x, int32_t x_zp, const PackedWeights& w, const Requant& rq,
-                                   int stride, int padding, int pool_kernel, int pool_stride) {
-  const ConvGeom g = conv_geom(x, x_zp, w, stride, padding, "quantized_conv2d_avg_pool2d");
+                                   int stride, int padding, int pool_kernel, int pool_stride, bool in_cl) {
+  const ConvGeom g = conv_geom(x, x_zp, w, stride, padding, "quantized_conv2d_avg_pool2d", in_cl);
   check_requant(rq, g.CO, "quantized_conv2d_avg_pool2d");
   const PoolGeom o = pool_geom(g.OH, g.OW, pool_kernel, pool_stride, {g.N, g.CO, g.OH, g.OW},
                                "quantized_conv2d_avg_pool2d (pooling the convolution's output)");
   Tensor y = Tensor::empty({g.N, g.CO, o.OH, o.OW}, DType::UInt8);
   uint8_t* py = y.data<uint8_t>();
+  const bool cl = qconv_prefers_channels_last();  // pool the codes in the layout the path computes
   conv_images(x, g, [&](const uint8_t* image, int64_t n) {
-    thread_local std::vector<uint8_t> conv;  // one image's [Cout][OH·OW] codes, while still in cache
+    thread_local std::vector<uint8_t> conv;  // one image's codes, while still in cache
     conv.resize(size_t(g.CO * g.P));
-    qconv_image_u8(image, g.C, g.H, g.W, g.s, g.p, x_zp, w, rq, conv.data());
-    pool_planes(conv.data(), 0, g.CO, g.OH, g.OW, rq.zero_point, pool_kernel, pool_stride, o,
-                py + n * g.CO * o.OH * o.OW);
+    qconv_image_u8(image, g.C, g.H, g.W, g.s, g.p, x_zp, w, rq, conv.data(), in_cl, cl);
+    uint8_t* out = py + n * g.CO * o.OH * o.OW;
+    if (cl) pool_channels_last(conv.data(), g.OH, g.OW, g.CO, rq.zero_point, pool_kernel, pool_stride, o, out);
+    else pool_planes(conv.data(), 0, g.CO, g.OH, g.OW, rq.zero_point, pool_kernel, pool_stride, o, out);
   });
   return y;
 }

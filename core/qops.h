@@ -38,8 +38,14 @@ Tensor dequantize_accumulator(const Tensor& acc, const std::vector<float>& scale
 // Ho = (H + 2p − KH)/stride + 1. The window reads the input's zero point where
 // it falls in the padding (real 0, the same as fp32 zero padding), not 0.
 // Implicit GEMM (qconv_image_u8): the im2col matrix is never written out.
+// layout: either side channels-last, an [N, H, W, C] tensor (what a chain of
+// convolutions hands on when the path in use computes them so, see
+// qconv_prefers_channels_last(): no transposes between them). Same codes every way.
+struct ConvLayout {
+  bool input_channels_last = false, output_channels_last = false;
+};
 Tensor quantized_conv2d(const Tensor& x, int32_t x_zp, const PackedWeights& w, const Requant& rq, int stride = 1,
-                        int padding = 0);
+                        int padding = 0, ConvLayout layout = {});
 // Same, int32 accumulators bias[n] + Σ (x − x_zp)·w (bias: [Cout] or empty).
 Tensor quantized_conv2d_s32(const Tensor& x, int32_t x_zp, const PackedWeights& w,
                             const std::vector<int32_t>& bias, int stride = 1, int padding = 0);
@@ -61,7 +67,9 @@ Tensor quantized_avg_pool2d(const Tensor& x, int32_t zero_point, int kernel, int
 // quantized_avg_pool2d(quantized_conv2d(x, …), rq.zero_point, pool_kernel, pool_stride), bit
 // for bit, one image at a time: the convolution's codes are pooled while they are in cache
 // and never written out (the seed CNN's conv2: 36.9 KB per image → 2.3 KB).
+// The pooled output is NCHW; the input may be channels-last.
 Tensor quantized_conv2d_avg_pool2d(const Tensor& x, int32_t x_zp, const PackedWeights& w, const Requant& rq,
-                                   int stride, int padding, int pool_kernel, int pool_stride);
+                                   int stride, int padding, int pool_kernel, int pool_stride,
+                                   bool input_channels_last = false);
 
 }  // namespace minidl

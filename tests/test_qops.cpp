@@ -167,6 +167,43 @@ TEST_CASE("quantized_conv2d_avg_pool2d: bit-identical to the convolution then th
                  "quantized_conv2d_avg_pool2d"));
 }
 
+TEST_CASE("quantized_conv2d channels-last in and out: the same codes permuted, every path") {
+  test::IsaGuard guard;
+  std::mt19937 g(13);
+  struct F { int64_t N, C, H, W, CO; int s, p; };
+  for (const F& f : {F{2, 32, 10, 9, 64, 1, 0}, F{1, 1, 12, 12, 32, 1, 0}, F{2, 3, 7, 8, 20, 2, 1}})
+    for (const test::Path& path : test::paths()) {
+      if (path.a_max < 255) continue;
+      path.use();
+      CAPTURE(path.name); CAPTURE(f.C);
+      const Tensor x = random_u8({f.N, f.C, f.H, f.W}, g), xcl = permute(x, {0, 2, 3, 1});
+      const int32_t zp = int32_t(g() % 256);
+      const std::vector<int8_t> w = random_w(f.CO * f.C * 9, g);
+      const PackedWeights pw = pack_weights(w.data(), f.CO, f.C * 9, {f.CO, f.C, 3, 3});
+      const Requant rq = random_rq(f.CO, g, true);
+      const Tensor want = quantized_conv2d(x, zp, pw, rq, f.s, f.p);
+      const std::vector<uint8_t> planar = want.to_vector<uint8_t>(), cl = permute(want, {0, 2, 3, 1}).to_vector<uint8_t>();
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        CHECK(quantized_conv2d(xcl, zp, pw, rq, f.s, f.p, {true, false}).to_vector<uint8_t>() == planar);
+        const Tensor out_cl = quantized_conv2d(x, zp, pw, rq, f.s, f.p, {false, true});
+        CHECK(out_cl.shape() == Shape{want.size(0), want.size(2), want.size(3), want.size(1)});
+        CHECK(out_cl.to_vector<uint8_t>() == cl);
+        CHECK(quantized_conv2d(xcl, zp, pw, rq, f.s, f.p, {true, true}).to_vector<uint8_t>() == cl);
+        const Tensor pooled = quantized_avg_pool2d(want, rq.zero_point, 2, 2);
+        CHECK(quantized_conv2d_avg_pool2d(xcl, zp, pw, rq, f.s, f.p, 2, 2, true).to_vector<uint8_t>() ==
+              pooled.to_vector<uint8_t>());
+      }
+    }
+  set_num_threads(2);
+  const std::vector<int8_t> w = random_w(4 * 2 * 9, g);
+  const PackedWeights pw = pack_weights(w.data(), 4, 18, {4, 2, 3, 3});
+  CHECK(contains(error_of([&] { quantized_conv2d(random_u8({1, 5, 5, 3}, g), 0, pw, random_rq(4, g, true), 1, 0, {true, false}); }),
+                 "[1, 5, 5, 3] (channels-last) has 3 channels"));
+  CHECK(contains(error_of([&] { quantized_conv2d(random_u8({5, 5, 2}, g), 0, pw, random_rq(4, g, true), 1, 0, {true, false}); }),
+                 "[N, H, W, C] (channels-last)"));
+}
+
 TEST_CASE("quantized conv2d tracks the float convolution (dequantized, within the rounding steps)") {
   std::mt19937 g(6);
   Generator gen(7);

@@ -209,7 +209,17 @@ TEST_CASE("QuantizedConv2d and QuantizedLinear compute the integer scheme exactl
   auto& quant = static_cast<cp::Quantize&>(*q->named_children()[0].second);
   const Tensor xq = quant(x);
   auto& conv = static_cast<cp::QuantizedConv2d&>(*q->named_children()[1].second);
+  // conv1 hands conv2 a channels-last tensor where the int8 path computes so (fuse_conv_pool):
+  // the same codes, permuted
+  const bool cl = conv.output_channels_last;
+  conv.output_channels_last = false;
   const Tensor y = conv(xq);
+  conv.output_channels_last = true;
+  const Tensor ycl = conv(xq);
+  conv.output_channels_last = cl;
+  CHECK(qconv_prefers_channels_last() == cl);
+  REQUIRE(ycl.shape() == Shape{y.size(0), y.size(2), y.size(3), y.size(1)});
+  CHECK(ycl.to_vector<uint8_t>() == permute(y, {0, 2, 3, 1}).to_vector<uint8_t>());
   // Reference: y = clamp(z_y + round((b + Σ (x − z_x)·w) · s_x·s_w/s_y), z_y (ReLU), 255), in double.
   const Tensor w = conv.buffer("weight");
   const auto bias = conv.buffer("bias").to_vector<int32_t>();
@@ -258,7 +268,10 @@ TEST_CASE("QConfig::bias_fraction: the bias's rounded-away part in Q31, computed
   // The outputs round (Σ (x − z_x)·w + b / (s_x·s_w)) · M, the float bias's arithmetic.
   // (Enough images that the int32 bias alone rounds some outputs differently: `flips` > 0.)
   const int64_t N = 64;
+  const bool cl = conv.output_channels_last;
+  conv.output_channels_last = false;  // NCHW codes for the check below (see the test above)
   const Tensor xq = quant(inputs(N, 7)), y = conv(xq);
+  conv.output_channels_last = cl;
   const Tensor w = conv.buffer("weight");
   const int64_t CO = w.size(0), K = w.size(2), OH = y.size(2), OW = y.size(3);
   int64_t mismatched = 0, flips = 0;
