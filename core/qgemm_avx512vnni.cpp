@@ -256,14 +256,12 @@ void copy_rows(const uint8_t* A, int64_t lda, int64_t m, int64_t valid, const W&
   }
 }
 
-// n ≤ 64·k bytes src → dst, or the byte `fill` n times (masked zmm moves: a tap's
-// C bytes are too short for memcpy's call to pay).
+// n bytes src → dst, or the byte `fill` n times. (Masked zmm moves were tried:
+// clang 14 with ASan + UBSan crashes compiling them here — "Cannot emit physreg
+// copy instruction" — and the gathered blocks are only the borders now.)
 inline void copy_run(uint8_t* dst, const uint8_t* src, int64_t n, uint8_t fill) {
-  const __m512i f = _mm512_set1_epi8(char(fill));
-  for (int64_t i = 0; i < n; i += 64) {
-    const __mmask64 k = first64(n - i);
-    _mm512_mask_storeu_epi8(dst + i, k, src ? _mm512_maskz_loadu_epi8(k, src + i) : f);
-  }
+  if (src) __builtin_memcpy(dst, src, size_t(n));
+  else __builtin_memset(dst, fill, size_t(n));
 }
 
 // Output pixels q … q+valid−1: their im2col rows in buf [MB][kp_hwc]: per kernel
