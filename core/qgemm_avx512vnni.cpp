@@ -475,6 +475,35 @@ void transpose_u8_avx512(const uint8_t* s, int64_t rows, int64_t cols, int64_t l
 }  // namespace minidl::qkern
 
 namespace minidl::qkern {
+// Average pooling of one channels-last image y [H][W][C] → out [OH·OW][C], for a
+// power-of-two window area (log2_2d = log2(2·k²)): per 16 channels the window's
+// codes widened and summed, then rdiv_half_even of core/qops.cpp lane by lane:
+// q = (2·Σ(y − zp) + k²) >> log2_2d, one step down when that was an exact tie on
+// an odd q, + zp, clamped to [0, 255].
+void pool_cl_avx512(const uint8_t* y, int64_t W, int64_t C, int32_t zp, int k, int s, int log2_2d, int64_t OH,
+                    int64_t OW, uint8_t* out) {
+  const int32_t area = k * k;
+  const __m512i base = _mm512_set1_epi32(-area * zp), d = _mm512_set1_epi32(area);
+  const __m512i low = _mm512_set1_epi32((1 << log2_2d) - 1), one = _mm512_set1_epi32(1);
+  const __m512i zpv = _mm512_set1_epi32(zp), zero = _mm512_setzero_si512(), top = _mm512_set1_epi32(255);
+  const __m128i sh = _mm_cvtsi32_si128(log2_2d);
+  for (int64_t oy = 0; oy < OH; ++oy)
+    for (int64_t ox = 0; ox < OW; ++ox)
+      for (int64_t c = 0; c < C; c += 16) {
+        const __mmask16 m = first(C - c);
+        __m512i acc = base;
+        for (int i = 0; i < k; ++i)
+          for (int j = 0; j < k; ++j)
+            acc = _mm512_add_epi32(acc, _mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(m, y + ((oy * s + i) * W + ox * s + j) * C + c)));
+        const __m512i num = _mm512_add_epi32(_mm512_slli_epi32(acc, 1), d);
+        __m512i q = _mm512_sra_epi32(num, sh);
+        const __mmask16 tie_odd = _mm512_cmpeq_epi32_mask(_mm512_and_si512(num, low), zero) & _mm512_test_epi32_mask(q, one);
+        q = _mm512_mask_sub_epi32(q, tie_odd, q, one);
+        const __m512i v = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(q, zpv), zero), top);
+        _mm_mask_storeu_epi8(out + (oy * OW + ox) * C + c, m, _mm512_castsi512_si128(pack_codes(v, v, v, v)));
+      }
+}
+
 void transpose_s32_avx512(const int32_t* s, int64_t rows, int64_t cols, int64_t lds, int32_t* d, int64_t ldd) {
   const int64_t r16 = rows / 16 * 16, c16 = cols / 16 * 16;
   for (int64_t i = 0; i < r16; i += 16)

@@ -118,6 +118,9 @@ void hwc_avx512vnni(int64_t, int64_t, const HwcSrc&, const W&, const Out&);
 // d[j][i] = s[i][j] for a rows × cols byte matrix (row strides lds, ldd).
 void transpose_u8_avx512(const uint8_t* s, int64_t rows, int64_t cols, int64_t lds, uint8_t* d, int64_t ldd);
 void transpose_s32_avx512(const int32_t* s, int64_t rows, int64_t cols, int64_t lds, int32_t* d, int64_t ldd);
+// Average pooling of a channels-last image into [OH·OW][C] codes (power-of-two window area).
+void pool_cl_avx512(const uint8_t* y, int64_t W, int64_t C, int32_t zp, int k, int s, int log2_2d, int64_t OH,
+                    int64_t OW, uint8_t* out);
 
 // Tests only: run this pair instead of the ISA's kernels (null: back to dispatch).
 void set_kernels_for_testing(XwFn xw, WxFn wx);

@@ -8,6 +8,7 @@
 
 #include "core/cpu_features.h"
 #include "core/parallel.h"
+#include "core/qgemm_kernels.h"
 
 namespace minidl {
 
@@ -232,6 +233,15 @@ void pool_planes(const uint8_t* px, int64_t lo, int64_t hi, int64_t H, int64_t W
 void pool_channels_last(const uint8_t* y, int64_t H, int64_t W, int64_t C, int32_t zero_point, int kernel,
                         int stride, const PoolGeom& o, uint8_t* out) {
   (void)H;
+  const int64_t area0 = int64_t(kernel) * kernel;
+  if ((area0 & (area0 - 1)) == 0 && qisa_supported(QIsa::Avx512Vnni)) {  // the seed CNN's 4×4
+    thread_local std::vector<uint8_t> codes;  // [OH·OW][C], then transposed to [C][OH·OW]
+    codes.resize(size_t(o.OH * o.OW * C));
+    qkern::pool_cl_avx512(y, W, C, zero_point, kernel, stride, int(__builtin_ctzll(uint64_t(2 * area0))), o.OH, o.OW,
+                          codes.data());
+    qkern::transpose_u8_avx512(codes.data(), o.OH * o.OW, C, C, out, o.OH * o.OW);
+    return;
+  }
   thread_local std::vector<int32_t> acc_buf;
   acc_buf.resize(size_t(C));
   int32_t* __restrict acc = acc_buf.data();
