@@ -464,17 +464,24 @@ void wx_avx512vnni(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const 
   delete[] buf;
 }
 
-void transpose_u8_avx512(const uint8_t* s, int64_t rows, int64_t cols, int64_t lds, uint8_t* d, int64_t ldd) {
+namespace {
+// d[j][i] = s[i][j] in 16×16 blocks (block: transpose16 or transpose16_s32), the
+// ragged right and bottom edges element by element.
+template <class T, class Block>
+void transpose_blocks(const T* s, int64_t rows, int64_t cols, int64_t lds, T* d, int64_t ldd, Block block) {
   const int64_t r16 = rows / 16 * 16, c16 = cols / 16 * 16;
   for (int64_t i = 0; i < r16; i += 16)
-    for (int64_t j = 0; j < c16; j += 16) transpose16(s + i * lds + j, lds, d + j * ldd + i, ldd);
-  for (int64_t i = 0; i < rows; ++i)  // the ragged right and bottom edges
+    for (int64_t j = 0; j < c16; j += 16) block(s + i * lds + j, lds, d + j * ldd + i, ldd);
+  for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = i < r16 ? c16 : 0; j < cols; ++j) d[j * ldd + i] = s[i * lds + j];
 }
+}  // namespace
 
-}  // namespace minidl::qkern
+void transpose_u8_avx512(const uint8_t* s, int64_t rows, int64_t cols, int64_t lds, uint8_t* d, int64_t ldd) {
+  transpose_blocks(s, rows, cols, lds, d, ldd, transpose16);
+}
 
-namespace minidl::qkern {
+
 // Average pooling of one channels-last image y [H][W][C] → out [OH·OW][C], for a
 // power-of-two window area (log2_2d = log2(2·k²)): per 16 channels the window's
 // codes widened and summed, then rdiv_half_even of core/qops.cpp lane by lane:
@@ -505,10 +512,6 @@ void pool_cl_avx512(const uint8_t* y, int64_t W, int64_t C, int32_t zp, int k, i
 }
 
 void transpose_s32_avx512(const int32_t* s, int64_t rows, int64_t cols, int64_t lds, int32_t* d, int64_t ldd) {
-  const int64_t r16 = rows / 16 * 16, c16 = cols / 16 * 16;
-  for (int64_t i = 0; i < r16; i += 16)
-    for (int64_t j = 0; j < c16; j += 16) transpose16_s32(s + i * lds + j, lds, d + j * ldd + i, ldd);
-  for (int64_t i = 0; i < rows; ++i)
-    for (int64_t j = i < r16 ? c16 : 0; j < cols; ++j) d[j * ldd + i] = s[i * lds + j];
+  transpose_blocks(s, rows, cols, lds, d, ldd, transpose16_s32);
 }
 }  // namespace minidl::qkern

@@ -193,6 +193,8 @@ namespace {
 struct PoolGeom {
   int64_t OH, OW;
 };
+// log2(2·area) for a power-of-two window area (rdiv_half_even then shifts), else −1.
+int log2_2area(int64_t area) { return (area & (area - 1)) == 0 ? int(__builtin_ctzll(uint64_t(2 * area))) : -1; }
 PoolGeom pool_geom(int64_t H, int64_t W, int kernel, int stride, const Shape& shape, const char* who) {
   MINIDL_CHECK(kernel >= 1 && stride >= 1 && kernel <= H && kernel <= W && kernel <= 128, who, ": kernel ", kernel,
                " and stride ", stride, " must be >= 1 with the kernel (<= 128) inside the input ", to_string(shape));
@@ -211,7 +213,7 @@ void pool_planes(const uint8_t* px, int64_t lo, int64_t hi, int64_t H, int64_t W
     return;
   }
   std::vector<int32_t> col(static_cast<size_t>(W));  // column sums of one window row band
-  const int log2_2d = (area & (area - 1)) == 0 ? int(__builtin_ctzll(uint64_t(2 * area))) : -1;
+  const int log2_2d = log2_2area(area);
   for (int64_t nc = lo; nc < hi; ++nc)
     for (int64_t oy = 0; oy < OH; ++oy) {
       const uint8_t* __restrict band = px + (nc * H + oy * stride) * W;
@@ -230,23 +232,20 @@ void pool_planes(const uint8_t* px, int64_t lo, int64_t hi, int64_t H, int64_t W
 
 // One image's codes y [H][W][C] → out [C][OH][OW], the same rule as pool_planes:
 // the window sums run along the channels (contiguous), one vector op per channel group.
-void pool_channels_last(const uint8_t* y, int64_t H, int64_t W, int64_t C, int32_t zero_point, int kernel,
-                        int stride, const PoolGeom& o, uint8_t* out) {
-  (void)H;
-  const int64_t area0 = int64_t(kernel) * kernel;
-  if ((area0 & (area0 - 1)) == 0 && qisa_supported(QIsa::Avx512Vnni)) {  // the seed CNN's 4×4
+void pool_channels_last(const uint8_t* y, int64_t W, int64_t C, int32_t zero_point, int kernel, int stride,
+                        const PoolGeom& o, uint8_t* out) {
+  const int64_t area = int64_t(kernel) * kernel;
+  const int log2_2d = log2_2area(area);
+  if (log2_2d >= 0 && qisa_supported(QIsa::Avx512Vnni)) {  // the seed CNN's 4×4
     thread_local std::vector<uint8_t> codes;  // [OH·OW][C], then transposed to [C][OH·OW]
     codes.resize(size_t(o.OH * o.OW * C));
-    qkern::pool_cl_avx512(y, W, C, zero_point, kernel, stride, int(__builtin_ctzll(uint64_t(2 * area0))), o.OH, o.OW,
-                          codes.data());
+    qkern::pool_cl_avx512(y, W, C, zero_point, kernel, stride, log2_2d, o.OH, o.OW, codes.data());
     qkern::transpose_u8_avx512(codes.data(), o.OH * o.OW, C, C, out, o.OH * o.OW);
     return;
   }
   thread_local std::vector<int32_t> acc_buf;
   acc_buf.resize(size_t(C));
   int32_t* __restrict acc = acc_buf.data();
-  const int64_t area = int64_t(kernel) * kernel;
-  const int log2_2d = (area & (area - 1)) == 0 ? int(__builtin_ctzll(uint64_t(2 * area))) : -1;
   for (int64_t oy = 0; oy < o.OH; ++oy)
     for (int64_t ox = 0; ox < o.OW; ++ox) {
       for (int64_t c = 0; c < C; ++c) acc[c] = -int32_t(area) * zero_point;
@@ -291,7 +290,7 @@ Tensor quantized_conv2d_avg_pool2d(const Tensor& x, int32_t x_zp, const PackedWe
     conv.resize(size_t(g.CO * g.P));
     qconv_image_u8(image, g.C, g.H, g.W, g.s, g.p, x_zp, w, rq, conv.data(), in_cl, cl);
     uint8_t* out = py + n * g.CO * o.OH * o.OW;
-    if (cl) pool_channels_last(conv.data(), g.OH, g.OW, g.CO, rq.zero_point, pool_kernel, pool_stride, o, out);
+    if (cl) pool_channels_last(conv.data(), g.OW, g.CO, rq.zero_point, pool_kernel, pool_stride, o, out);
     else pool_planes(conv.data(), 0, g.CO, g.OH, g.OW, rq.zero_point, pool_kernel, pool_stride, o, out);
   });
   return y;
