@@ -257,8 +257,9 @@ Epi make_epi(const PackedWeights& W, int32_t a_zp, const int32_t* bias, const Re
     for (size_t c = 0; c < padded / 2; ++c) e.rnd_even[c] = e.rnd[2 * c], e.rnd_odd[c] = e.rnd[2 * c + 1];
     e.out.m0 = e.m0.data(), e.out.rs = e.rs.data(), e.out.rnd = e.rnd.data();
     e.out.rnd_even = e.rnd_even.data(), e.out.rnd_odd = e.rnd_odd.data();
-    e.out.rs_min = 62;
-    for (size_t c = 0; c < n; ++c) e.out.rs_min = std::min(e.out.rs_min, e.rs[c]);
+    e.out.rs_min = 62, e.out.rs_max = 1;
+    for (size_t c = 0; c < n; ++c)
+      e.out.rs_min = std::min(e.out.rs_min, e.rs[c]), e.out.rs_max = std::max(e.out.rs_max, e.rs[c]);
   }
   e.out.bias = e.bias.data();
   return e;

@@ -59,16 +59,24 @@ struct Req16 {
   uint8_t* c8;
   int32_t* c32;
   int64_t ldc;
-  bool s32;  // every shift ≥ 32: the 32-bit epilogue
+  bool s32;            // the 32-bit epilogue (see requant16_s32); rnd_even/odd then hold rnd + zp·2^rs
+  bool clamp_lo, clamp_hi;  // s32: the codes' bounds qmin > 0, qmax < 255 (else the packs' saturation clamps)
 };
 inline void req_derive(Req16& q) {
   q.m0_odd = _mm512_srli_epi64(q.m0, 32);
   q.rs_even = _mm512_and_si512(q.rs, _mm512_set1_epi64(0xFFFFFFFFll)), q.rs_odd = _mm512_srli_epi64(q.rs, 32);
   q.rs_less32 = _mm512_sub_epi32(q.rs, _mm512_set1_epi32(32));
+  if (q.s32) {  // the zero point folded into the rounding offset: + zp·2^rs
+    const __m512i zp64 = _mm512_srli_epi64(q.zp, 32);  // zp in every int64 lane (the zp register holds it per int32)
+    q.rnd_even = _mm512_add_epi64(q.rnd_even, _mm512_sllv_epi64(zp64, q.rs_even));
+    q.rnd_odd = _mm512_add_epi64(q.rnd_odd, _mm512_sllv_epi64(zp64, q.rs_odd));
+    q.lo = _mm512_add_epi32(q.lo, q.zp), q.hi = _mm512_add_epi32(q.hi, q.zp);  // qmin, qmax
+  }
 }
 inline Req16 req_common(const Out& o) {
   Req16 q;  // not value-initialized: zero-filling 10 zmm fields (rep stos) cost more than conv1's products
-  q.c8 = o.c8, q.c32 = o.c32, q.ldc = o.ldc, q.s32 = o.rs_min >= 32;
+  q.c8 = o.c8, q.c32 = o.c32, q.ldc = o.ldc, q.s32 = o.rs_min >= 32 && o.rs_max <= 52;
+  q.clamp_lo = o.lo + o.zp > 0, q.clamp_hi = o.hi + o.zp < 255;
   q.lo = _mm512_set1_epi32(o.lo), q.hi = _mm512_set1_epi32(o.hi), q.zp = _mm512_set1_epi32(o.zp);
   q.lo64 = _mm512_set1_epi64(o.lo), q.hi64 = _mm512_set1_epi64(o.hi);
   return q;
@@ -106,19 +114,26 @@ inline __m512i requant16(__m512i v, const Req16& q) {
   return _mm512_add_epi32(r, q.zp);
 }
 
-// s ≥ 32: the high dword of v·m0 + rnd, then a 32-bit shift and clamps
-// (see requant8_s32 in core/qgemm_x86_256.inc for why this is exact).
-// 11 instructions per 16 outputs; the K = 288 products behind them are 72.
+// 32 ≤ s ≤ 52: the high dword of x = v·m0 + rnd + zp·2^s, then a 32-bit shift
+// (see requant8_s32 in core/qgemm_x86_256.inc for why this is exact):
+// floor(x / 2^s) = floor((v·m0 + rnd) / 2^s) + zp, so the zero point costs no
+// instruction (|v·m0| < 2^62, rnd < 2^51 + 2^30 and zp·2^s ≤ 255·2^52 keep
+// |x| < 2^63). clamp(r, lo, hi) + zp = clamp(r + zp, qmin, qmax), and when
+// [qmin, qmax] = [0, 255] the clamp is the packs' own saturation (packs_epi32
+// to int16, then packus_epi16 to [0, 255]): every store of codes goes through
+// them. 8 instructions per 16 outputs (12 with the clamps and the zero point
+// added apart); the K = 288 products behind them are 72.
 inline __m512i requant16_s32(__m512i v, const Req16& q) {
   const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(v, q.m0), q.rnd_even);
   const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(v, 32), q.m0_odd), q.rnd_odd);
   __m512i r = _mm512_mask_blend_epi32(__mmask16(0xAAAA), _mm512_srli_epi64(even, 32), odd);
   r = _mm512_srav_epi32(r, q.rs_less32);
-  r = _mm512_min_epi32(_mm512_max_epi32(r, q.lo), q.hi);
-  return _mm512_add_epi32(r, q.zp);
+  if (q.clamp_lo) r = _mm512_max_epi32(r, q.lo);
+  if (q.clamp_hi) r = _mm512_min_epi32(r, q.hi);
+  return r;
 }
 
-// v + bias, requantized: int32 codes in [qmin, qmax] ⊂ [0, 255].
+// v + bias, requantized: int32 codes, in [qmin, qmax] once packed (see requant16_s32).
 inline __m512i codes16(__m512i v, const Req16& q) {
   v = _mm512_add_epi32(v, q.bias);
   return q.s32 ? requant16_s32(v, q) : requant16(v, q);

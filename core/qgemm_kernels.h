@@ -43,6 +43,7 @@ struct Out {
   const int64_t* rnd_even, *rnd_odd;  // [n/2] rnd[2i], rnd[2i + 1]: 16 channels' offsets in two loads
   int32_t lo, hi, zp;
   int32_t rs_min;        // min over channels of rs: ≥ 32 (every M < 1/2) allows the 32-bit epilogue
+  int32_t rs_max;        // max over channels of rs (AVX-512: ≤ 52 lets the 32-bit epilogue fold zp into rnd)
 };
 
 // The wx operand X [k][p]: a plain matrix, or — conv = true — the im2col

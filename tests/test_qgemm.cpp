@@ -5,6 +5,7 @@
 // 1 and 2 threads.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -57,17 +58,23 @@ std::vector<int8_t> make_w(const Case& c, std::mt19937& g) {
   return w;
 }
 
-// Multipliers 2^-6 … 2^-18 (s ≥ 32: the kernels' 32-bit epilogue), or with
-// `large` 1/2 … 4 (s < 32: the general 64-bit one, mostly saturating).
-// `frac`: a bias fraction (Requant::bias_frac) on every channel, extremes included.
-Requant make_rq(int64_t N, std::mt19937& g, bool per_channel, bool relu, bool bias, bool large = false,
-                bool frac = false) {
+// Multipliers 2^-6 … 2^-18 (32 ≤ s ≤ 52: the kernels' 32-bit epilogue, AVX-512's
+// with the zero point folded into the rounding offset), with `large` 1/2 … 4
+// (s < 32: the general 64-bit one, mostly saturating), with `tiny` 2^-22 … 2^-30
+// (s > 52: AVX-512's general one again). `frac`: a bias fraction
+// (Requant::bias_frac) on every channel, extremes included. `qmax_above_zp` > 0:
+// qmax = zp + it (at most 255), the upper clamp below 255 (7-bit codes' 127 is one).
+enum class Scale { small, large, tiny };
+Requant make_rq(int64_t N, std::mt19937& g, bool per_channel, bool relu, bool bias, Scale scale = Scale::small,
+                bool frac = false, int32_t qmax_above_zp = 0) {
   Requant rq;
   rq.zero_point = int32_t(g() % 256);
   if (relu) rq.qmin = rq.zero_point;
-  for (int64_t n = 0; n < (per_channel ? N : 1); ++n)
-    rq.multiplier.push_back(quantize_multiplier(
-        std::ldexp(1.0 + (g() % 1000) / 1000.0, large ? int(g() % 4) - 1 : -int(6 + g() % 12))));
+  if (qmax_above_zp > 0) rq.qmax = std::min(255, rq.zero_point + qmax_above_zp);
+  for (int64_t n = 0; n < (per_channel ? N : 1); ++n) {
+    const int e = scale == Scale::large ? int(g() % 4) - 1 : scale == Scale::tiny ? -int(22 + g() % 9) : -int(6 + g() % 12);
+    rq.multiplier.push_back(quantize_multiplier(std::ldexp(1.0 + (g() % 1000) / 1000.0, e)));
+  }
   if (bias)
     for (int64_t n = 0; n < N; ++n) rq.bias.push_back(int32_t(g() % 200001) - 100000);
   if (frac)
@@ -75,6 +82,17 @@ Requant make_rq(int64_t N, std::mt19937& g, bool per_channel, bool relu, bool bi
       rq.bias_frac.push_back(n == 0 ? (1 << 30) : n == 1 ? -(1 << 30) : int32_t(g() % ((1u << 31) + 1)) - (1 << 30));
   return rq;
 }
+
+// The requantizations each case runs: per channel (0, 2, 4, 6), ReLU (2, 3, 5),
+// no bias (1), large (4) and tiny (6) multipliers, bias fractions (0, 4, 6), the
+// upper clamp below 255 (5: qmax = zp + 40).
+Requant variant_rq(int variant, int64_t N, std::mt19937& g) {
+  if (variant == 5) return make_rq(N, g, false, true, true, Scale::small, false, 40);
+  if (variant == 6) return make_rq(N, g, true, false, true, Scale::tiny, true);
+  return make_rq(N, g, variant % 2 == 0, variant == 2 || variant == 3, variant != 1,
+                 variant == 4 ? Scale::large : Scale::small, variant == 0 || variant == 4);
+}
+constexpr int kVariants = 7;
 
 const Case kCases[] = {
     {1, 1, 1, 0, 0},      {3, 5, 7, 13, 0},      {17, 33, 9, 128, 0},  {64, 32, 9, 7, 0},
@@ -189,9 +207,8 @@ TEST_CASE("qgemm u8s8s32 / u8s8u8: every supported path bit-identical to the ref
       const std::vector<uint8_t> a = make_a(c, lda, g);
       const std::vector<int8_t> w = make_w(c, g);
       const PackedWeights p = pack_weights(w.data(), c.N, c.K);
-      for (int variant = 0; variant < 5; ++variant) {
-        const Requant rq = make_rq(c.N, g, variant % 2 == 0, variant == 2 || variant == 3, variant != 1, variant == 4,
-                                   variant == 0 || variant == 4);
+      for (int variant = 0; variant < kVariants; ++variant) {
+        const Requant rq = variant_rq(variant, c.N, g);
         const int32_t* bias = rq.bias.empty() ? nullptr : rq.bias.data();
         std::vector<int32_t> want32(size_t(c.M * ldc), -7), got32(want32);
         qgemm_reference_s32(c.M, c.N, c.K, a.data(), lda, c.zp, w.data(), c.K, bias, want32.data(), ldc);
@@ -229,9 +246,8 @@ TEST_CASE("qgemm_wx (conv orientation, C[n][p]): every supported path bit-identi
         for (int64_t q = 0; q < P; ++q) xt[size_t(q * c.K + k)] = x[size_t(k * ldx + q)];
       const std::vector<int8_t> w = make_w(c, g);
       const PackedWeights p = pack_weights(w.data(), c.N, c.K);
-      for (int variant = 0; variant < 5; ++variant) {
-        const Requant rq = make_rq(c.N, g, variant % 2 == 0, variant == 2 || variant == 3, variant != 1, variant == 4,
-                                   variant == 0 || variant == 4);
+      for (int variant = 0; variant < kVariants; ++variant) {
+        const Requant rq = variant_rq(variant, c.N, g);
         const int32_t* bias = rq.bias.empty() ? nullptr : rq.bias.data();
         std::vector<int32_t> ref32(size_t(P * c.N));
         std::vector<uint8_t> ref8(size_t(P * c.N));
