@@ -3,6 +3,7 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <cmath>
 #include <cstring>
 
@@ -86,9 +87,11 @@ inline int32_t rdiv_half_even(int32_t sum, int32_t d, int log2_2d) {
 
 }  // namespace
 
-// The 4×4 / stride-4 pooling of one band of 4 rows (core/qops_avx2.cpp, AVX2 only).
+// The 4×4 / stride-4 pooling of one band of 4 rows and quantize_per_tensor's loop
+// (core/qops_avx2.cpp, AVX2 only).
 namespace qkern {
 void pool4_band_avx2(const uint8_t* band, int64_t W, int64_t OW, int32_t zp, uint8_t* out);
+bool quantize_avx2(const float* x, int64_t n, float inv, float zp, float top, uint8_t* q);
 }
 
 Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point, int32_t qmax) {
@@ -101,19 +104,29 @@ Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point, int
   Tensor q = Tensor::empty(x.shape(), DType::UInt8);
   const float* px = x.data<float>();
   uint8_t* pq = q.data<uint8_t>();
-  const float inv = 1.0f / scale;
+  const float inv = 1.0f / scale, zp = float(zero_point);
   const int64_t n = x.numel();
-  bool nan = false;
-  for (int64_t i = 0; i < n; ++i) nan |= std::isnan(px[i]);
+  // rint = nearbyint in the default rounding mode (half to even), but inlined
+  // as one vroundps (nearbyint must not raise "inexact", which keeps it a libm call).
+  // Every int8 path but "generic" (MINIDL_ISA) runs the AVX2 loop, same bits.
+  const bool avx2 = qgemm_isa() != QIsa::Generic;
+  std::atomic<bool> nan{false};
+  parallel_range(n, threads_for(n), [&](int64_t lo, int64_t hi) {
+    if (avx2) {
+      if (!qkern::quantize_avx2(px + lo, hi - lo, inv, zp, top, pq + lo)) nan = true;
+      return;
+    }
+    bool seen = false;
+    for (int64_t i = lo; i < hi; ++i) {
+      seen |= std::isnan(px[i]);
+      const float r = std::rint(px[i] * inv) + zp;  // ±inf clamps
+      pq[i] = uint8_t(r < 0.f ? 0.f : r > top ? top : r);
+    }
+    if (seen) nan = true;
+  });
   if (nan)
     for (int64_t i = 0; i < n; ++i)
       MINIDL_CHECK(!std::isnan(px[i]), "quantize_per_tensor: element ", i, " of ", to_string(x.shape()), " is NaN");
-  // rint = nearbyint in the default rounding mode (half to even), but inlined
-  // as one vroundps (nearbyint must not raise "inexact", which keeps it a libm call)
-  for (int64_t i = 0; i < n; ++i) {
-    const float r = std::rint(px[i] * inv) + float(zero_point);  // ±inf clamps
-    pq[i] = uint8_t(r < 0.f ? 0.f : r > top ? top : r);
-  }
   return q;
 }
 

@@ -1,5 +1,5 @@
-// minidl/core/qops_avx2.cpp — the seed's 4×4 / stride-4 average pooling on
-// uint8 codes, AVX2. Compiled with -march=x86-64-v3 (core/CMakeLists.txt) and
+// minidl/core/qops_avx2.cpp — quantize_per_tensor's loop and the seed's 4×4 /
+// stride-4 average pooling on uint8 codes, AVX2. Compiled with -march=x86-64-v3 (core/CMakeLists.txt) and
 // called by core/qops.cpp only when CPUID reports AVX2, so a portable build
 // (baseline x86-64, no SSE4.1) still gets it; includes no shared inline code
 // (see core/qgemm_kernels.h).
@@ -60,6 +60,37 @@ void pool4_band_avx2(const uint8_t* band, int64_t W, int64_t OW, int32_t zp, uin
     }
     _mm_storel_epi64(reinterpret_cast<__m128i*>(out + oo), finish(sum, zp));
   }
+}
+
+// q[i] = clamp(rint(x[i]·inv) + zp, 0, top) for i ∈ [0, n), as the scalar loop of
+// quantize_per_tensor (core/qops.cpp): the same float product, vroundps in the
+// current rounding mode (rint's), the same float add and clamps (±inf clamp;
+// max/min order makes no difference without NaN). Returns false if some x[i] is
+// NaN (q is then unspecified: the caller reports the element).
+bool quantize_avx2(const float* x, int64_t n, float inv, float zp, float top, uint8_t* q) {
+  const __m256 vinv = _mm256_set1_ps(inv), vzp = _mm256_set1_ps(zp), vtop = _mm256_set1_ps(top);
+  const __m256 zero = _mm256_setzero_ps();
+  __m256 nan = zero;
+  auto codes = [&](const float* p) {
+    const __m256 v = _mm256_loadu_ps(p);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    const __m256 r = _mm256_add_ps(_mm256_round_ps(_mm256_mul_ps(v, vinv), _MM_FROUND_CUR_DIRECTION), vzp);
+    return _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(r, zero), vtop));  // integral: exact
+  };
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {  // 32 codes: two packs and a lane fix-up
+    const __m256i a = _mm256_packs_epi32(codes(x + i), codes(x + i + 8));
+    const __m256i b = _mm256_packs_epi32(codes(x + i + 16), codes(x + i + 24));
+    const __m256i u = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), u);
+  }
+  bool ok = _mm256_movemask_ps(nan) == 0;
+  for (; i < n; ++i) {
+    if (x[i] != x[i]) ok = false;
+    const float r = __builtin_rintf(x[i] * inv) + zp;
+    q[i] = uint8_t(r < 0.f ? 0.f : r > top ? top : r);
+  }
+  return ok;
 }
 
 }  // namespace minidl::qkern

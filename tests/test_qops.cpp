@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "core/ops.h"
@@ -88,6 +89,37 @@ TEST_CASE("quantize_per_tensor: half to even on x·(1/scale), clamped; dequantiz
   // qmax: 7-bit codes (compress QConfig::clamp_to_range) clamp at 127
   CHECK(quantize_per_tensor(x, 1.f, 10, 127).to_vector<uint8_t>() == std::vector<uint8_t>{10, 12, 12, 10, 8, 127, 0, 127, 0, 10});
   CHECK(contains(error_of([&] { quantize_per_tensor(grid, 1.f, 130, 127); }), "qmax 127 must be in [zero point 130, 255]"));
+}
+
+TEST_CASE("quantize_per_tensor: every path equals the scalar rule on large ragged tensors, threads, NaN anywhere") {
+  test::IsaGuard guard;
+  std::mt19937 g(11);
+  // 300,007 elements: two threads (threads_for), a tail after the 32-wide steps
+  std::vector<float> x(300007);
+  for (size_t i = 0; i < x.size(); ++i)  // ties (k + 0.5)·scale, ordinary values, ±inf, huge
+    x[i] = i % 97 == 0 ? (i % 2 ? INFINITY : -INFINITY) : i % 5 == 0 ? (float(int(g() % 600) - 300) + 0.5f) * 0.25f
+         : i % 89 == 0 ? 1e30f * (i % 2 ? 1.f : -1.f) : std::ldexp(float(int(g() % 20001) - 10000), -6);
+  const Tensor t = Tensor::from_vector(x);
+  for (const test::Path& path : test::paths()) {
+    path.use();
+    CAPTURE(path.name);
+    for (auto [scale, zp, qmax] : {std::tuple{0.25f, 10, 255}, std::tuple{0.1f, 128, 255}, std::tuple{0.5f, 0, 127}}) {
+      for (int threads : {1, 2}) {
+        set_num_threads(threads);
+        const std::vector<uint8_t> q = quantize_per_tensor(t, scale, zp, qmax).to_vector<uint8_t>();
+        size_t bad = 0;
+        for (size_t i = 0; i < x.size(); ++i) {
+          const double r = std::nearbyint(double(x[i] * (1.0f / scale))) + zp;
+          bad += q[i] != uint8_t(std::clamp(r, 0.0, double(qmax)));
+        }
+        CHECK(bad == 0);
+      }
+    }
+    std::vector<float> y(x.begin(), x.begin() + 1000);
+    y[777] = NAN;  // inside the vector steps
+    CHECK(contains(error_of([&] { quantize_per_tensor(Tensor::from_vector(y), 1.f, 0); }), "element 777 of [1000] is NaN"));
+  }
+  set_num_threads(2);
 }
 
 TEST_CASE("quantized_conv2d: equals the direct definition on every path (stride, zero-point padding, ReLU)") {
