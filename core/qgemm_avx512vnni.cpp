@@ -48,13 +48,13 @@ inline __mmask64 first64(int64_t n) { return n >= 64 ? ~__mmask64(0) : (__mmask6
 
 // requantize() of core/qgemm.h on 16 lanes, then + zp (int32 codes).
 // The epilogue's constants for 16 lanes, built once per panel (xw, hwc: 16
-// channels) or channel (wx: broadcast): the per-channel bias, m0, shift and
+// channels) or channel (wx: broadcast): the per-channel m0, shift and
 // rounding offsets (rnd_even/rnd_odd: the channels in the even/odd int32
 // lanes), and copies of the clamp bounds, zero point and destination — read
 // from `o` they would be reloaded after every byte store (a uint8_t store may
 // alias them), which made conv1's epilogue (3 K groups per output) cost 5x its products.
 struct Req16 {
-  __m512i bias, m0, rs, rnd_even, rnd_odd, lo, hi, zp, lo64, hi64;
+  __m512i m0, rs, rnd_even, rnd_odd, lo, hi, zp, lo64, hi64;
   __m512i m0_odd, rs_even, rs_odd, rs_less32;  // derived once: m0 and rs of the odd lanes moved to even, rs − 32
   uint8_t* c8;
   int32_t* c32;
@@ -84,7 +84,6 @@ inline Req16 req_common(const Out& o) {
 // Channels c … c+15, c a multiple of 16 (the arrays are padded, see Out).
 inline Req16 req_columns(const Out& o, int64_t c) {
   Req16 q = req_common(o);
-  q.bias = _mm512_loadu_si512(o.bias + c);
   if (!o.c8) return q;
   q.m0 = _mm512_loadu_si512(o.m0 + c), q.rs = _mm512_loadu_si512(o.rs + c);
   q.rnd_even = _mm512_loadu_si512(o.rnd_even + c / 2), q.rnd_odd = _mm512_loadu_si512(o.rnd_odd + c / 2);
@@ -94,7 +93,6 @@ inline Req16 req_columns(const Out& o, int64_t c) {
 // Channel c in every lane.
 inline Req16 req_row(const Out& o, int64_t c) {
   Req16 q = req_common(o);
-  q.bias = _mm512_set1_epi32(o.bias[c]);
   if (!o.c8) return q;
   q.m0 = _mm512_set1_epi32(o.m0[c]), q.rs = _mm512_set1_epi32(o.rs[c]);
   q.rnd_even = q.rnd_odd = _mm512_set1_epi64(o.rnd[c]);
@@ -133,9 +131,9 @@ inline __m512i requant16_s32(__m512i v, const Req16& q) {
   return r;
 }
 
-// v + bias, requantized: int32 codes, in [qmin, qmax] once packed (see requant16_s32).
+// v (the bias included: tile() starts the sums at it), requantized: int32
+// codes, in [qmin, qmax] once packed (see requant16_s32).
 inline __m512i codes16(__m512i v, const Req16& q) {
-  v = _mm512_add_epi32(v, q.bias);
   return q.s32 ? requant16_s32(v, q) : requant16(v, q);
 }
 
@@ -152,7 +150,7 @@ inline __m512i pack_codes(__m512i r0, __m512i r1, __m512i r2, __m512i r3) {
 inline void store16(int64_t at, __m512i v, const Req16& q, int64_t valid) {
   const __mmask16 k = first(valid);
   if (q.c32) {
-    _mm512_mask_storeu_epi32(q.c32 + at, k, _mm512_add_epi32(v, q.bias));
+    _mm512_mask_storeu_epi32(q.c32 + at, k, v);
     return;
   }
   const __m512i r = codes16(v, q);
@@ -167,18 +165,22 @@ struct Rows {
   int64_t ldr, k4, nseg, rseg;
 };
 
-// out[i][j] = Σ_kk  R[i][4kk .. 4kk+3] · V[j][kk]   (vpdpbusd; the u8 operand is R if u8_is_r)
+// out[i][j] = bias + Σ_kk  R[i][4kk .. 4kk+3] · V[j][kk]   (vpdpbusd; the u8 operand is R if u8_is_r)
 // R: Rows (4 bytes broadcast per K group); V[j][kk] at V + j·vj + kk·vk (64 bytes).
+// bias: 16 channels per vector j at bias + 16j (u8_is_r: R's rows are pixels,
+// V's lanes channels), else channel i's in every lane of row i. Starting the
+// sums at it saves the epilogue an add per vector (int32 adds wrap, so the
+// order does not matter).
 // The accumulators are locals, stored to `out` once at the end (GCC 12
 // otherwise spills or copies them every step, see core/qgemm_avx2.cpp).
 template <int MR, int NV, bool u8_is_r>
-inline void tile(const Rows& R, const uint8_t* V, int64_t vj, int64_t vk, __m512i (&out)[MR][NV]) {
+inline void tile(const Rows& R, const uint8_t* V, int64_t vj, int64_t vk, const int32_t* bias, __m512i (&out)[MR][NV]) {
   static_assert(MR * NV <= 16, "more accumulators than GCC 12 keeps in registers");
   __m512i acc[MR][NV];
 #pragma GCC unroll 16
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_setzero_si512();
+    for (int j = 0; j < NV; ++j) acc[i][j] = u8_is_r ? _mm512_loadu_si512(bias + 16 * j) : _mm512_set1_epi32(bias[i]);
   for (int64_t s = 0; s < R.nseg; ++s) {
     const uint8_t* r = R.r + s * R.rseg;
     const uint8_t* vs = V + s * R.k4 * vk;
@@ -214,8 +216,26 @@ void rows_times_panels(const Rows& R, int64_t m, int64_t rows, int64_t p, const 
   Req16 q[NV];
   for (int j = 0; j < NV; ++j) q[j] = req_columns(o, (p + j) * 16);
   const __mmask64 bytes = first64(w.n - p * 16);  // this group's valid channels (≤ 16·NV)
+  // Dense codes: every channel of the group valid and, for 16 or 32 channels,
+  // rows (pixels) ldc = 16·NV bytes apart (channels-last with n = 16·NV, conv1's
+  // 32): then RPS consecutive rows are one 64-byte run — one pack and one plain
+  // store per 64 codes, from accumulators indexed at compile time (a row loop
+  // with a run-time bound kept them in memory: a third of conv1's time).
+  constexpr int RPS = NV == 1 ? 4 : NV == 2 ? 2 : 1;
+  const bool dense = NV != 3 && !o.c32 && w.n - p * 16 >= 16 * NV && (RPS == 1 || o.ldc == 16 * NV);
   auto put = [&](auto& acc, int64_t r, int64_t valid) {
     constexpr int rows_in_tile = int(sizeof(acc) / sizeof(acc[0]));
+    if constexpr (rows_in_tile % RPS == 0)
+      if (dense && valid == rows_in_tile) {
+#pragma GCC unroll 16
+        for (int i = 0; i < rows_in_tile; i += RPS) {
+          __m512i c[4];
+#pragma GCC unroll 4
+          for (int u = 0; u < 4; ++u) c[u] = codes16(acc[i + u / NV][u % NV], q[u % NV]);
+          _mm512_storeu_si512(q[0].c8 + (m + r + i) * q[0].ldc + p * 16, pack_codes(c[0], c[1], c[2], c[3]));
+        }
+        return;
+      }
     for (int i = 0; i < rows_in_tile && i < valid; ++i) {
       const int64_t at = (m + r + i) * q[0].ldc + p * 16;
       if (q[0].c32) {
@@ -233,13 +253,13 @@ void rows_times_panels(const Rows& R, int64_t m, int64_t rows, int64_t p, const 
   for (; r + MR <= rows || (ragged_ok && r < rows && rows - r > 2); r += MR) {
     __m512i acc[MR][NV];
     t.r = R.r + r * R.ldr;
-    tile<MR, NV, true>(t, V, kp * 16, 64, acc);
+    tile<MR, NV, true>(t, V, kp * 16, 64, o.bias + p * 16, acc);
     put(acc, r, min64(MR, rows - r));
   }
   for (; r < rows; ++r) {  // rows left over (batch 1, a short image row): a 1-row tile each
     __m512i acc[1][NV];
     t.r = R.r + r * R.ldr;
-    tile<1, NV, true>(t, V, kp * 16, 64, acc);
+    tile<1, NV, true>(t, V, kp * 16, 64, o.bias + p * 16, acc);
     put(acc, r, 1);
   }
 }
@@ -353,13 +373,13 @@ void wx_tile(const uint8_t* buf, int64_t p, int64_t np, int64_t c, const W& w, c
   {
     __m512i acc[WX_MR][4];
     const Rows R{reinterpret_cast<const uint8_t*>(w.rows) + c * w.kp, w.kp, w.kp / 4, 1, 0};
-    tile<WX_MR, 4, false>(R, buf, 64, 256, acc);
+    tile<WX_MR, 4, false>(R, buf, 64, 256, o.bias + c, acc);
     for (int i = 0; i < WX_MR && c + i < w.n; ++i) {
       const Req16 q = req_row(o, c + i);
       const int64_t at = (c + i) * q.ldc + p;
       if (q.c32) {  // lanes back in pixel order: vector v = lane v of A, B, C, D
         __m512i v[4];
-        for (int j = 0; j < 4; ++j) v[j] = _mm512_add_epi32(acc[i][j], q.bias);
+        for (int j = 0; j < 4; ++j) v[j] = acc[i][j];
         const __m512i ab_lo = _mm512_shuffle_i32x4(v[0], v[1], 0x44), ab_hi = _mm512_shuffle_i32x4(v[0], v[1], 0xEE);
         const __m512i cd_lo = _mm512_shuffle_i32x4(v[2], v[3], 0x44), cd_hi = _mm512_shuffle_i32x4(v[2], v[3], 0xEE);
         const __m512i out[4] = {_mm512_shuffle_i32x4(ab_lo, cd_lo, 0x88), _mm512_shuffle_i32x4(ab_lo, cd_lo, 0xDD),

@@ -203,7 +203,8 @@ TEST_CASE("quantized_conv2d channels-last in and out: the same codes permuted, e
   test::IsaGuard guard;
   std::mt19937 g(13);
   struct F { int64_t N, C, H, W, CO; int s, p; };
-  for (const F& f : {F{2, 32, 10, 9, 64, 1, 0}, F{1, 1, 12, 12, 32, 1, 0}, F{2, 3, 7, 8, 20, 2, 1}})
+  for (const F& f :
+       {F{2, 32, 10, 9, 64, 1, 0}, F{1, 1, 12, 12, 32, 1, 0}, F{2, 3, 7, 8, 20, 2, 1}, F{1, 3, 9, 11, 16, 1, 1}})
     for (const test::Path& path : test::paths()) {
       if (path.a_max < 255) continue;
       path.use();
