@@ -518,12 +518,51 @@ void transpose_u8_avx512(const uint8_t* s, int64_t rows, int64_t cols, int64_t l
 
 
 // Average pooling of one channels-last image y [H][W][C] → out [OH·OW][C], for a
-// power-of-two window area (log2_2d = log2(2·k²)): per 16 channels the window's
-// codes widened and summed, then rdiv_half_even of core/qops.cpp lane by lane:
-// q = (2·Σ(y − zp) + k²) >> log2_2d, one step down when that was an exact tie on
-// an odd q, + zp, clamped to [0, 255].
+// power-of-two window area (log2_2d = log2(2·k²)): the window's codes summed,
+// then rdiv_half_even of core/qops.cpp lane by lane: q = (2·Σ(y − zp) + k²) >>
+// log2_2d, one step down when that was an exact tie on an odd q, + zp, clamped
+// to [0, 255]. Windows up to 8×8 sum in int16 (|2·Σ(y − zp) + k²| ≤ 2·64·255 + 64
+// < 2^15): 64 channels per load, bytes widened by unpacking with zero (the
+// 128-bit lanes' interleave, which the final packus_epi16 undoes), the clamp
+// the packus itself — a third of the int32 loop's work, which had been a
+// twentieth of conv2 + pooling. Larger windows: int32, 16 channels at a time.
+namespace {
+inline __m512i pool_finish16(__m512i acc, __m512i area, __m128i sh, __m512i low, __m512i zp) {
+  const __m512i one = _mm512_set1_epi16(1);
+  const __m512i num = _mm512_add_epi16(_mm512_add_epi16(acc, acc), area);
+  __m512i q = _mm512_sra_epi16(num, sh);
+  const __mmask32 tie_odd = _mm512_cmpeq_epi16_mask(_mm512_and_si512(num, low), _mm512_setzero_si512()) &
+                            _mm512_test_epi16_mask(q, one);
+  return _mm512_add_epi16(_mm512_mask_sub_epi16(q, tie_odd, q, one), zp);
+}
+void pool_cl_i16(const uint8_t* y, int64_t W, int64_t C, int32_t zp, int k, int s, int log2_2d, int64_t OH,
+                 int64_t OW, uint8_t* out) {
+  const int16_t area = int16_t(k * k);
+  const __m512i base = _mm512_set1_epi16(int16_t(-area * zp)), d = _mm512_set1_epi16(area);
+  const __m512i low = _mm512_set1_epi16(int16_t((1 << log2_2d) - 1)), zpv = _mm512_set1_epi16(int16_t(zp));
+  const __m512i zero = _mm512_setzero_si512();
+  const __m128i sh = _mm_cvtsi32_si128(log2_2d);
+  for (int64_t oy = 0; oy < OH; ++oy)
+    for (int64_t ox = 0; ox < OW; ++ox)
+      for (int64_t c = 0; c < C; c += 64) {
+        const __mmask64 m = first64(C - c);
+        __m512i lo = base, hi = base;
+        for (int i = 0; i < k; ++i)
+          for (int j = 0; j < k; ++j) {
+            const __m512i v = _mm512_maskz_loadu_epi8(m, y + ((oy * s + i) * W + ox * s + j) * C + c);
+            lo = _mm512_add_epi16(lo, _mm512_unpacklo_epi8(v, zero));
+            hi = _mm512_add_epi16(hi, _mm512_unpackhi_epi8(v, zero));
+          }
+        const __m512i codes =
+            _mm512_packus_epi16(pool_finish16(lo, d, sh, low, zpv), pool_finish16(hi, d, sh, low, zpv));
+        _mm512_mask_storeu_epi8(out + (oy * OW + ox) * C + c, m, codes);
+      }
+}
+}  // namespace
+
 void pool_cl_avx512(const uint8_t* y, int64_t W, int64_t C, int32_t zp, int k, int s, int log2_2d, int64_t OH,
                     int64_t OW, uint8_t* out) {
+  if (k <= 8) return pool_cl_i16(y, W, C, zp, k, s, log2_2d, OH, OW, out);
   const int32_t area = k * k;
   const __m512i base = _mm512_set1_epi32(-area * zp), d = _mm512_set1_epi32(area);
   const __m512i low = _mm512_set1_epi32((1 << log2_2d) - 1), one = _mm512_set1_epi32(1);

@@ -171,7 +171,8 @@ TEST_CASE("quantized_conv2d_avg_pool2d: bit-identical to the convolution then th
   std::mt19937 g(12);
   struct F { int64_t N, C, H, W, CO; int s, p, pk, ps; };
   for (const F& f : {F{3, 32, 26, 26, 64, 1, 0, 4, 4}, F{1, 1, 28, 28, 32, 1, 0, 4, 4}, F{2, 3, 11, 12, 20, 1, 1, 3, 2},
-                     F{2, 4, 9, 9, 17, 2, 0, 2, 2}, F{1, 2, 8, 8, 5, 1, 0, 6, 6}})
+                     F{2, 4, 9, 9, 17, 2, 0, 2, 2}, F{1, 2, 8, 8, 5, 1, 0, 6, 6}, F{1, 2, 12, 12, 24, 1, 1, 8, 4},
+                     F{1, 2, 10, 10, 80, 1, 0, 2, 2}, F{1, 1, 18, 18, 20, 1, 0, 16, 1}})
     for (const test::Path& path : test::paths()) {
       if (path.a_max < 255) continue;
       path.use();
