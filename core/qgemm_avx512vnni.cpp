@@ -256,7 +256,14 @@ void rows_times_panels(const Rows& R, int64_t m, int64_t rows, int64_t p, const 
     tile<MR, NV, true>(t, V, kp * 16, 64, o.bias + p * 16, acc);
     put(acc, r, min64(MR, rows - r));
   }
-  for (; r < rows; ++r) {  // rows left over (batch 1, a short image row): a 1-row tile each
+  // rows left over (batch 1, an image row's end: conv1's 26 = 3·8 + 2): 2-row tiles, then 1
+  for (; r + 2 <= rows; r += 2) {
+    __m512i acc[2][NV];
+    t.r = R.r + r * R.ldr;
+    tile<2, NV, true>(t, V, kp * 16, 64, o.bias + p * 16, acc);
+    put(acc, r, 2);
+  }
+  for (; r < rows; ++r) {
     __m512i acc[1][NV];
     t.r = R.r + r * R.ldr;
     tile<1, NV, true>(t, V, kp * 16, 64, o.bias + p * 16, acc);

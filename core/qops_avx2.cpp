@@ -1,8 +1,10 @@
 // minidl/core/qops_avx2.cpp — quantize_per_tensor's loop and the seed's 4×4 /
-// stride-4 average pooling on uint8 codes, AVX2. Compiled with -march=x86-64-v3 (core/CMakeLists.txt) and
-// called by core/qops.cpp only when CPUID reports AVX2, so a portable build
-// (baseline x86-64, no SSE4.1) still gets it; includes no shared inline code
-// (see core/qgemm_kernels.h).
+// stride-4 average pooling on uint8 codes, AVX2. Compiled with
+// -march=x86-64-v3 (core/CMakeLists.txt) and called by core/qops.cpp only when
+// CPUID reports AVX2 (the pooling) or an int8 path other than "generic" is in
+// use (quantize: every other path needs AVX2), so a portable build (baseline
+// x86-64, no SSE4.1) still gets it; includes no shared inline code (see
+// core/qgemm_kernels.h).
 //
 // One band of 4 input rows gives one output row. vpmaddubsw with ones adds
 // adjacent byte pairs (255 + 255 cannot saturate int16), vpmaddwd with ones
