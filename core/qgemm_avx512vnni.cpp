@@ -59,8 +59,8 @@ struct Req16 {
   uint8_t* c8;
   int32_t* c32;
   int64_t ldc;
-  bool s32;            // the 32-bit epilogue (see requant16_s32); rnd_even/odd then hold rnd + zp·2^rs
-  bool clamp_lo, clamp_hi;  // s32: the codes' bounds qmin > 0, qmax < 255 (else the packs' saturation clamps)
+  bool s32;  // the 32-bit epilogue (requant16_s32): rnd_even/odd then hold rnd + zp·2^rs, lo/hi qmin/qmax
+  bool clamp_lo, clamp_hi;  // s32: qmin > 0, qmax < 255 (else the packs' saturation is the clamp)
 };
 inline void req_derive(Req16& q) {
   q.m0_odd = _mm512_srli_epi64(q.m0, 32);
