@@ -118,7 +118,10 @@ Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point, int
     }
     bool seen = false;
     for (int64_t i = lo; i < hi; ++i) {
-      seen |= std::isnan(px[i]);
+      if (std::isnan(px[i])) {  // not converted: NaN to uint8 is undefined
+        seen = true, pq[i] = 0;
+        continue;
+      }
       const float r = std::rint(px[i] * inv) + zp;  // ±inf clamps
       pq[i] = uint8_t(r < 0.f ? 0.f : r > top ? top : r);
     }

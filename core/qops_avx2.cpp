@@ -88,7 +88,10 @@ bool quantize_avx2(const float* x, int64_t n, float inv, float zp, float top, ui
   }
   bool ok = _mm256_movemask_ps(nan) == 0;
   for (; i < n; ++i) {
-    if (x[i] != x[i]) ok = false;
+    if (x[i] != x[i]) {  // not converted: NaN to uint8 is undefined
+      ok = false, q[i] = 0;
+      continue;
+    }
     const float r = __builtin_rintf(x[i] * inv) + zp;
     q[i] = uint8_t(r < 0.f ? 0.f : r > top ? top : r);
   }
