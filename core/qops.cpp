@@ -87,11 +87,11 @@ inline int32_t rdiv_half_even(int32_t sum, int32_t d, int log2_2d) {
 
 }  // namespace
 
-// The 4×4 / stride-4 pooling of one band of 4 rows and quantize_per_tensor's loop
+// The 4×4 / stride-4 pooling of one band of 4 rows and the vector part of quantize_per_tensor
 // (core/qops_avx2.cpp, AVX2 only).
 namespace qkern {
 void pool4_band_avx2(const uint8_t* band, int64_t W, int64_t OW, int32_t zp, uint8_t* out);
-bool quantize_avx2(const float* x, int64_t n, float inv, float zp, float top, uint8_t* q);
+int64_t quantize_avx2(const float* x, int64_t n, float inv, float zp, float top, uint8_t* q, bool* nan);
 }
 
 Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point, int32_t qmax) {
@@ -112,12 +112,10 @@ Tensor quantize_per_tensor(const Tensor& x, float scale, int32_t zero_point, int
   const bool avx2 = qgemm_isa() != QIsa::Generic;
   std::atomic<bool> nan{false};
   parallel_range(n, threads_for(n), [&](int64_t lo, int64_t hi) {
-    if (avx2) {
-      if (!qkern::quantize_avx2(px + lo, hi - lo, inv, zp, top, pq + lo)) nan = true;
-      return;
-    }
     bool seen = false;
-    for (int64_t i = lo; i < hi; ++i) {
+    int64_t i = lo;
+    if (avx2) i += qkern::quantize_avx2(px + lo, hi - lo, inv, zp, top, pq + lo, &seen);
+    for (; i < hi; ++i) {
       if (std::isnan(px[i])) {  // not converted: NaN to uint8 is undefined
         seen = true, pq[i] = 0;
         continue;

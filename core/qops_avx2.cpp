@@ -64,18 +64,19 @@ void pool4_band_avx2(const uint8_t* band, int64_t W, int64_t OW, int32_t zp, uin
   }
 }
 
-// q[i] = clamp(rint(x[i]·inv) + zp, 0, top) for i ∈ [0, n), as the scalar loop of
-// quantize_per_tensor (core/qops.cpp): the same float product, vroundps in the
-// current rounding mode (rint's), the same float add and clamps (±inf clamp;
-// max/min order makes no difference without NaN). Returns false if some x[i] is
-// NaN (q is then unspecified: the caller reports the element).
-bool quantize_avx2(const float* x, int64_t n, float inv, float zp, float top, uint8_t* q) {
+// q[i] = clamp(rint(x[i]·inv) + zp, 0, top) for i ∈ [0, n − n mod 32), as the
+// scalar loop of quantize_per_tensor (core/qops.cpp), which does the rest: the
+// same float product, vroundps in the current rounding mode (rint's), the same
+// float add and clamps (±inf clamp; max/min order makes no difference without
+// NaN). Returns how many it did; *nan is set if one of them is NaN (its code is
+// then unspecified: the caller reports the element).
+int64_t quantize_avx2(const float* x, int64_t n, float inv, float zp, float top, uint8_t* q, bool* nan) {
   const __m256 vinv = _mm256_set1_ps(inv), vzp = _mm256_set1_ps(zp), vtop = _mm256_set1_ps(top);
   const __m256 zero = _mm256_setzero_ps();
-  __m256 nan = zero;
+  __m256 seen = zero;
   auto codes = [&](const float* p) {
     const __m256 v = _mm256_loadu_ps(p);
-    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    seen = _mm256_or_ps(seen, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
     const __m256 r = _mm256_add_ps(_mm256_round_ps(_mm256_mul_ps(v, vinv), _MM_FROUND_CUR_DIRECTION), vzp);
     return _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(r, zero), vtop));  // integral: exact
   };
@@ -86,16 +87,8 @@ bool quantize_avx2(const float* x, int64_t n, float inv, float zp, float top, ui
     const __m256i u = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(a, b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + i), u);
   }
-  bool ok = _mm256_movemask_ps(nan) == 0;
-  for (; i < n; ++i) {
-    if (x[i] != x[i]) {  // not converted: NaN to uint8 is undefined
-      ok = false, q[i] = 0;
-      continue;
-    }
-    const float r = __builtin_rintf(x[i] * inv) + zp;
-    q[i] = uint8_t(r < 0.f ? 0.f : r > top ? top : r);
-  }
-  return ok;
+  if (_mm256_movemask_ps(seen) != 0) *nan = true;
+  return i;
 }
 
 }  // namespace minidl::qkern
