@@ -148,8 +148,8 @@ subprocess.run([os.path.join(bin_dir, "train_seed_cnn"), "--data", good, "--epoc
                check=True, capture_output=True)
 qout = os.path.join(out_dir, "q.safetensors")
 case("quantize without calibration images", ["quantize", "--data", good, "--init", plain, "--calib", "0", "--out", qout],
-     ["--calib 0", "calibration"], qout)
-case("quantize unknown observer", ["quantize", "--init", plain, "--observer", "kl"], ["--observer", "kl"])
+     ["--calib 0", "calibration"], qout, RUN)
+case("quantize unknown observer", ["quantize", "--init", plain, "--observer", "kl"], ["--observer", "kl"], code=FLAG)
 nan_ckpt = os.path.join(tmp, "nan.safetensors")
 st_edit(plain, nan_ckpt, edit=("fc2.bias", struct.pack("<f", float("nan"))))
 case("quantize NaN weights", ["quantize", "--data", good, "--init", nan_ckpt, "--calib", "20", "--out", qout],
@@ -217,7 +217,8 @@ else:
     if ev.returncode != 0 or "int8 quantized" not in ev.stdout:
         failures.append("evaluate does not report the int8 checkpoint: " + ev.stdout[:200] + ev.stderr)
 # distill: temperature, alpha, width, teachers of another architecture or class count, leaking folds.
-case("distill temperature 0", ["distill", "--data", good, "--temperature", "0"], ["temperature", "got 0"])
+case("distill temperature 0", ["distill", "--data", good, "--temperature", "0"], ["temperature", "got 0"], code=RUN)
+case("distill unknown flag", ["distill", "--data", good, "--folds", "2", "--temprature", "4"], ["--temprature"], code=FLAG)
 case("distill alpha out of range", ["distill", "--data", good, "--alpha", "0.5,1.5"], ["alpha must be in [0, 1], got 1.5"])
 case("distill width 0", ["distill", "--data", good, "--width", "0"], ["width must be in (0, 16], got 0"])
 case("distill precompute with augment", ["distill", "--data", good, "--precompute", "--augment"], ["--precompute", "--augment"])
