@@ -263,8 +263,10 @@ int run(int argc, char** argv) {
     std::printf("clock (dependent adds): %.2f GHz; MACs/cycle/core measured: vpmaddwd ymm (16 MACs) + vpaddd %.1f;"
                 " vpmaddubsw ymm (32 MACs) + vpmaddwd + vpaddd %.1f\n", ghz, mpc, mpc7);
   saturation_check();
-  std::vector<Shape3> shapes = {{"conv2 bs64  (64x288 . 288x36864)", 576 * 64, 64, 288, true},
-                                {"conv2 bs256 (64x288 . 288x147456)", 576 * 256, 64, 288, true},
+  std::vector<Shape3> shapes = {{"conv2 bs64  (36864x288 . 288x64)", 576 * 64, 64, 288, false},
+                                {"conv2 bs256 (147456x288 . 288x64)", 576 * 256, 64, 288, false},
+                                {"conv2 bs64  wx (64x288 . 288x36864)", 576 * 64, 64, 288, true},
+                                {"conv2 bs256 wx (64x288 . 288x147456)", 576 * 256, 64, 288, true},
                                 {"conv2 bs64 as the layer (implicit)", 576 * 64, 64, 288, true, 64},
                                 {"fc1 bs64    (64x2304 . 2304x100)", 64, 100, 2304, false},
                                 {"fc1 bs256   (256x2304 . 2304x100)", 256, 100, 2304, false},
