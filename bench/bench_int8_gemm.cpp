@@ -6,10 +6,13 @@
 // oneDNN is a benchmark-only dependency (libdnnl-dev): only this program links it.
 //
 // Orientation: every row is C = A·B with A the uint8 activations. conv2 is the
-// convolution's own product (64 channels × 288 taps × 576 pixels per image),
-// run by minidl as qgemm_wx (output channels as rows, NCHW) and by oneDNN as
-// its transpose (pixels × channels): the same multiply-adds. "minidl s32"
-// stores int32 like oneDNN; "minidl u8" is the fused requantizing epilogue.
+// convolution's own product (64 channels × 288 taps × 576 pixels per image).
+// oneDNN (and the fp32 contenders) multiply pixels × taps by taps × channels;
+// the plain conv2 rows give minidl those same operands (qgemm_u8s8*: the xw
+// kernel), the "wx" rows minidl's NCHW orientation (qgemm_wx: output channels
+// as rows, X [taps][pixels], packed per call), and "as the layer" the
+// convolution as minidl runs it. "minidl s32" stores int32 like oneDNN;
+// "minidl u8" is the fused requantizing epilogue.
 #include <cblas.h>
 #include <dnnl.h>
 #include <immintrin.h>
