@@ -18,6 +18,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "common_checkpoint.h"
 #include "common_data.h"
 #include "common_flags.h"
 #include "minidl.h"
@@ -26,41 +27,12 @@ using namespace minidl;
 
 namespace {
 
-bool is_sparse_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  char magic[8] = {};
-  f.read(magic, 8);
-  return f.gcount() == 8 && std::string(magic, 8) == "MDLSPARS";
-}
-
-// The tensors and metadata of a safetensors or .sparse checkpoint.
-nn::StateDict read_checkpoint(const std::string& path, nn::Metadata& meta, std::string& kind) {
-  if (compress::is_compressed_file(path)) {  // examples/compress: self-describing, metadata inside
-    kind = "minidl's Deep Compression file (compress/dc_format.h), read with compress::load_compressed";
-    return compress::load_compressed(path, &meta);
-  }
-  if (!is_sparse_file(path)) {
-    kind = "safetensors";
-    return nn::load_safetensors(path, &meta);
-  }
-  kind = "minidl's sparse checkpoint format (compress/sparse_format.h), read with compress::load_sparse";
-  nn::StateDict sd = compress::load_sparse(path);
-  const std::string sibling = examples::output_prefix(path, {".sparse"});
-  if (sibling != path && std::filesystem::is_regular_file(sibling) && !is_sparse_file(sibling)) {
-    nn::load_safetensors(sibling, &meta);
-    kind += "; recipe from " + sibling;
-  } else {
-    kind += "; no " + sibling + " beside it, so no recorded normalisation: inputs scaled as the data set says";
-  }
-  return sd;
-}
-
 int run(const CLI::App& app, const std::string& checkpoint, examples::DataFlags& df, const examples::ModelFlags& mf,
         int64_t batch_size, const std::string& plot_path) {
   examples::check_output_path("--plot", plot_path);
   nn::Metadata meta;
   std::string kind, how;
-  nn::StateDict sd = read_checkpoint(checkpoint, meta, kind);
+  nn::StateDict sd = examples::read_checkpoint(checkpoint, meta, kind);
   examples::data_defaults_from(df, meta, app);
   const examples::Data d = examples::load_data(df);
   const bool int8 = compress::is_quantized_checkpoint(meta);

@@ -2,7 +2,12 @@
 //
 //   build/examples/export seed_cnn.safetensors seed_cnn.onnx
 //   build/examples/export seed_cnn_int8.safetensors seed_cnn_int8.onnx     (from examples/quantize)
+//   build/examples/export pruned.safetensors.sparse pruned.onnx              (from examples/prune)
+//   build/examples/export model.dc model.onnx                                (from examples/compress)
 //
+// Every file evaluate reads is read (examples/common_checkpoint.h): safetensors, prune's
+// .sparse files (the recipe from the safetensors file beside them) and Deep Compression
+// files (decoded to float weights: ONNX has no format for their codebooks).
 // fp32 checkpoints (dense, pruned or with BatchNorm) are rebuilt from the file as evaluate
 // does (nn::model_from_checkpoint) and exported with Conv, Relu, AveragePool, Gemm, ...;
 // int8 ones from their layer list, with QuantizeLinear, QLinearConv and DequantizeLinear
@@ -14,6 +19,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "common_checkpoint.h"
 #include "common_flags.h"
 #include "minidl.h"
 
@@ -41,7 +47,8 @@ Shape item_shape(const std::string& flag, const nn::Metadata& meta, const std::s
 int run(const std::string& checkpoint, const std::string& out, const std::string& shape_flag) {
   examples::check_output_path("output", out);
   nn::Metadata meta;
-  nn::StateDict sd = nn::load_safetensors(checkpoint, &meta);
+  std::string kind;
+  nn::StateDict sd = examples::read_checkpoint(checkpoint, meta, kind);
   nn::ModulePtr net;
   Shape item;
   if (compress::is_quantized_checkpoint(meta)) {
@@ -64,16 +71,16 @@ int run(const std::string& checkpoint, const std::string& out, const std::string
   compress::export_onnx(*net, out, example, options);
   std::string dims = "N";
   for (int64_t d : item) dims += ", " + std::to_string(d);
-  std::cout << "model: " << net->repr() << "\nwrote " << out << ": input \"input\" float32 [" << dims << "] after " << (transforms.empty() ? "no transforms" : transforms) << "; output \"output\"\n";
+  std::cout << "read " << checkpoint << " (" << kind << ")\nmodel: " << net->repr() << "\nwrote " << out << ": input \"input\" float32 [" << dims << "] after " << (transforms.empty() ? "no transforms" : transforms) << "; output \"output\"\n";
   return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Export a saved model (fp32 or int8 safetensors) as an ONNX file."};
+  CLI::App app{"Export a saved model (fp32 or int8 safetensors, .sparse, Deep Compression) as an ONNX file."};
   std::string checkpoint, out, shape;
-  app.add_option("checkpoint", checkpoint, "checkpoint written by train_seed_cnn, prune or quantize (.safetensors)")
+  app.add_option("checkpoint", checkpoint, "model written by train_seed_cnn, prune, quantize (.safetensors), prune's .sparse or compress's file")
       ->required()->check(CLI::ExistingFile);
   app.add_option("output", out, "the .onnx file to write")->required();
   app.add_option("--input-shape", shape, "item shape C,H,W (default: the checkpoint's)");

@@ -3,7 +3,7 @@ promises of their command lines. Every program takes --data of any format the
 library reads (detected from what it points at); class names come from the
 data; --model describes the model; --init reads the architecture off the
 checkpoint; prune keeps the original training's recipe and takes
---train-limit; evaluate reads .sparse files; output prefixes given with their
+--train-limit; evaluate and export read .sparse and Deep Compression files; output prefixes given with their
 extension are not doubled; --help states the ranges the errors state.
 
 usage: examples_data.py BUILD/examples
@@ -161,6 +161,25 @@ check("pruned checkpoint keeps the original training's recipe", mp.get("recipe")
 dense_out, sparse_out = run("evaluate", pruned), run("evaluate", pruned + ".sparse")
 check("evaluate of a .sparse file says what it is and loads it", "minidl's sparse checkpoint format" in sparse_out
       and accuracy(sparse_out) == accuracy(dense_out) and accuracy(dense_out) >= 0, sparse_out)
+
+# ---- export reads what evaluate reads: a .sparse file gives the pruned checkpoint's graph, weight for weight;
+# a Deep Compression file its decoded weights (conv 70% / fc 95% zeros, at most 2^5 shared values in fc at 5 bits)
+import numpy as np, onnx, onnx.numpy_helper as nh
+def initializers(path): return {i.name: nh.to_array(i) for i in onnx.load(path).graph.initializer}
+p_onnx, ps_onnx, dc_onnx = (os.path.join(tmp, n) for n in ("p.onnx", "ps.onnx", "dc.onnx"))
+run("export", pruned, p_onnx)
+out = run("export", pruned + ".sparse", ps_onnx)
+a, b = initializers(p_onnx), initializers(ps_onnx)
+check("export of a .sparse file: the pruned checkpoint's tensors", "sparse checkpoint format" in out
+      and sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a), out)
+plain, dc = os.path.join(tmp, "plain.safetensors"), os.path.join(tmp, "m.dc")
+run("train_seed_cnn", "--data", digits, "--epochs", "1", "--out", plain)
+run("compress", "--data", digits, "--init", plain, "--prune-epochs", "0", "--share-epochs", "0", "--out", dc)
+out = run("export", dc, dc_onnx)
+w = initializers(dc_onnx) if os.path.exists(dc_onnx) else {}
+check("export of a Deep Compression file: its pruned, shared weights", "Deep Compression file" in out and "fc1.weight" in w
+      and len(np.unique(w["fc1.weight"])) <= 33 and abs(float((w["fc1.weight"] == 0).mean()) - 0.95) < 0.01
+      and abs(float((w["conv2.weight"] == 0).mean()) - 0.7) < 0.01, out)
 
 # ---- on a terminal, the progress bar: elapsed<ETA, running loss and accuracy (nn/progress.h)
 import pty, select
