@@ -46,6 +46,81 @@ Recipes (--recipe, repeatable):
 const std::vector<std::string> kDefaultRecipes = {"prune:0.5", "prune:0.8", "prune:0.9", "prune:0.95",
                                                   "structured:0.5", "int8", "prune:0.9+int8", "distill:0.25"};
 
+// The command line's values; the defaults are the default study.
+struct Args {
+  std::string data_dir = datasets::kFashionMnistDir;
+  validate::StudyOptions o;
+  std::vector<std::string> recipes;
+  int folds = 5, repeats = 1, threads = 0;
+  bool bn = true;
+  int64_t train_limit = 0;
+
+  Args() {
+    o.train.epochs = 10;
+    // Two fine-tuning epochs (cosine from 0.01 to 0): the default study's five folds,
+    // 10 dense epochs and eight recipes then fit an hour on two cores (README).
+    o.finetune.epochs = 2;
+    o.finetune.set_lr(0.01f);
+    o.finetune.schedule = nn::Schedule::Cosine;
+  }
+};
+
+// The flags, bound to `a` (whose values are the defaults --help shows).
+void add_flags(CLI::App& app, Args& a) {
+  validate::StudyOptions& o = a.o;
+  app.add_option("--data", a.data_dir, "MNIST-format data directory")->check(CLI::ExistingDirectory);
+  app.add_option("--recipe", a.recipes, "compression recipe (repeatable; grammar below)");
+  app.add_option("--folds", a.folds, "stratified folds K, at least 2")->capture_default_str()->check(CLI::Range(2, 1000));
+  app.add_option("--repeats", a.repeats, "repeat the K folds with different shuffles")->capture_default_str()->check(CLI::Range(1, 100));
+  examples::add_recipe_flags(app, o.train);
+  app.add_flag("--bn,!--no-bn", a.bn, "BatchNorm after each convolution (default on)");
+  app.add_option("--finetune-epochs", o.finetune.epochs, "fine-tuning epochs after pruning")->capture_default_str()->check(CLI::Range(0, 1000));
+  examples::ranged<float>(app, "--finetune-lr", [&o](const float& v) { o.finetune.set_lr(v); }, "0.01",
+                          "fine-tuning learning rate (cosine to 0)", 0, 10, "(]");
+  app.add_option("--jobs", o.jobs, "folds run in parallel (threads are split between them)")->capture_default_str()->check(CLI::Range(1, 1024));
+  app.add_option("--threads", a.threads, "total threads (default: all cores)")->check(CLI::Range(1, 1024));
+  app.add_option("--seed", o.seed, "seed of the folds and of every fold's training")->capture_default_str();
+  app.add_option("--train-limit", a.train_limit, "use only the first N training images")->check(CLI::Range(1, 1 << 30));
+  app.add_option("--latency-rounds", o.latency_rounds, "side-by-side timing rounds (0: no timing)")->capture_default_str()->check(CLI::Range(0, 1000));
+  app.add_option("--out", o.out_dir, "study directory: results, pictures and resume state")->required();
+}
+
+// The study's options from the parsed flags: the recipes (without --recipe,
+// the default ones this build can run; rank 0 names those left out), and the
+// fine-tuning's batch and input settings those of the dense training.
+void finish_options(Args& a, Communicator& world) {
+  const bool root = world.rank() == 0;
+  validate::StudyOptions& o = a.o;
+  if (a.recipes.empty())
+    for (const std::string& r : kDefaultRecipes) {
+      std::string why;
+      if (validate::recipe_runnable(validate::parse_recipe(r), &why)) a.recipes.push_back(r);
+      else if (root) std::cout << "default recipe " << r << " left out: " << why << "\n";
+    }
+  o.recipes = validate::parse_recipes(a.recipes);
+  o.model.batchnorm = a.bn;
+  o.finetune.batch_size = o.train.batch_size;
+  o.finetune.normalize = o.train.normalize;
+  o.finetune.augment = o.train.augment;
+  o.log = &std::cout;  // every rank prints a line per unit it finishes
+  o.process_group = &world;
+}
+
+// Stratified K-fold, repeated with other shuffles when --repeats > 1.
+std::unique_ptr<validate::Splitter> make_splitter(const Args& a) {
+  if (a.repeats > 1) return std::make_unique<validate::RepeatedStratifiedKFold>(a.folds, a.repeats, a.o.seed);
+  return std::make_unique<validate::StratifiedKFold>(a.folds, true, a.o.seed);
+}
+
+// Rank 0's end of the study: the result files, the table, the verdicts and what ran.
+void write_and_print(const validate::StudyResult& r, const std::string& out_dir) {
+  validate::write_study(r, out_dir);
+  std::cout << "\n" << validate::study_table(r) << "\n" << validate::verdicts(r) << "\n"
+            << r.trained << " units trained now, " << r.resumed << " loaded from " << out_dir << "; "
+            << r.seconds << " s\nwrote " << out_dir << "/results.json, results.csv, pareto.svg, curves.svg"
+            << std::endl;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -53,68 +128,24 @@ int main(int argc, char** argv) {
   app.footer(std::string(kExample) + validate::recipe_grammar() +
              "\nWithout --recipe: " + "prune:0.5 prune:0.8 prune:0.9 prune:0.95 structured:0.5 int8 prune:0.9+int8 "
              "distill:0.25 (those this build can run).");
-  std::string data_dir = datasets::kFashionMnistDir;
-  validate::StudyOptions o;
-  o.train.epochs = 10;
-  // Two fine-tuning epochs (cosine from 0.01 to 0): the default study's five folds,
-  // 10 dense epochs and eight recipes then fit an hour on two cores (README).
-  o.finetune.epochs = 2;
-  o.finetune.set_lr(0.01f);
-  o.finetune.schedule = nn::Schedule::Cosine;
-  std::vector<std::string> recipes;
-  int folds = 5, repeats = 1, threads = 0;
-  bool bn = true;
-  int64_t train_limit = 0;
-  app.add_option("--data", data_dir, "MNIST-format data directory")->check(CLI::ExistingDirectory);
-  app.add_option("--recipe", recipes, "compression recipe (repeatable; grammar below)");
-  app.add_option("--folds", folds, "stratified folds K, at least 2")->capture_default_str()->check(CLI::Range(2, 1000));
-  app.add_option("--repeats", repeats, "repeat the K folds with different shuffles")->capture_default_str()->check(CLI::Range(1, 100));
-  examples::add_recipe_flags(app, o.train);
-  app.add_flag("--bn,!--no-bn", bn, "BatchNorm after each convolution (default on)");
-  app.add_option("--finetune-epochs", o.finetune.epochs, "fine-tuning epochs after pruning")->capture_default_str()->check(CLI::Range(0, 1000));
-  examples::ranged<float>(app, "--finetune-lr", [&o](const float& v) { o.finetune.set_lr(v); }, "0.01",
-                          "fine-tuning learning rate (cosine to 0)", 0, 10, "(]");
-  app.add_option("--jobs", o.jobs, "folds run in parallel (threads are split between them)")->capture_default_str()->check(CLI::Range(1, 1024));
-  app.add_option("--threads", threads, "total threads (default: all cores)")->check(CLI::Range(1, 1024));
-  app.add_option("--seed", o.seed, "seed of the folds and of every fold's training")->capture_default_str();
-  app.add_option("--train-limit", train_limit, "use only the first N training images")->check(CLI::Range(1, 1 << 30));
-  app.add_option("--latency-rounds", o.latency_rounds, "side-by-side timing rounds (0: no timing)")->capture_default_str()->check(CLI::Range(0, 1000));
-  app.add_option("--out", o.out_dir, "study directory: results, pictures and resume state")->required();
+  Args a;
+  add_flags(app, a);
   examples::one_line_errors(app, "study");
   CLI11_PARSE(app, argc, argv);
 
   std::unique_ptr<Communicator> world;
   try {
     world = examples::make_world();
-    const bool root = world->rank() == 0;
-    if (recipes.empty())
-      for (const std::string& r : kDefaultRecipes) {
-        std::string why;
-        if (validate::recipe_runnable(validate::parse_recipe(r), &why)) recipes.push_back(r);
-        else if (root) std::cout << "default recipe " << r << " left out: " << why << "\n";
-      }
-    o.recipes = validate::parse_recipes(recipes);
-    o.model.batchnorm = bn;
-    o.finetune.batch_size = o.train.batch_size;
-    o.finetune.normalize = o.train.normalize;
-    o.finetune.augment = o.train.augment;
-    o.log = &std::cout;  // every rank prints a line per unit it finishes
-    o.process_group = world.get();
-    if (threads) set_num_threads(threads);
-    auto data = std::make_shared<datasets::TensorDataset>(
-        datasets::load_mnist(data_dir, true, train_limit ? std::optional<int64_t>(train_limit) : std::nullopt));
-    std::unique_ptr<validate::Splitter> splitter;
-    if (repeats > 1) splitter = std::make_unique<validate::RepeatedStratifiedKFold>(folds, repeats, o.seed);
-    else splitter = std::make_unique<validate::StratifiedKFold>(folds, true, o.seed);
-    validate::check_study(*data, *splitter, o);  // every mistake surfaces here, before any training
+    finish_options(a, *world);
+    if (a.threads) set_num_threads(a.threads);
+    auto data = std::make_shared<datasets::TensorDataset>(datasets::load_mnist(
+        a.data_dir, true, a.train_limit ? std::optional<int64_t>(a.train_limit) : std::nullopt));
+    const std::unique_ptr<validate::Splitter> splitter = make_splitter(a);
+    validate::check_study(*data, *splitter, a.o);  // every mistake surfaces here, before any training
 
-    const validate::StudyResult r = validate::run_study(data, *splitter, o);
-    if (!root) return 0;
-    validate::write_study(r, o.out_dir);
-    std::cout << "\n" << validate::study_table(r) << "\n" << validate::verdicts(r) << "\n"
-              << r.trained << " units trained now, " << r.resumed << " loaded from " << o.out_dir << "; "
-              << r.seconds << " s\nwrote " << o.out_dir << "/results.json, results.csv, pareto.svg, curves.svg"
-              << std::endl;
+    const validate::StudyResult r = validate::run_study(data, *splitter, a.o);
+    if (world->rank() != 0) return 0;
+    write_and_print(r, a.o.out_dir);
   } catch (const std::exception& e) {
     return examples::fail(world.get(), "study", e, 1);
   }

@@ -8,7 +8,6 @@
 #include <iomanip>
 #include <limits>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <ostream>
 #include <sstream>
 #include <thread>
@@ -172,34 +171,181 @@ std::string fold_name(const CVResult& r, int repeat, int fold) {
   return s;
 }
 
-nlohmann::json num(double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); }
-
-nlohmann::json summary_json(const Summary& s) {
-  return {{"n", s.n}, {"mean", num(s.mean)}, {"std", num(s.std)}, {"ci95_half_width", num(s.ci95)},
-          {"ci95_low", num(s.lo())}, {"ci95_high", num(s.hi())}, {"min", num(s.min)}, {"max", num(s.max)}};
+// Never more concurrent folds than folds, nor than threads in the budget:
+// jobs x threads stays at the machine's thread count. `folds_here`: the
+// folds this rank runs; `root`: whether this rank logs.
+void plan_jobs(CVResult& res, const CVOptions& o, int n, size_t folds_here, int budget, bool root) {
+  res.jobs = std::min({o.jobs, std::max(1, int(folds_here)), o.threads > 0 ? std::max(1, budget / o.threads) : budget});
+  if (res.jobs < o.jobs && o.log && root)
+    *o.log << "cross-validation: running " << res.jobs << " jobs at a time (" << n << " folds, " << budget
+           << " threads)" << std::endl;
+  res.threads = o.threads > 0 ? o.threads : std::max(1, budget / res.jobs);
 }
 
-nlohmann::json confusion_json(const ConfusionMatrix& m) {
-  nlohmann::json rows = nlohmann::json::array();
-  for (int64_t i = 0; i < m.num_classes(); ++i) {
-    nlohmann::json row = nlohmann::json::array();
-    for (int64_t j = 0; j < m.num_classes(); ++j) row.push_back(m.at(i, j));
-    rows.push_back(row);
+// The first lines on the log: the folds, where and on how many threads they
+// run, the recipe and the validation carve-out.
+void log_start(std::ostream& log, const CVResult& res, const CVOptions& o, int n, bool ranks) {
+  log << "cross-validation: " << res.splitter << " on " << res.dataset << ", " << n << " folds, "
+      << (ranks ? std::to_string(res.world_size) + " ranks (fold i on rank i mod " + std::to_string(res.world_size) +
+                      ") x "
+                : "")
+      << res.jobs << (res.jobs == 1 ? " job" : " jobs") << " x " << res.threads << " thread" << (res.threads == 1 ? "" : "s")
+      << "\nrecipe: " << res.recipe
+      << (o.val_fraction > 0 ? "; validation carve-out " + fixed(o.val_fraction, 3) + " of each training part" : "")
+      << (o.patience > 0 ? ", patience " + std::to_string(o.patience) : "") << std::endl;
+}
+
+// The workers of cross_validate: each takes the next of this rank's folds
+// (`mine`) no worker has taken yet, runs it (run_fold) and prints its line;
+// the first error stops them all.
+class FoldPool {
+ public:
+  FoldPool(const FoldProcedure& procedure, const datasets::DatasetPtr& data, const std::vector<int64_t>& labels,
+           const std::vector<FoldTask>& tasks, const std::vector<int>& mine, const CVOptions& o,
+           const std::string& who, CVResult& res)
+      : procedure_(procedure), data_(data), labels_(labels), tasks_(tasks), mine_(mine), o_(o), who_(who), res_(res),
+        fold_opts_(o) {
+    fold_opts_.jobs = res.jobs;
   }
-  return rows;
+
+  // One worker on the calling thread, or res.jobs workers on threads of their
+  // own; `budget`: the thread count to restore afterwards.
+  void run(int budget) {
+    if (res_.jobs == 1) {
+      const bool change = o_.threads > 0 && o_.threads != budget;
+      if (change) set_num_threads(res_.threads);
+      work(false);  // catches everything into first_error
+      if (change) set_num_threads(budget);
+    } else {
+      // Set any process-wide part of the thread setting once, before the
+      // workers start; each worker then sets its own (per-thread OpenMP) count.
+      set_num_threads(res_.threads);
+      std::vector<std::thread> pool;
+      for (int j = 0; j < res_.jobs; ++j) pool.emplace_back(&FoldPool::work, this, true);
+      for (auto& t : pool) t.join();
+      set_num_threads(budget);
+    }
+  }
+
+  std::vector<int> finished;  // indices of res.folds this rank completed
+  std::exception_ptr first_error;
+
+ private:
+  // Takes folds until none is left or one has failed.
+  void work(bool set_threads) {
+    if (set_threads) set_num_threads(res_.threads);
+    for (;;) {
+      if (failed_.load()) return;
+      const int k = next_.fetch_add(1);
+      if (k >= int(mine_.size())) return;
+      try {
+        run_one(mine_[size_t(k)]);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (!first_error) first_error = std::current_exception();
+        failed_ = true;
+        return;
+      }
+    }
+  }
+
+  // Fold i: run, stored in res.folds[i] and logged.
+  void run_one(int i) {
+    const FoldTask& t = tasks_[size_t(i)];
+    FoldResult fr;
+    // In parallel, each fold's epoch lines are buffered and printed in one piece.
+    std::ostringstream buffer;
+    std::ostream* tlog = o_.train_log && res_.jobs > 1 ? &buffer : o_.train_log;
+    try {
+      fr = run_fold(procedure_, data_, labels_, t, fold_opts_, tlog);
+    } catch (const Error& e) {
+      throw Error("cross_validate: " + fold_name(res_, t.repeat, t.fold) + " (index " + std::to_string(i) +
+                  "): " + e.what());
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    res_.folds[size_t(i)] = std::move(fr);
+    finished.push_back(i);
+    ++done_;
+    if (tlog == &buffer) *o_.train_log << buffer.str() << std::flush;
+    if (o_.log) log_fold(res_.folds[size_t(i)]);
+  }
+
+  // The fold's line on o.log (under mu_).
+  void log_fold(const FoldResult& f) {
+    *o_.log << who_ << "[" << done_ << "/" << mine_.size() << "] " << fold_name(res_, f.repeat, f.fold) << ": accuracy "
+            << fixed(f.accuracy, 4) << "  macro-F1 " << fixed(f.macro_f1, 4) << "  loss " << fixed(f.loss, 4)
+            << "  (train " << f.train_size;
+    if (f.val_size) *o_.log << ", val " << f.val_size;
+    *o_.log << ", test " << f.test_size << "; " << f.epochs_run << (f.epochs_run == 1 ? " epoch" : " epochs")
+            << (f.stopped_early ? ", stopped early" : "") << "; " << fixed(f.seconds, 1) << " s)" << std::endl;
+  }
+
+  const FoldProcedure& procedure_;
+  const datasets::DatasetPtr& data_;
+  const std::vector<int64_t>& labels_;
+  const std::vector<FoldTask>& tasks_;
+  const std::vector<int>& mine_;
+  const CVOptions& o_;
+  const std::string& who_;
+  CVResult& res_;
+  CVOptions fold_opts_;  // o with the jobs that really run
+  std::atomic<int> next_{0};
+  std::atomic<bool> failed_{false};
+  std::mutex mu_;  // guards first_error, done_ and the log
+  int done_ = 0;
+};
+
+// The summaries over the folds (the corrected interval when `corrected`) and
+// the summed confusion matrix.
+void summarize_folds(CVResult& res, bool corrected) {
+  std::vector<double> acc, f1;
+  double ratio = 0;  // mean n_test / n_train, for the corrected interval
+  for (const FoldResult& f : res.folds) {
+    acc.push_back(f.accuracy);
+    f1.push_back(f.macro_f1);
+    res.confusion += f.confusion;
+    ratio += double(f.test_size) / double(std::max<int64_t>(1, f.train_size)) / double(res.folds.size());
+  }
+  const double r = corrected ? ratio : 0;
+  res.accuracy = summarize(acc, r);
+  res.macro_f1 = summarize(f1, r);
+  for (const auto& [name, v] : res.folds[0].measurements) {  // the names every fold measured
+    std::vector<double> vals;
+    for (const FoldResult& f : res.folds)
+      if (auto it = f.measurements.find(name); it != f.measurements.end()) vals.push_back(it->second);
+    if (vals.size() == res.folds.size()) res.measurements[name] = summarize(vals, r);
+  }
 }
 
-nlohmann::json measurements_json(const std::map<std::string, double>& m) {
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [n, v] : m) j[n] = num(v);
-  return j;
+// The checks of cross_validate's arguments, before anything runs.
+void check_cv(const FoldProcedure& procedure, const datasets::DatasetPtr& data, const CVOptions& o) {
+  MINIDL_CHECK(procedure, "cross_validate: the fold procedure is empty");
+  MINIDL_CHECK(data && data->size() > 0, "cross_validate: the data set is empty");
+  MINIDL_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, "cross_validate: val_fraction must be in [0, 1), got ",
+               o.val_fraction);
+  MINIDL_CHECK(o.patience >= 0, "cross_validate: patience must be >= 0, got ", o.patience);
+  MINIDL_CHECK(o.patience == 0 || o.val_fraction > 0,
+               "cross_validate: early stopping (patience ", o.patience,
+               ") needs a validation carve-out (val_fraction > 0)");
+  MINIDL_CHECK(o.jobs >= 1 && o.jobs <= 1024, "cross_validate: jobs must be in [1, 1024], got ", o.jobs);
+  MINIDL_CHECK(o.threads >= 0 && o.threads <= 1024, "cross_validate: threads must be in [0, 1024], got ", o.threads);
+  o.train.validate();
 }
 
-// accuracy, macro_f1, then the summarised measurements by name.
-nlohmann::json summary_all(const CVResult& r) {
-  nlohmann::json j = {{"accuracy", summary_json(r.accuracy)}, {"macro_f1", summary_json(r.macro_f1)}};
-  for (const auto& [n, s] : r.measurements) j["measurements"][n] = summary_json(s);
-  return j;
+// The result's description (what runs, on what, the folds' numbering); the
+// folds and their summaries come later.
+CVResult describe_cv(const datasets::Dataset& data, const Splitter& splitter, const CVOptions& o, int n, int repeats) {
+  CVResult res;
+  res.splitter = splitter.name();
+  res.recipe = o.train.describe();
+  res.dataset = data.name();
+  res.class_names = data.class_names();
+  res.seed = o.seed;
+  res.val_fraction = o.val_fraction;
+  res.patience = o.patience;
+  res.repeats = repeats;
+  res.folds_per_repeat = n / repeats;
+  return res;
 }
 
 }  // namespace
@@ -227,17 +373,7 @@ uint64_t fold_seed(uint64_t seed, int repeat, int fold) {
 
 CVResult cross_validate(const FoldProcedure& procedure, const datasets::DatasetPtr& data, const Splitter& splitter,
                         const CVOptions& o) {
-  MINIDL_CHECK(procedure, "cross_validate: the fold procedure is empty");
-  MINIDL_CHECK(data && data->size() > 0, "cross_validate: the data set is empty");
-  MINIDL_CHECK(o.val_fraction >= 0 && o.val_fraction < 1, "cross_validate: val_fraction must be in [0, 1), got ",
-               o.val_fraction);
-  MINIDL_CHECK(o.patience >= 0, "cross_validate: patience must be >= 0, got ", o.patience);
-  MINIDL_CHECK(o.patience == 0 || o.val_fraction > 0,
-               "cross_validate: early stopping (patience ", o.patience,
-               ") needs a validation carve-out (val_fraction > 0)");
-  MINIDL_CHECK(o.jobs >= 1 && o.jobs <= 1024, "cross_validate: jobs must be in [1, 1024], got ", o.jobs);
-  MINIDL_CHECK(o.threads >= 0 && o.threads <= 1024, "cross_validate: threads must be in [0, 1024], got ", o.threads);
-  o.train.validate();
+  check_cv(procedure, data, o);
 
   const auto t0 = Clock::now();
   const std::vector<int64_t> labels = data->labels();
@@ -248,234 +384,33 @@ CVResult cross_validate(const FoldProcedure& procedure, const datasets::DatasetP
   MINIDL_CHECK(n % repeats == 0, "cross_validate: ", splitter.name(), " gave ", n, " folds, not a multiple of its ",
                repeats, " repeats");
 
-  CVResult res;
-  res.splitter = splitter.name();
-  res.recipe = o.train.describe();
-  res.dataset = data->name();
-  res.class_names = data->class_names();
-  res.seed = o.seed;
-  res.val_fraction = o.val_fraction;
-  res.patience = o.patience;
-  res.repeats = repeats;
-  res.folds_per_repeat = n / repeats;
-  // Never more concurrent folds than folds, nor than threads in the budget:
-  // jobs x threads stays at the machine's thread count.
+  CVResult res = describe_cv(*data, splitter, o, n, repeats);
   // Under mpirun this rank runs the folds validate/deal.h deals it.
   Communicator* group = o.process_group && o.process_group->world_size() > 1 ? o.process_group : nullptr;
   res.world_size = group ? group->world_size() : 1;
   const int rank = group ? group->rank() : 0;
   const std::vector<int> mine = dealt_jobs(n, rank, res.world_size);
   const int budget = get_num_threads();
-  res.jobs = std::min({o.jobs, std::max(1, int(mine.size())), o.threads > 0 ? std::max(1, budget / o.threads) : budget});
-  if (res.jobs < o.jobs && o.log && rank == 0)
-    *o.log << "cross-validation: running " << res.jobs << " jobs at a time (" << n << " folds, " << budget
-           << " threads)" << std::endl;
-  res.threads = o.threads > 0 ? o.threads : std::max(1, budget / res.jobs);
+  plan_jobs(res, o, n, mine.size(), budget, rank == 0);
   res.folds.resize(size_t(n));
 
   std::vector<FoldTask> tasks;
   for (int i = 0; i < n; ++i)
     tasks.push_back({i, i / res.folds_per_repeat, i % res.folds_per_repeat, &splits[size_t(i)]});
+  if (o.log && rank == 0) log_start(*o.log, res, o, n, group != nullptr);
 
-  if (o.log && rank == 0)
-    *o.log << "cross-validation: " << res.splitter << " on " << res.dataset << ", " << n << " folds, "
-           << (group ? std::to_string(res.world_size) + " ranks (fold i on rank i mod " + std::to_string(res.world_size) +
-                           ") x "
-                     : "")
-           << res.jobs << (res.jobs == 1 ? " job" : " jobs") << " x " << res.threads << " thread" << (res.threads == 1 ? "" : "s")
-           << "\nrecipe: " << res.recipe
-           << (o.val_fraction > 0 ? "; validation carve-out " + fixed(o.val_fraction, 3) + " of each training part" : "")
-           << (o.patience > 0 ? ", patience " + std::to_string(o.patience) : "") << std::endl;
-
-  CVOptions fold_opts = o;
-  fold_opts.jobs = res.jobs;
-  std::atomic<int> next{0};
-  std::atomic<bool> failed{false};
-  std::mutex mu;  // guards first_error, done and the log
-  std::exception_ptr first_error;
-  int done = 0;
-  std::vector<int> finished;  // indices of res.folds this rank completed
   const std::string who = group ? "rank " + std::to_string(rank) + " " : "";
-  auto worker = [&](bool set_threads) {
-    if (set_threads) set_num_threads(res.threads);
-    for (;;) {
-      if (failed.load()) return;
-      const int k = next.fetch_add(1);
-      if (k >= int(mine.size())) return;
-      const int i = mine[size_t(k)];
-      const FoldTask& t = tasks[size_t(i)];
-      try {
-        FoldResult fr;
-        // In parallel, each fold's epoch lines are buffered and printed in one piece.
-        std::ostringstream buffer;
-        std::ostream* tlog = o.train_log && res.jobs > 1 ? &buffer : o.train_log;
-        try {
-          fr = run_fold(procedure, data, labels, t, fold_opts, tlog);
-        } catch (const Error& e) {
-          throw Error("cross_validate: " + fold_name(res, t.repeat, t.fold) + " (index " + std::to_string(i) +
-                      "): " + e.what());
-        }
-        std::lock_guard<std::mutex> lock(mu);
-        res.folds[size_t(i)] = std::move(fr);
-        finished.push_back(i);
-        ++done;
-        if (tlog == &buffer) *o.train_log << buffer.str() << std::flush;
-        if (o.log) {
-          const FoldResult& f = res.folds[size_t(i)];
-          *o.log << who << "[" << done << "/" << mine.size() << "] " << fold_name(res, f.repeat, f.fold) << ": accuracy "
-                 << fixed(f.accuracy, 4) << "  macro-F1 " << fixed(f.macro_f1, 4) << "  loss " << fixed(f.loss, 4)
-                 << "  (train " << f.train_size;
-          if (f.val_size) *o.log << ", val " << f.val_size;
-          *o.log << ", test " << f.test_size << "; " << f.epochs_run << (f.epochs_run == 1 ? " epoch" : " epochs")
-                 << (f.stopped_early ? ", stopped early" : "") << "; " << fixed(f.seconds, 1) << " s)" << std::endl;
-        }
-      } catch (...) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (!first_error) first_error = std::current_exception();
-        failed = true;
-        return;
-      }
-    }
-  };
-
-  if (res.jobs == 1) {
-    const bool change = o.threads > 0 && o.threads != budget;
-    if (change) set_num_threads(res.threads);
-    worker(false);  // catches everything into first_error
-    if (change) set_num_threads(budget);
-  } else {
-    // Set any process-wide part of the thread setting once, before the
-    // workers start; each worker then sets its own (per-thread OpenMP) count.
-    set_num_threads(res.threads);
-    std::vector<std::thread> pool;
-    for (int j = 0; j < res.jobs; ++j) pool.emplace_back(worker, true);
-    for (auto& t : pool) t.join();
-    set_num_threads(budget);
-  }
+  FoldPool pool(procedure, data, labels, tasks, mine, o, who, res);
+  pool.run(budget);
   if (group) {  // every rank's folds (or every rank's errors) on every rank
-    exchange_folds(res, finished, error_text(first_error), *group);
-  } else if (first_error) {
-    std::rethrow_exception(first_error);
+    exchange_folds(res, pool.finished, error_text(pool.first_error), *group);
+  } else if (pool.first_error) {
+    std::rethrow_exception(pool.first_error);
   }
 
-  std::vector<double> acc, f1;
-  double ratio = 0;  // mean n_test / n_train, for the corrected interval
-  for (const FoldResult& f : res.folds) {
-    acc.push_back(f.accuracy);
-    f1.push_back(f.macro_f1);
-    res.confusion += f.confusion;
-    ratio += double(f.test_size) / double(std::max<int64_t>(1, f.train_size)) / double(res.folds.size());
-  }
-  const double r = o.corrected_ci ? ratio : 0;
-  res.accuracy = summarize(acc, r);
-  res.macro_f1 = summarize(f1, r);
-  for (const auto& [name, v] : res.folds[0].measurements) {  // the names every fold measured
-    std::vector<double> vals;
-    for (const FoldResult& f : res.folds)
-      if (auto it = f.measurements.find(name); it != f.measurements.end()) vals.push_back(it->second);
-    if (vals.size() == res.folds.size()) res.measurements[name] = summarize(vals, r);
-  }
+  summarize_folds(res, o.corrected_ci);
   res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
   return res;
-}
-
-std::string fold_table(const CVResult& r) {
-  std::ostringstream os;
-  const bool rep = r.repeats > 1;
-  const bool val = r.val_fraction > 0;
-  os << std::right;
-  if (rep) os << std::setw(6) << "repeat";
-  os << std::setw(6) << "fold" << std::setw(8) << "train";
-  if (val) os << std::setw(7) << "val";
-  os << std::setw(7) << "test" << std::setw(8) << "epochs" << std::setw(10) << "accuracy" << std::setw(10) << "macro-F1"
-     << std::setw(9) << "loss" << std::setw(9) << "seconds" << "\n";
-  for (const FoldResult& f : r.folds) {
-    if (rep) os << std::setw(6) << f.repeat + 1;
-    os << std::setw(6) << f.fold + 1 << std::setw(8) << f.train_size;
-    if (val) os << std::setw(7) << f.val_size;
-    os << std::setw(7) << f.test_size << std::setw(8) << f.epochs_run << std::setw(10) << fixed(f.accuracy, 4)
-       << std::setw(10) << fixed(f.macro_f1, 4) << std::setw(9) << fixed(f.loss, 4) << std::setw(9)
-       << fixed(f.seconds, 1) << "\n";
-  }
-  return os.str();
-}
-
-std::string summary_text(const CVResult& r) {
-  std::string s = "accuracy: " + r.accuracy.to_string() + "\nmacro-F1: " + r.macro_f1.to_string() + "\n";
-  for (const auto& [n, m] : r.measurements) s += n + ": " + m.to_string() + "\n";
-  return s;
-}
-
-std::string results_json(const CVResult& r) {
-  using nlohmann::json;
-  json folds = json::array();
-  for (const FoldResult& f : r.folds)
-    folds.push_back({{"index", f.index},
-                     {"repeat", f.repeat},
-                     {"fold", f.fold},
-                     {"seed", f.seed},
-                     {"train_size", f.train_size},
-                     {"val_size", f.val_size},
-                     {"test_size", f.test_size},
-                     {"accuracy", num(f.accuracy)},
-                     {"macro_f1", num(f.macro_f1)},
-                     {"loss", num(f.loss)},
-                     {"epochs_run", f.epochs_run},
-                     {"best_epoch", f.best_epoch},
-                     {"stopped_early", f.stopped_early},
-                     {"best_val_accuracy", num(f.best_val_accuracy)},
-                     {"precision", f.confusion.precisions()},
-                     {"recall", f.confusion.recalls()},
-                     {"f1", f.confusion.f1s()},
-                     {"confusion_matrix", confusion_json(f.confusion)},
-                     {"measurements", measurements_json(f.measurements)},
-                     {"preprocessing", f.preprocessing},
-                     {"threads", f.threads},
-                     {"seconds", f.seconds}});
-  json j = {{"splitter", r.splitter},
-            {"dataset", r.dataset},
-            {"recipe", r.recipe},
-            {"class_names", r.class_names},
-            {"seed", r.seed},
-            {"val_fraction", r.val_fraction},
-            {"patience", r.patience},
-            {"repeats", r.repeats},
-            {"folds_per_repeat", r.folds_per_repeat},
-            {"world_size", r.world_size},
-            {"jobs", r.jobs},
-            {"threads_per_job", r.threads},
-            {"seconds", r.seconds},
-            {"summary", summary_all(r)},
-            {"confusion_matrix", confusion_json(r.confusion)},
-            {"folds", folds}};
-  return j.dump(2) + "\n";
-}
-
-std::string results_csv(const CVResult& r) {
-  std::ostringstream os;
-  os << "index,repeat,fold,seed,train_size,val_size,test_size,epochs_run,best_epoch,accuracy,macro_f1,loss,seconds";
-  for (const auto& [n, s] : r.measurements) os << "," << n;
-  os << "\n";
-  auto v = [](double x) {
-    if (std::isnan(x)) return std::string();
-    std::ostringstream s;
-    s << std::setprecision(10) << x;
-    return s.str();
-  };
-  for (const FoldResult& f : r.folds) {
-    os << f.index << "," << f.repeat << "," << f.fold << "," << f.seed << "," << f.train_size << "," << f.val_size
-       << "," << f.test_size << "," << f.epochs_run << "," << f.best_epoch << "," << v(f.accuracy) << ","
-       << v(f.macro_f1) << "," << v(f.loss) << "," << fixed(f.seconds, 3);
-    for (const auto& [n, s] : r.measurements) os << "," << v(f.measurements.at(n));
-    os << "\n";
-  }
-  return os.str();
-}
-
-void write_results(const CVResult& r, const std::string& prefix) {
-  MINIDL_CHECK(!prefix.empty(), "write_results: empty file prefix");
-  nn::write_file_atomic(prefix + ".json", results_json(r));
-  nn::write_file_atomic(prefix + ".csv", results_csv(r));
 }
 
 }  // namespace minidl::validate

@@ -1,6 +1,7 @@
 #include "validate/numpy_random.h"
 
 #include <bit>
+#include <utility>
 
 namespace minidl::validate {
 
@@ -69,6 +70,48 @@ void heapsort(const std::vector<int64_t>& v, int64_t* tosort, int64_t n) {
   }
 }
 
+// The order argsort_quicksort sorts indices in: by their value in v.
+struct ByValue {
+  const std::vector<int64_t>& v;
+  bool operator()(int64_t a, int64_t b) const { return v[size_t(a)] < v[size_t(b)]; }
+};
+
+// One partition step of aquicksort_ on [pl, pr] (more than SMALL_QUICKSORT
+// elements): the median of *pl, *pm, *pr is the pivot, parked at pr - 1
+// while the rest is partitioned around it. Returns the pivot's final place;
+// before it nothing greater, after it nothing smaller.
+int64_t* partition_step(int64_t* pl, int64_t* pr, const ByValue& less) {
+  int64_t* pm = pl + ((pr - pl) >> 1);
+  if (less(*pm, *pl)) std::swap(*pm, *pl);
+  if (less(*pr, *pm)) std::swap(*pr, *pm);
+  if (less(*pm, *pl)) std::swap(*pm, *pl);
+  const int64_t vp = *pm;
+  int64_t* pi = pl;
+  int64_t* pj = pr - 1;
+  std::swap(*pm, *pj);
+  for (;;) {
+    do ++pi;
+    while (less(*pi, vp));
+    do --pj;
+    while (less(vp, *pj));
+    if (pi >= pj) break;
+    std::swap(*pi, *pj);
+  }
+  std::swap(*pi, *(pr - 1));
+  return pi;
+}
+
+// aquicksort_'s insertion sort of a small partition [pl, pr].
+void insertion_sort(int64_t* pl, int64_t* pr, const ByValue& less) {
+  for (int64_t* pi = pl + 1; pi <= pr; ++pi) {
+    const int64_t vi = *pi;
+    int64_t* pj = pi;
+    int64_t* pk = pi - 1;
+    while (pj > pl && less(vi, *pk)) *pj-- = *pk--;
+    *pj = vi;
+  }
+}
+
 }  // namespace
 
 // NumPy's aquicksort_ (npysort/quicksort.cpp, NumPy 1.24), step for step.
@@ -83,29 +126,13 @@ std::vector<int64_t> argsort_quicksort(const std::vector<int64_t>& v) {
   std::vector<int64_t*> stack;
   std::vector<int> depth;
   int cdepth = (63 - std::countl_zero(uint64_t(num))) * 2;  // npy_get_msb(num) * 2
-  auto less = [&](int64_t a, int64_t b) { return v[size_t(a)] < v[size_t(b)]; };
+  const ByValue less{v};
   for (;;) {
     if (cdepth < 0) {
       heapsort(v, pl, pr - pl + 1);
     } else {
       while (pr - pl > kSmall) {
-        int64_t* pm = pl + ((pr - pl) >> 1);
-        if (less(*pm, *pl)) std::swap(*pm, *pl);
-        if (less(*pr, *pm)) std::swap(*pr, *pm);
-        if (less(*pm, *pl)) std::swap(*pm, *pl);
-        const int64_t vp = *pm;
-        int64_t* pi = pl;
-        int64_t* pj = pr - 1;
-        std::swap(*pm, *pj);
-        for (;;) {
-          do ++pi;
-          while (less(*pi, vp));
-          do --pj;
-          while (less(vp, *pj));
-          if (pi >= pj) break;
-          std::swap(*pi, *pj);
-        }
-        std::swap(*pi, *(pr - 1));
+        int64_t* pi = partition_step(pl, pr, less);
         if (pi - pl < pr - pi) {  // push the larger partition, loop on the smaller
           stack.push_back(pi + 1);
           stack.push_back(pr);
@@ -117,13 +144,7 @@ std::vector<int64_t> argsort_quicksort(const std::vector<int64_t>& v) {
         }
         depth.push_back(--cdepth);
       }
-      for (int64_t* pi = pl + 1; pi <= pr; ++pi) {  // insertion sort
-        const int64_t vi = *pi;
-        int64_t* pj = pi;
-        int64_t* pk = pi - 1;
-        while (pj > pl && less(vi, *pk)) *pj-- = *pk--;
-        *pj = vi;
-      }
+      insertion_sort(pl, pr, less);
     }
     if (stack.empty()) break;
     pr = stack.back();

@@ -1,5 +1,6 @@
-// The study's outputs: terminal table and verdicts, JSON, CSV, SVG pictures,
-// and the per-unit JSON files a restarted study reads back.
+// The study's outputs: each recipe's summary and verdict, the terminal
+// table, JSON, CSV, SVG pictures, and the per-unit JSON files a restarted
+// study reads back.
 #include <cmath>
 #include <filesystem>
 #include <iomanip>
@@ -116,6 +117,46 @@ RunResult run_from_json(const std::string& text, const std::string& source) {
   } catch (const json::exception& e) {
     throw Error(source + ": not a study result (" + e.what() + "); delete it to run that unit again");
   }
+}
+
+RecipeSummary summarize_recipe(const std::string& recipe, const std::vector<RunResult>& runs,
+                               const std::vector<RunResult>& dense, double test_train_ratio) {
+  MINIDL_CHECK(!runs.empty() && runs.size() == dense.size(), "summarize_recipe: ", runs.size(), " runs for ",
+               dense.size(), " folds");
+  RecipeSummary s;
+  s.recipe = recipe;
+  std::vector<double> acc, f1, diff;
+  double sp1 = 0, sp256 = 0;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const RunResult& r = runs[i];
+    acc.push_back(r.accuracy);
+    f1.push_back(r.macro_f1);
+    diff.push_back(r.accuracy - dense[i].accuracy);
+    s.stored_bytes += double(r.stored_bytes) / double(runs.size());
+    s.dense_bytes += double(dense[i].stored_bytes) / double(runs.size());
+    s.nonzeros += double(r.nonzeros) / double(runs.size());
+    s.macs += double(r.macs) / double(runs.size());
+    sp1 += r.dense_latency1_ms / r.latency1_ms / double(runs.size());
+    sp256 += r.dense_latency256_ms / r.latency256_ms / double(runs.size());
+  }
+  s.accuracy = summarize(acc);
+  s.macro_f1 = summarize(f1);
+  s.diff = summarize(diff);
+  s.diff_corrected = summarize(diff, test_train_ratio);
+  s.compression = s.dense_bytes / s.stored_bytes;
+  s.speedup1 = sp1;
+  s.speedup256 = sp256;
+  // The verdict speaks of the cost in points: cost = −diff, its interval [−hi, −lo].
+  const Summary& c = s.diff_corrected;
+  const bool gain = c.mean > 0;
+  const double m = std::fabs(c.mean) * 100, lo = (gain ? c.lo() : -c.hi()) * 100, hi = (gain ? c.hi() : -c.lo()) * 100;
+  std::ostringstream v;
+  v << recipe << (gain ? " gains " : " costs ") << fixed(m, 2) << " pt [" << fixed(lo, 2) << ", " << fixed(hi, 2)
+    << "] at " << fixed(s.compression, 1) << "x smaller";
+  if (std::isfinite(s.speedup256))
+    v << ", " << fixed(s.speedup1, 2) << "x / " << fixed(s.speedup256, 2) << "x the dense speed (batch 1 / 256)";
+  s.verdict = v.str();
+  return s;
 }
 
 std::string study_table(const StudyResult& r) {

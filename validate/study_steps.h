@@ -1,5 +1,5 @@
 // minidl/validate/study_steps.h — how a study applies each recipe step to a
-// fold's model, stores it and reads it back (internal to validate/study.cpp).
+// fold's model, stores it and reads it back (internal to the study: validate/study*.cpp).
 //
 // A step works on a Candidate: the model being compressed, the architecture a
 // fresh copy needs to load it (structured pruning shrinks conv2), the
