@@ -131,8 +131,7 @@ int main(int argc, char** argv) {
   Args a;
   add_flags(app, a);
   examples::one_line_errors(app, "study");
-  CLI11_PARSE(app, argc, argv);
-
+  MINIDL_PARSE_FLAGS(app, argc, argv);
   std::unique_ptr<Communicator> world;
   try {
     world = examples::make_world();
@@ -147,7 +146,7 @@ int main(int argc, char** argv) {
     if (world->rank() != 0) return 0;
     write_and_print(r, a.o.out_dir);
   } catch (const std::exception& e) {
-    return examples::fail(world.get(), "study", e, 1);
+    return examples::fail(world.get(), "study", e, examples::kRunError);
   }
   return 0;
 }

@@ -126,7 +126,7 @@ case("study with an unknown recipe", ["study", "--data", good, "--recipe", "prun
      ["prun:0.9", "unknown step"], study_out)
 case("study sparsity out of range", ["study", "--data", good, "--recipe", "prune:1.5", "--out", study_out],
      ["prune:1.5", "outside [0, 1)"], study_out)
-case("study with one fold", ["study", "--data", good, "--folds", "1", "--out", study_out], ["--folds"], study_out)
+case("study with one fold", ["study", "--data", good, "--folds", "1", "--out", study_out], ["--folds"], study_out, FLAG)
 with open(os.path.join(tmp, "a_file"), "w") as f: f.write("x")
 case("study output directory is a file", ["study", "--data", good, "--out", os.path.join(tmp, "a_file")],
      ["a_file", "is a file"])
