@@ -263,21 +263,12 @@ std::vector<int64_t> read_structure(Reader& r, int64_t rows, int64_t cols, int64
   return flat;
 }
 
+constexpr io::HeaderFormat kFormat{"sparse checkpoint", kMagic, kVersion, kHeader};
+
 nn::StateDict decode(const std::string& bytes, const std::string& src) {
-  const auto* base = reinterpret_cast<const unsigned char*>(bytes.data());
+  auto [h, count] = io::check_header(bytes, src, kFormat);
+  const auto* base = h.base;
   const size_t size = bytes.size();
-  Reader h{src, base, 0, size, ""};
-  if (size < kHeader) h.fail(size, "not a minidl sparse checkpoint: ", size, " bytes, the header needs ", kHeader);
-  if (std::memcmp(base, kMagic, 8) != 0) h.fail(0, "not a minidl sparse checkpoint (bad magic)");
-  h.pos = 24;
-  const uint32_t want = uint32_t(h.get(4, "header checksum"));
-  if (crc(base, 24) != want) h.fail(24, "header checksum mismatch (the header is corrupted)");
-  h.pos = 8;
-  const uint64_t version = h.get(4, "version");
-  if (version != kVersion) h.fail(8, "unsupported version ", version, " (this build reads version ", kVersion, ")");
-  const uint64_t count = h.get(4, "record count");
-  const uint64_t claimed = h.get(8, "file size");
-  if (claimed != size) h.fail(16, "the header says the file has ", claimed, " bytes, it has ", size, " (truncated?)");
 
   nn::StateDict out;
   std::map<std::string, size_t> index;  // name -> position in out
@@ -291,9 +282,7 @@ nn::StateDict decode(const std::string& bytes, const std::string& src) {
       r.fail(rec, "record length ", len, " runs past the end of the file (", size, " bytes)");
     const size_t body = r.pos;
     r.end = body + size_t(len);
-    uint32_t stored = 0;
-    for (int k = 3; k >= 0; --k) stored = (stored << 8) | base[r.end + size_t(k)];
-    if (crc(base + body, size_t(len)) != stored) r.fail(r.end, "checksum mismatch (the record is corrupted)");
+    io::check_record_crc(r);
     const size_t nlen = size_t(r.get(2, "name length"));
     if (nlen == 0) r.fail(body, "empty tensor name");
     const std::string name = r.str(nlen, "name");
