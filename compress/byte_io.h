@@ -5,12 +5,14 @@
 // The Reader never reads past `end`: every get/str checks the remaining length
 // first (datasets::span_fits, overflow-safe) and fails with a minidl::Error
 // naming the source, the byte offset, the record (`context`) and the field.
+// check_header and check_record_crc are the framing the two formats share.
 #pragma once
 
 #include <zlib.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "core/error.h"
@@ -93,5 +95,53 @@ struct Reader {
   }
   size_t left() const { return end - pos; }
 };
+
+// ---------------------------------------------------------------- framing
+
+// The header both formats start with (little-endian):
+//   0 magic (8 bytes)   8 version (u32)   12 record count (u32)   16 file size (u64)
+//   24 the format's own fields (the sparse format has none, dc_format the codec byte)
+//   header_bytes - 4: CRC-32 of the header_bytes - 4 bytes before it (u32)
+struct HeaderFormat {
+  const char* what;     // "sparse checkpoint": errors say "not a minidl sparse checkpoint: ..."
+  const char* magic;    // 8 bytes
+  uint32_t version;     // the one this build reads
+  size_t header_bytes;  // checksum included
+};
+
+struct FileHeader {
+  Reader reader;     // over the whole file, at byte 24 (the format's own fields)
+  uint64_t records;  // the record count
+};
+
+// Checks, in this order, that `bytes` (read from `source`) holds a header,
+// that it starts with the magic, that the header checksum matches (so the
+// fields after it are what the writer wrote), the version, and that the file
+// has the size its header claims: a shorter one was truncated.
+inline FileHeader check_header(const std::string& bytes, const std::string& source, const HeaderFormat& f) {
+  const auto* base = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t size = bytes.size(), crc_at = f.header_bytes - 4;
+  Reader h{source, base, 0, size, ""};
+  if (size < f.header_bytes) h.fail(size, "not a minidl ", f.what, ": ", size, " bytes, the header needs ", f.header_bytes);
+  if (std::memcmp(base, f.magic, 8) != 0) h.fail(0, "not a minidl ", f.what, " (bad magic)");
+  h.pos = crc_at;
+  const uint32_t want = uint32_t(h.get(4, "header checksum"));
+  if (crc(base, crc_at) != want) h.fail(crc_at, "header checksum mismatch (the header is corrupted)");
+  h.pos = 8;
+  const uint64_t version = h.get(4, "version");
+  if (version != f.version) h.fail(8, "unsupported version ", version, " (this build reads version ", f.version, ")");
+  const uint64_t count = h.get(4, "record count");
+  const uint64_t claimed = h.get(8, "file size");
+  if (claimed != size) h.fail(16, "the header says the file has ", claimed, " bytes, it has ", size, " (truncated?)");
+  return {h, count};
+}
+
+// A record's body is [r.pos, r.end), and its CRC-32 (u32) follows at r.end;
+// the caller has checked that those 4 bytes are in the file.
+inline void check_record_crc(const Reader& r) {
+  uint32_t stored = 0;
+  for (int k = 3; k >= 0; --k) stored = (stored << 8) | r.base[r.end + size_t(k)];
+  if (crc(r.base + r.pos, r.end - r.pos) != stored) r.fail(r.end, "checksum mismatch (the record is corrupted)");
+}
 
 }  // namespace minidl::compress::io

@@ -255,20 +255,12 @@ void read_body(Reader& r, Codec codec, Kind kind, Tensor& t, nn::Metadata* meta,
   }
 }
 
+constexpr io::HeaderFormat kFormat{"compressed model", kMagic, kVersion, kHeader};
+
 nn::StateDict decode(const std::string& bytes, const std::string& src, nn::Metadata* meta) {
-  const auto* base = reinterpret_cast<const unsigned char*>(bytes.data());
+  auto [h, count] = io::check_header(bytes, src, kFormat);  // h is at byte 24, the codec
+  const auto* base = h.base;
   const size_t size = bytes.size();
-  Reader h{src, base, 0, size, ""};
-  if (size < kHeader) h.fail(size, "not a minidl compressed model: ", size, " bytes, the header needs ", kHeader);
-  if (std::memcmp(base, kMagic, 8) != 0) h.fail(0, "not a minidl compressed model (bad magic)");
-  h.pos = 25;
-  if (io::crc(base, 25) != uint32_t(h.get(4, "header checksum"))) h.fail(25, "header checksum mismatch (the header is corrupted)");
-  h.pos = 8;
-  const uint64_t version = h.get(4, "version");
-  if (version != kVersion) h.fail(8, "unsupported version ", version, " (this build reads version ", kVersion, ")");
-  const uint64_t count = h.get(4, "record count");
-  const uint64_t claimed = h.get(8, "file size");
-  if (claimed != size) h.fail(16, "the header says the file has ", claimed, " bytes, it has ", size, " (truncated?)");
   const uint64_t codec = h.get(1, "codec");
   if (codec > uint64_t(Codec::Zstd)) h.fail(24, "unknown codec ", codec);
   nn::StateDict out;
@@ -280,8 +272,7 @@ nn::StateDict decode(const std::string& bytes, const std::string& src, nn::Metad
     const uint64_t len = r.get(4, "record length");
     if (len > size - r.pos || size - r.pos - len < 4) r.fail(pos, "record length ", len, " runs past the end of the file");
     r.end = r.pos + size_t(len);
-    Reader c{src, base, r.end, r.end + 4, r.context};
-    if (io::crc(base + r.pos, size_t(len)) != uint32_t(c.get(4, "checksum"))) r.fail(r.end, "checksum mismatch (the record is corrupted)");
+    io::check_record_crc(r);
     const size_t at_name = r.pos;
     const std::string name = r.str(size_t(r.get(2, "name length")), "name");
     r.context += " (\"" + name + "\")";

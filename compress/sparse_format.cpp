@@ -263,97 +263,120 @@ std::vector<int64_t> read_structure(Reader& r, int64_t rows, int64_t cols, int64
   return flat;
 }
 
-nn::StateDict decode(const std::string& bytes, const std::string& src) {
-  const auto* base = reinterpret_cast<const unsigned char*>(bytes.data());
-  const size_t size = bytes.size();
-  Reader h{src, base, 0, size, ""};
-  if (size < kHeader) h.fail(size, "not a minidl sparse checkpoint: ", size, " bytes, the header needs ", kHeader);
-  if (std::memcmp(base, kMagic, 8) != 0) h.fail(0, "not a minidl sparse checkpoint (bad magic)");
-  h.pos = 24;
-  const uint32_t want = uint32_t(h.get(4, "header checksum"));
-  if (crc(base, 24) != want) h.fail(24, "header checksum mismatch (the header is corrupted)");
-  h.pos = 8;
-  const uint64_t version = h.get(4, "version");
-  if (version != kVersion) h.fail(8, "unsupported version ", version, " (this build reads version ", kVersion, ")");
-  const uint64_t count = h.get(4, "record count");
-  const uint64_t claimed = h.get(8, "file size");
-  if (claimed != size) h.fail(16, "the header says the file has ", claimed, " bytes, it has ", size, " (truncated?)");
+constexpr io::HeaderFormat kFormat{"sparse checkpoint", kMagic, kVersion, kHeader};
 
+// The fields every record starts with: name, dtype, encoding, shape.
+struct RecordHead {
+  std::string name;
+  DType dtype = DType::Float32;
+  uint64_t enc = kDense;
+  Shape shape;
+  uint64_t numel = 1;
+};
+
+// Record i at byte `pos`: u64 length, body, CRC-32 of the body. Checks the
+// length and the checksum; returns a Reader over the body.
+Reader open_record(const std::string& src, const unsigned char* base, size_t size, size_t pos, uint64_t i) {
+  Reader r{src, base, pos, size, "record " + std::to_string(i)};
+  const uint64_t len = r.get(8, "record length");
+  if (len > size - r.pos || size - r.pos - len < 4)
+    r.fail(pos, "record length ", len, " runs past the end of the file (", size, " bytes)");
+  r.end = r.pos + size_t(len);
+  io::check_record_crc(r);
+  return r;
+}
+
+// Reads and checks the record's head; `index` holds the names read so far.
+RecordHead read_head(Reader& r, const std::map<std::string, size_t>& index) {
+  RecordHead h;
+  const size_t body = r.pos;
+  const size_t nlen = size_t(r.get(2, "name length"));
+  if (nlen == 0) r.fail(body, "empty tensor name");
+  h.name = r.str(nlen, "name");
+  r.context += " (\"" + h.name + "\")";
+  if (index.count(h.name)) r.fail(body, "duplicate tensor name");
+  const size_t at_dtype = r.pos;
+  const uint64_t dt = r.get(1, "dtype");
+  if (dt > uint64_t(DType::Int64)) r.fail(at_dtype, "unknown dtype code ", dt);
+  h.dtype = DType(dt);
+  h.enc = r.get(1, "encoding");
+  if (h.enc > kPatternRef) r.fail(at_dtype + 1, "unknown encoding ", h.enc);
+  if (h.enc != kDense && h.dtype != DType::Float32) r.fail(at_dtype + 1, "encoding ", h.enc, " needs float32");
+  const uint64_t ndim = r.get(1, "ndim");
+  if (ndim > 8) r.fail(at_dtype + 2, ndim, " dims; at most 8 are supported");
+  for (uint64_t d = 0; d < ndim; ++d) {
+    const size_t at = r.pos;
+    const uint64_t v = r.get(8, "dimension");
+    if (v > kMaxNumel || (v && h.numel > kMaxNumel / v)) r.fail(at, "dimension ", v, " makes the tensor too large");
+    h.numel *= v;
+    h.shape.push_back(int64_t(v));
+  }
+  return h;
+}
+
+// kDense: the elements' bytes, exactly numel x the dtype's size of them.
+Tensor read_dense(Reader& r, const RecordHead& h, uint64_t& budget) {
+  const uint64_t n = h.numel * dtype_size(h.dtype);
+  if (n != r.end - r.pos) r.fail(r.pos, "dense data has ", r.end - r.pos, " bytes, shape ", to_string(h.shape), " ",
+                                 dtype_name(h.dtype), " needs ", n);
+  Tensor t = allocate(r, h.shape, h.dtype, budget);
+  std::memcpy(t.raw_data(), r.base + r.pos, size_t(n));
+  r.pos += size_t(n);
+  return t;
+}
+
+// kPatternRef: the 0/1 pattern of an earlier float32 record of the same shape
+// (a mask is 1 where its weight is not 0), named by the record.
+Tensor read_pattern_ref(Reader& r, const RecordHead& h, const nn::StateDict& out,
+                        const std::map<std::string, size_t>& index, uint64_t& budget) {
+  const size_t at = r.pos;
+  const std::string ref = r.str(size_t(r.get(2, "reference length")), "reference name");
+  auto it = index.find(ref);
+  if (it == index.end()) r.fail(at, "refers to \"", ref, "\", which is not an earlier record");
+  const Tensor& src_t = out[it->second].second;
+  if (src_t.shape() != h.shape || src_t.dtype() != DType::Float32)
+    r.fail(at, "refers to \"", ref, "\" of shape ", to_string(src_t.shape()), ", expected ", to_string(h.shape));
+  Tensor t = allocate(r, h.shape, h.dtype, budget);
+  const uint32_t* s = bits_of(src_t);
+  float* v = t.data<float>();
+  for (uint64_t j = 0; j < h.numel; ++j) v[j] = s[j] != 0 ? 1.f : 0.f;
+  return t;
+}
+
+// kCsr / kPattern: the structure of the entries, then (kCsr) their float32
+// values, filling the record's bytes exactly; kPattern's entries are 1.0.
+Tensor read_entries(Reader& r, const RecordHead& h, uint64_t& budget) {
+  int64_t rows, cols;
+  view_rows(h.shape, int64_t(h.numel), rows, cols);
+  const auto flat = read_structure(r, rows, cols, int64_t(h.numel));
+  Tensor t = allocate(r, h.shape, h.dtype, budget);
+  uint32_t* v = static_cast<uint32_t*>(t.raw_data());
+  if (h.enc == kPattern) {
+    for (int64_t f : flat) v[f] = kOne;
+  } else {
+    r.need(4 * flat.size(), "values");
+    if (r.end - r.pos != 4 * flat.size()) r.fail(r.pos, r.end - r.pos - 4 * flat.size(), " bytes after the values");
+    for (int64_t f : flat) v[f] = uint32_t(r.get(4, "value"));
+  }
+  return t;
+}
+
+nn::StateDict decode(const std::string& bytes, const std::string& src) {
+  auto [h, count] = io::check_header(bytes, src, kFormat);
+  const size_t size = bytes.size();
   nn::StateDict out;
   std::map<std::string, size_t> index;  // name -> position in out
   uint64_t budget = decoded_limit(size);  // bytes the tensors may still take
   size_t pos = kHeader;
   for (uint64_t i = 0; i < count; ++i) {
-    Reader r{src, base, pos, size, "record " + std::to_string(i)};
-    const size_t rec = pos;
-    const uint64_t len = r.get(8, "record length");
-    if (len > size - r.pos || size - r.pos - len < 4)
-      r.fail(rec, "record length ", len, " runs past the end of the file (", size, " bytes)");
-    const size_t body = r.pos;
-    r.end = body + size_t(len);
-    uint32_t stored = 0;
-    for (int k = 3; k >= 0; --k) stored = (stored << 8) | base[r.end + size_t(k)];
-    if (crc(base + body, size_t(len)) != stored) r.fail(r.end, "checksum mismatch (the record is corrupted)");
-    const size_t nlen = size_t(r.get(2, "name length"));
-    if (nlen == 0) r.fail(body, "empty tensor name");
-    const std::string name = r.str(nlen, "name");
-    r.context += " (\"" + name + "\")";
-    if (index.count(name)) r.fail(body, "duplicate tensor name");
-    const size_t at_dtype = r.pos;
-    const uint64_t dt = r.get(1, "dtype");
-    if (dt > uint64_t(DType::Int64)) r.fail(at_dtype, "unknown dtype code ", dt);
-    const DType dtype = DType(dt);
-    const uint64_t enc = r.get(1, "encoding");
-    if (enc > kPatternRef) r.fail(at_dtype + 1, "unknown encoding ", enc);
-    if (enc != kDense && dtype != DType::Float32) r.fail(at_dtype + 1, "encoding ", enc, " needs float32");
-    const uint64_t ndim = r.get(1, "ndim");
-    if (ndim > 8) r.fail(at_dtype + 2, ndim, " dims; at most 8 are supported");
-    Shape shape;
-    uint64_t numel = 1;
-    for (uint64_t d = 0; d < ndim; ++d) {
-      const size_t at = r.pos;
-      const uint64_t v = r.get(8, "dimension");
-      if (v > kMaxNumel || (v && numel > kMaxNumel / v)) r.fail(at, "dimension ", v, " makes the tensor too large");
-      numel *= v;
-      shape.push_back(int64_t(v));
-    }
-    Tensor t;
-    if (enc == kDense) {
-      const uint64_t n = numel * dtype_size(dtype);
-      if (n != r.end - r.pos) r.fail(r.pos, "dense data has ", r.end - r.pos, " bytes, shape ", to_string(shape), " ",
-                                     dtype_name(dtype), " needs ", n);
-      t = allocate(r, shape, dtype, budget);
-      std::memcpy(t.raw_data(), base + r.pos, size_t(n));
-      r.pos += size_t(n);
-    } else if (enc == kPatternRef) {
-      const size_t at = r.pos;
-      const std::string ref = r.str(size_t(r.get(2, "reference length")), "reference name");
-      auto it = index.find(ref);
-      if (it == index.end()) r.fail(at, "refers to \"", ref, "\", which is not an earlier record");
-      const Tensor& src_t = out[it->second].second;
-      if (src_t.shape() != shape || src_t.dtype() != DType::Float32)
-        r.fail(at, "refers to \"", ref, "\" of shape ", to_string(src_t.shape()), ", expected ", to_string(shape));
-      t = allocate(r, shape, dtype, budget);
-      const uint32_t* s = bits_of(src_t);
-      float* v = t.data<float>();
-      for (uint64_t j = 0; j < numel; ++j) v[j] = s[j] != 0 ? 1.f : 0.f;
-    } else {
-      int64_t rows, cols;
-      view_rows(shape, int64_t(numel), rows, cols);
-      const auto flat = read_structure(r, rows, cols, int64_t(numel));
-      t = allocate(r, shape, dtype, budget);
-      uint32_t* v = static_cast<uint32_t*>(t.raw_data());
-      if (enc == kPattern) {
-        for (int64_t f : flat) v[f] = kOne;
-      } else {
-        r.need(4 * flat.size(), "values");
-        if (r.end - r.pos != 4 * flat.size()) r.fail(r.pos, r.end - r.pos - 4 * flat.size(), " bytes after the values");
-        for (int64_t f : flat) v[f] = uint32_t(r.get(4, "value"));
-      }
-    }
+    Reader r = open_record(src, h.base, size, pos, i);
+    RecordHead head = read_head(r, index);
+    Tensor t = head.enc == kDense        ? read_dense(r, head, budget)
+               : head.enc == kPatternRef ? read_pattern_ref(r, head, out, index, budget)
+                                         : read_entries(r, head, budget);
     if (r.pos != r.end) r.fail(r.pos, r.end - r.pos, " unexpected bytes at the end of the record");
-    index[name] = out.size();
-    out.emplace_back(name, std::move(t));
+    index[head.name] = out.size();
+    out.emplace_back(std::move(head.name), std::move(t));
     pos = r.end + 4;
   }
   if (pos != size) h.fail(pos, size - pos, " trailing bytes after the last of ", count, " records");
