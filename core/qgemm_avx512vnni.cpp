@@ -209,12 +209,11 @@ inline void tile(const Rows& R, const uint8_t* V, int64_t vj, int64_t vk, const 
 // image read in place) times every panel, stored at (m + i)·ldc + c.
 
 // panels: [ceil(n/16)][kp/4][16][4] (w.panels with kp = w.kp, or w.panels_hwc with w.kp_hwc).
+// q: the epilogue constants of panels p … p+NV−1 (PanelReqs).
 template <int MR, int NV>
 void rows_times_panels(const Rows& R, int64_t m, int64_t rows, int64_t p, const W& w, const int8_t* panels,
-                       int64_t kp, const Out& o, bool ragged_ok) {
+                       int64_t kp, const Out& o, bool ragged_ok, const Req16* q) {
   const uint8_t* V = reinterpret_cast<const uint8_t*>(panels) + p * kp * 16;
-  Req16 q[NV];
-  for (int j = 0; j < NV; ++j) q[j] = req_columns(o, (p + j) * 16);
   const __mmask64 bytes = first64(w.n - p * 16);  // this group's valid channels (≤ 16·NV)
   // Dense codes: every channel of the group valid and, for 16 or 32 channels,
   // rows (pixels) ldc = 16·NV bytes apart (channels-last with n = 16·NV, conv1's
@@ -271,16 +270,37 @@ void rows_times_panels(const Rows& R, int64_t m, int64_t rows, int64_t p, const 
   }
 }
 
+// Every 16-channel panel's epilogue constants, built once per kernel call (an
+// image, for the convolutions), not per block of ≤ 16 rows as they were: conv1
+// (2 panels of 13 vectors each, 52 blocks per image) ~5% faster, conv2 ~1.5%
+// (A/B medians, 1 thread). Up to 8 panels (128 channels) inline.
+class PanelReqs {
+ public:
+  PanelReqs(const Out& o, int64_t n) : heap_((n + 15) / 16 > 8 ? new Req16[size_t((n + 15) / 16)] : nullptr) {
+    Req16* q = data();
+    for (int64_t p = 0; p < (n + 15) / 16; ++p) q[p] = req_columns(o, p * 16);
+  }
+  ~PanelReqs() { delete[] heap_; }
+  PanelReqs(const PanelReqs&) = delete;
+  PanelReqs& operator=(const PanelReqs&) = delete;
+  Req16* data() { return heap_ ? heap_ : local_; }
+
+ private:
+  Req16* heap_;
+  Req16 local_[8];
+};
+
 // The panels in groups of 4 (then 3, 2 or 1): 4×4, 4×3, 8×2, 16×1 tiles.
 void block_times_panels(const Rows& R, int64_t m, int64_t rows, const W& w, const int8_t* panels, int64_t kp,
-                        const Out& o, bool ragged_ok) {
+                        const Out& o, bool ragged_ok, PanelReqs& reqs) {
   const int64_t np16 = (w.n + 15) / 16;
+  const Req16* q = reqs.data();
   for (int64_t p = 0; p < np16;) {
     const int64_t nv = min64(4, np16 - p);
-    if (nv == 4) rows_times_panels<4, 4>(R, m, rows, p, w, panels, kp, o, ragged_ok);
-    else if (nv == 3) rows_times_panels<4, 3>(R, m, rows, p, w, panels, kp, o, ragged_ok);
-    else if (nv == 2) rows_times_panels<8, 2>(R, m, rows, p, w, panels, kp, o, ragged_ok);
-    else rows_times_panels<16, 1>(R, m, rows, p, w, panels, kp, o, ragged_ok);
+    if (nv == 4) rows_times_panels<4, 4>(R, m, rows, p, w, panels, kp, o, ragged_ok, q + p);
+    else if (nv == 3) rows_times_panels<4, 3>(R, m, rows, p, w, panels, kp, o, ragged_ok, q + p);
+    else if (nv == 2) rows_times_panels<8, 2>(R, m, rows, p, w, panels, kp, o, ragged_ok, q + p);
+    else rows_times_panels<16, 1>(R, m, rows, p, w, panels, kp, o, ragged_ok, q + p);
     p += nv;
   }
 }
@@ -408,10 +428,11 @@ void wx_tile(const uint8_t* buf, int64_t p, int64_t np, int64_t c, const W& w, c
 // took ~10% of the time at conv2's shape. Otherwise blocks are copied to buf,
 // K zero-padded.
 void xw_avx512vnni(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const W& w, const Out& o) {
+  PanelReqs reqs(o, w.n);
   if (w.k == w.kp) {
     for (int64_t m = m_lo; m < m_hi; m += MB) {
       const Rows R{A + m * lda, lda, w.kp / 4, 1, 0};
-      block_times_panels(R, m, min64(MB, m_hi - m), w, w.panels, w.kp, o, false);
+      block_times_panels(R, m, min64(MB, m_hi - m), w, w.panels, w.kp, o, false, reqs);
     }
     return;
   }
@@ -420,7 +441,7 @@ void xw_avx512vnni(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, co
   for (int64_t m = m_lo; m < m_hi; m += MB) {
     const int64_t rows = min64(MB, m_hi - m);
     copy_rows(A, lda, m, rows, w, buf);
-    block_times_panels(R, m, rows, w, w.panels, w.kp, o, true);
+    block_times_panels(R, m, rows, w, w.panels, w.kp, o, true, reqs);
   }
   delete[] buf;
 }
@@ -434,6 +455,7 @@ void xw_avx512vnni(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, co
 // Otherwise (padding) the block's im2col rows are gathered into buf.
 void hwc_avx512vnni(int64_t p_lo, int64_t p_hi, const HwcSrc& X, const W& w, const Out& o) {
   const int64_t row = w.kp_hwc / X.KH, end = X.H * X.W * X.C;
+  PanelReqs reqs(o, w.n);
   uint8_t* buf = new uint8_t[size_t(MB * w.kp_hwc)];
   const Rows B{buf, w.kp_hwc, w.kp_hwc / 4, 1, 0};
   for (int64_t p = p_lo; p < p_hi;) {
@@ -443,10 +465,10 @@ void hwc_avx512vnni(int64_t p_lo, int64_t p_hi, const HwcSrc& X, const W& w, con
     const bool inside = iy >= 0 && iy + X.KH <= X.H && ix >= 0 && ix_last + X.KW <= X.W;
     if (inside && ((iy + X.KH - 1) * X.W + ix_last) * X.C + row <= end) {
       const Rows R{X.x + (iy * X.W + ix) * X.C, X.stride * X.C, row / 4, X.KH, X.W * X.C};
-      block_times_panels(R, p, rows, w, w.panels_hwc, w.kp_hwc, o, false);
+      block_times_panels(R, p, rows, w, w.panels_hwc, w.kp_hwc, o, false, reqs);
     } else {
       gather_rows(X, p, rows, w, buf);
-      block_times_panels(B, p, rows, w, w.panels_hwc, w.kp_hwc, o, true);
+      block_times_panels(B, p, rows, w, w.panels_hwc, w.kp_hwc, o, true, reqs);
     }
     p += rows;
   }
