@@ -86,6 +86,7 @@ constexpr double kFwdTol = 1e-4;  // (a) |y − ref| ≤ kFwdTol·(1 + |ref|)
 constexpr int kMaxReportsPerCase = 6;
 
 // ------------------------------------------------------------------ the rows: tests/gradcheck_table.h
+// (build_table(), assembled from the parts tests/gradcheck_table_*.h)
 // ------------------------------------------------------------------ the checker
 struct Worst {  // the largest error seen per op, relative to its tolerance
   double fwd = 0, fd = 0, ref = 0;

@@ -1,7 +1,7 @@
 // Tests of compress/ int8 quantization: the scheme's arithmetic, observers, prepare /
 // calibrate / convert, the integer-only modules, QAT with FakeQuantize, checkpoints.
-// (PyTorch parity is tests/parity/torch_quant_parity.py; the gradient of fake_quantize is a
-// row of tests/gradcheck_table.h.)
+// (PyTorch parity is tests/parity/torch_quant_parity.py; the gradient of fake_quantize is
+// checked by rows of the gradient-check table, tests/gradcheck_table_quantize.h.)
 #include <doctest/doctest.h>
 
 #include <cmath>

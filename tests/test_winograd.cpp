@@ -4,7 +4,8 @@
 // exercise padding, ragged edges (outputs not a multiple of the tile), channel
 // counts that are not a multiple of 8, and batches smaller than the thread
 // count. The finite-difference checks of the same paths are rows of
-// tests/gradcheck_table.h, run with each algorithm forced (tests/CMakeLists.txt).
+// tests/gradcheck_table_conv.h (part of tests/gradcheck_table.h), run with
+// each algorithm forced (tests/CMakeLists.txt).
 //
 // Error measure: max |out − ref| / max |ref| over the whole output (forward)
 // or input gradient (dx), ref in double. MINIDL_WINOGRAD_VERBOSE=1 prints the
