@@ -35,6 +35,33 @@ Tensor record(Tensor out, const char* name, std::vector<Tensor> inputs, Backward
   return out;
 }
 
+namespace {
+
+// The tensors root depends on through grad_fn links, in topological order by
+// iterative depth-first search (deep graphs must not overflow the stack); the
+// result ends with the root. It holds handles, so the tensors stay alive while
+// the graph is freed node by node in backward().
+std::vector<Tensor> topological_order(const Tensor& root) {
+  std::vector<Tensor> order;
+  std::unordered_set<TensorImpl*> seen;
+  std::vector<std::pair<Tensor, size_t>> stack{{root, 0}};
+  seen.insert(root.impl());
+  while (!stack.empty()) {
+    auto& [t, next] = stack.back();
+    Node* node = t.impl()->grad_fn.get();
+    if (node && next < node->inputs.size()) {
+      const Tensor& in = node->inputs[next++];
+      if (in.requires_grad() && seen.insert(in.impl()).second) stack.push_back({in, 0});
+    } else {
+      order.push_back(std::move(t));
+      stack.pop_back();
+    }
+  }
+  return order;
+}
+
+}  // namespace
+
 void Tensor::backward(const Tensor& grad_arg) const {
   MINIDL_CHECK(defined(), "backward(): tensor is undefined");
   MINIDL_CHECK(requires_grad(), "backward(): tensor does not require grad and has no grad_fn");
@@ -47,24 +74,7 @@ void Tensor::backward(const Tensor& grad_arg) const {
   MINIDL_CHECK(seed.shape() == shape(), "backward(): gradient shape ", to_string(seed.shape()),
                " does not match tensor shape ", to_string(shape()));
 
-  // Topological order by iterative depth-first search (deep graphs must not
-  // overflow the stack). `order` ends with the root. It holds handles, so the
-  // tensors stay alive while the graph is freed node by node below.
-  std::vector<Tensor> order;
-  std::unordered_set<TensorImpl*> seen;
-  std::vector<std::pair<Tensor, size_t>> stack{{*this, 0}};
-  seen.insert(impl());
-  while (!stack.empty()) {
-    auto& [t, next] = stack.back();
-    Node* node = t.impl()->grad_fn.get();
-    if (node && next < node->inputs.size()) {
-      const Tensor& in = node->inputs[next++];
-      if (in.requires_grad() && seen.insert(in.impl()).second) stack.push_back({in, 0});
-    } else {
-      order.push_back(std::move(t));
-      stack.pop_back();
-    }
-  }
+  std::vector<Tensor> order = topological_order(*this);
 
   NoGradGuard no_grad;  // backward closures compute plain tensors
   std::unordered_map<TensorImpl*, Tensor> grads;

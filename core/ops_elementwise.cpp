@@ -31,6 +31,47 @@ void check_float(const Tensor& t, const char* op) {
   MINIDL_CHECK(t.dtype() == DType::Float32, op, ": expected a float32 tensor, got ", dtype_name(t.dtype()));
 }
 
+// The general case of binary_kernel: element strides of a and b in the output's
+// index space (0 where the input is stretched), then an odometer over the outer dims.
+template <class F>
+void broadcast_general(const Tensor& a, const Tensor& b, const Shape& shape, const char* op, F f, float* po) {
+  const float* pa = a.data<float>();
+  const float* pb = b.data<float>();
+  const int64_t n = numel_of(shape);
+  const size_t r = shape.size();
+  constexpr size_t kMaxDims = 16;
+  MINIDL_CHECK(r <= kMaxDims, op, ": broadcasting supports up to ", kMaxDims, " dimensions, got ", r);
+  std::array<int64_t, kMaxDims> sa{}, sb{}, idx{};
+  for (int64_t i = int64_t(r) - 1, ca = 1, cb = 1; i >= 0; --i) {
+    size_t ia = size_t(i) + a.shape().size(), ib = size_t(i) + b.shape().size();
+    if (ia >= r) {
+      int64_t d = a.shape()[ia - r];
+      sa[size_t(i)] = d == 1 ? 0 : ca;
+      ca *= d;
+    }
+    if (ib >= r) {
+      int64_t d = b.shape()[ib - r];
+      sb[size_t(i)] = d == 1 ? 0 : cb;
+      cb *= d;
+    }
+  }
+  if (n == 0) return;
+  const int64_t inner = r ? shape[r - 1] : 1;
+  const int64_t isa = r ? sa[r - 1] : 0, isb = r ? sb[r - 1] : 0;
+  int64_t oa = 0, ob = 0;
+  for (int64_t o = 0; o < n; o += inner) {
+    for (int64_t j = 0; j < inner; ++j) po[o + j] = f(pa[oa + j * isa], pb[ob + j * isb]);
+    for (int64_t d = int64_t(r) - 2; d >= 0; --d) {  // advance the odometer
+      oa += sa[size_t(d)];
+      ob += sb[size_t(d)];
+      if (++idx[size_t(d)] < shape[size_t(d)]) break;
+      oa -= sa[size_t(d)] * shape[size_t(d)];
+      ob -= sb[size_t(d)] * shape[size_t(d)];
+      idx[size_t(d)] = 0;
+    }
+  }
+}
+
 // out[i] = f(a[ia], b[ib]) over the broadcast shape.
 template <class F>
 Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
@@ -65,40 +106,7 @@ Tensor binary_kernel(const Tensor& a, const Tensor& b, const char* op, F f) {
     });
     return out;
   }
-  // General case: element strides of a and b in the output's index space
-  // (0 where the input is stretched), then an odometer over the outer dims.
-  const size_t r = shape.size();
-  constexpr size_t kMaxDims = 16;
-  MINIDL_CHECK(r <= kMaxDims, op, ": broadcasting supports up to ", kMaxDims, " dimensions, got ", r);
-  std::array<int64_t, kMaxDims> sa{}, sb{}, idx{};
-  for (int64_t i = int64_t(r) - 1, ca = 1, cb = 1; i >= 0; --i) {
-    size_t ia = size_t(i) + a.shape().size(), ib = size_t(i) + b.shape().size();
-    if (ia >= r) {
-      int64_t d = a.shape()[ia - r];
-      sa[size_t(i)] = d == 1 ? 0 : ca;
-      ca *= d;
-    }
-    if (ib >= r) {
-      int64_t d = b.shape()[ib - r];
-      sb[size_t(i)] = d == 1 ? 0 : cb;
-      cb *= d;
-    }
-  }
-  if (n == 0) return out;
-  const int64_t inner = r ? shape[r - 1] : 1;
-  const int64_t isa = r ? sa[r - 1] : 0, isb = r ? sb[r - 1] : 0;
-  int64_t oa = 0, ob = 0;
-  for (int64_t o = 0; o < n; o += inner) {
-    for (int64_t j = 0; j < inner; ++j) po[o + j] = f(pa[oa + j * isa], pb[ob + j * isb]);
-    for (int64_t d = int64_t(r) - 2; d >= 0; --d) {  // advance the odometer
-      oa += sa[size_t(d)];
-      ob += sb[size_t(d)];
-      if (++idx[size_t(d)] < shape[size_t(d)]) break;
-      oa -= sa[size_t(d)] * shape[size_t(d)];
-      ob -= sb[size_t(d)] * shape[size_t(d)];
-      idx[size_t(d)] = 0;
-    }
-  }
+  broadcast_general(a, b, shape, op, f, po);
   return out;
 }
 

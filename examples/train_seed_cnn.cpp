@@ -39,6 +39,37 @@ std::pair<datasets::DatasetPtr, datasets::DatasetPtr> split_validation(const dat
   return {std::make_shared<datasets::Subset>(train, f.train), std::make_shared<datasets::Subset>(train, f.test)};
 }
 
+// The model from the flags or, unless --model/--bn/--width say otherwise, the
+// architecture of --init; --init's weights loaded. spec and how: what it is and
+// where that came from, for the report.
+nn::ModulePtr build_net(const Args& a, const datasets::Dataset& train, std::string& spec, std::string& how) {
+  spec = examples::model_spec(a.model, train), how = "from the flags";
+  const bool model_flags = !a.model.spec.empty() || a.model.bn || a.model.width != 1.0;
+  if (!a.init.empty() && !model_flags) {
+    nn::Metadata init_meta;
+    const nn::StateDict init_sd = nn::load_safetensors(a.init, &init_meta);
+    const nn::CheckpointModel cm = nn::model_from_checkpoint(init_sd, init_meta, a.init);
+    spec = cm.spec, how = "of " + a.init + ", " + cm.how;
+  }
+  auto net = examples::make_model(spec, train);
+  if (!a.init.empty()) nn::load(*net, a.init);
+  return net;
+}
+
+// --out: the weights, with the recipe, the model spec and the data in the metadata.
+void save_model(nn::Module& net, const Args& a, const nn::TrainConfig& c, const std::string& spec,
+                const examples::Data& d, const datasets::Dataset& fit_part) {
+  nn::Metadata meta = nn::recipe_metadata(c, fit_part);
+  examples::model_metadata(meta, spec, *d.train);
+  meta["data"] = std::filesystem::absolute(a.data.path).lexically_normal().string();
+  // How many items of the training file it could have learnt from (the first
+  // N), so that a later cross-validation can keep its held-out folds out of
+  // them (distill).
+  meta["train_images"] = std::to_string(d.train->size());
+  nn::save(net, a.out, meta);
+  std::cout << "saved " << a.out << std::endl;
+}
+
 // Under mpirun (examples/common_world.h) the run is data-parallel: every rank
 // trains on its share of each global batch of --batch-size rows, gradients
 // are averaged in one allreduce per step (nn/data_parallel.h), and rank 0
@@ -59,17 +90,8 @@ int run(Args& a, Communicator& world) {
   manual_seed(c.seed);
   const examples::Data d = examples::load_data(a.data);
   auto [fit_part, val] = split_validation(d.train, a);
-  std::string spec = examples::model_spec(a.model, *d.train), how = "from the flags";
-  nn::Metadata init_meta;
-  nn::StateDict init_sd;
-  const bool model_flags = !a.model.spec.empty() || a.model.bn || a.model.width != 1.0;
-  if (!a.init.empty() && !model_flags) {  // the architecture of --init, unless --model/--bn/--width say otherwise
-    init_sd = nn::load_safetensors(a.init, &init_meta);
-    nn::CheckpointModel cm = nn::model_from_checkpoint(init_sd, init_meta, a.init);
-    spec = cm.spec, how = "of " + a.init + ", " + cm.how;
-  }
-  auto net = examples::make_model(spec, *d.train);
-  if (!a.init.empty()) nn::load(*net, a.init);
+  std::string spec, how;
+  auto net = build_net(a, *d.train, spec, how);
   if (root) std::cout << "data: " << d.description << (val ? "\nvalidation: " + std::to_string(val->size()) + " examples carved out of training" : "")
             << "\nmodel: " << spec << " (" << how << ")" << (a.init.empty() ? "" : ", initialised from " + a.init) << "\n"
             << net->repr() << "\nrecipe: " << c.describe() << "\nthreads: " << get_num_threads();
@@ -95,17 +117,7 @@ int run(Args& a, Communicator& world) {
   nn::EvalResult r = nn::evaluate(*net, test_loader);
   std::cout << "final test accuracy: " << r.accuracy << " (" << int64_t(r.accuracy * double(r.count) + 0.5) << "/"
             << r.count << ")" << std::endl;
-  if (!a.out.empty()) {
-    nn::Metadata meta = nn::recipe_metadata(c, *fit_part);
-    examples::model_metadata(meta, spec, *d.train);
-    meta["data"] = std::filesystem::absolute(a.data.path).lexically_normal().string();
-    // How many items of the training file it could have learnt from (the first
-    // N), so that a later cross-validation can keep its held-out folds out of
-    // them (distill).
-    meta["train_images"] = std::to_string(d.train->size());
-    nn::save(*net, a.out, meta);
-    std::cout << "saved " << a.out << std::endl;
-  }
+  if (!a.out.empty()) save_model(*net, a, c, spec, d, *fit_part);
   return 0;
 }
 
