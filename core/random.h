@@ -14,6 +14,17 @@
 
 namespace minidl {
 
+// One step of splitmix64 (Steele, Lea & Flood 2014) on z: z + the golden-ratio
+// increment, then its finaliser — a bijection of 64-bit words whose outputs
+// look independent for consecutive inputs. Seeds xoshiro256** below and derives
+// per-fold and per-epoch seeds (validate/, datasets/loader.cpp).
+inline uint64_t splitmix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 class Generator {
  public:
   explicit Generator(uint64_t seed = 0) { manual_seed(seed); }

@@ -2,16 +2,11 @@
 
 #include <utility>
 
+#include "core/random.h"
+
 namespace minidl::datasets {
 
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 // The seed of generator `stream` (0 = shuffle, 1 = transforms) of an epoch.
 uint64_t epoch_seed(uint64_t seed, int64_t epoch, uint64_t stream) {

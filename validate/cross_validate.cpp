@@ -26,13 +26,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-uint64_t mix64(uint64_t z) {  // splitmix64's finaliser
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 std::string fixed(double v, int prec) {
   if (std::isnan(v)) return "-";
   std::ostringstream os;
@@ -134,7 +127,7 @@ FoldResult run_fold(const FoldProcedure& procedure, const datasets::DatasetPtr& 
     const Generator& g;
     ~Restore() { default_generator() = g; }
   } restore{saved};
-  manual_seed(mix64(r.seed ^ 0x5eedf01dULL));
+  manual_seed(splitmix64(r.seed ^ 0x5eedf01dULL));
 
   const auto fit_t0 = Clock::now();
   const FoldOutcome out = procedure(fd);
@@ -368,7 +361,7 @@ CVResult cross_validate(const ModelFactory& factory, const datasets::DatasetPtr&
 }
 
 uint64_t fold_seed(uint64_t seed, int repeat, int fold) {
-  return mix64(mix64(mix64(seed) ^ uint64_t(uint32_t(repeat))) ^ uint64_t(uint32_t(fold)));
+  return splitmix64(splitmix64(splitmix64(seed) ^ uint64_t(uint32_t(repeat))) ^ uint64_t(uint32_t(fold)));
 }
 
 CVResult cross_validate(const FoldProcedure& procedure, const datasets::DatasetPtr& data, const Splitter& splitter,

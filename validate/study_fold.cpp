@@ -34,15 +34,6 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// The default generator's per-fold seed, exactly as cross_validate derives it
-// (splitmix64's finaliser of seed ^ 0x5eedf01d), so the dense models match.
-uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 uint64_t name_hash(const std::string& s) {  // FNV-1a: a recipe's own generator stream
   uint64_t h = 0xcbf29ce484222325ULL;
   for (unsigned char ch : s) h = (h ^ ch) * 0x100000001b3ULL;
@@ -126,7 +117,8 @@ class FoldRunner {
     RunResult r = new_run("dense", t_, f_);
     {
       const Generator saved = default_generator();
-      manual_seed(mix64(f_.seed ^ 0x5eedf01dULL));
+      // the default generator's per-fold seed, exactly as cross_validate derives it, so the dense models match
+      manual_seed(splitmix64(f_.seed ^ 0x5eedf01dULL));
       nn::TrainConfig c = o_.train;
       c.seed = f_.seed;
       nn::FitOptions fo;
@@ -163,7 +155,7 @@ class FoldRunner {
     const size_t start = continue_from(rc, c);
     {
       const Generator saved = default_generator();
-      manual_seed(mix64(f_.seed ^ name_hash(rc.name())));
+      manual_seed(splitmix64(f_.seed ^ name_hash(rc.name())));
       for (size_t k = start; k < rc.steps.size(); ++k) detail::apply_step(rc.steps[k], c, f_, *model_, o_, train_log_);
       default_generator() = saved;
     }
