@@ -72,7 +72,6 @@ PackedWeights pack_weights(const int8_t* w, int64_t n, int64_t k, std::vector<in
   p.col_sums.assign(size_t(n), 0);
   // rows are padded to a multiple of 16 zero rows, so a kernel's channel tile never reads past the end
   p.rows.assign(size_t(np16 * 16 * kp), 0);
-  p.rows16.assign(size_t(np16 * 16 * kp), 0);
   p.panels.assign(size_t(np16 * kp * 16), 0);
   p.panels16.assign(size_t(np8 * kp * 8), 0);
   p.tiles16.assign(size_t(np16 * 16 * kp), 0);
@@ -81,7 +80,6 @@ PackedWeights pack_weights(const int8_t* w, int64_t n, int64_t k, std::vector<in
       const int8_t v = w[c * k + j];
       p.col_sums[size_t(c)] += v;
       p.rows[size_t(c * kp + j)] = v;
-      p.rows16[size_t(c * kp + j)] = v;
       // panels: [c / 16][j / 4][c % 16][j % 4]; panels16: [c / 8][j / 2][c % 8][j % 2]
       p.panels[size_t(((c / 16) * (kp / 4) + j / 4) * 64 + (c % 16) * 4 + j % 4)] = v;
       p.panels16[size_t(((c / 8) * (kp / 2) + j / 2) * 16 + (c % 8) * 2 + j % 2)] = v;
@@ -91,10 +89,12 @@ PackedWeights pack_weights(const int8_t* w, int64_t n, int64_t k, std::vector<in
     const int64_t C = p.shape[1], KH = p.shape[2], KW = p.shape[3], row = (KW * C + 3) / 4 * 4;
     p.kp_hwc = KH * row;
     p.panels_hwc.assign(size_t(np16 * p.kp_hwc * 16), 0);
+    p.panels16_hwc.assign(size_t(np8 * p.kp_hwc * 8), 0);
     for (int64_t c = 0; c < n; ++c)
       for (int64_t j = 0; j < k; ++j) {  // j = (ci·KH + kh)·KW + kw  →  kh·row + kw·C + ci
         const int64_t ci = j / (KH * KW), kh = j / KW % KH, kw = j % KW, h = kh * row + kw * C + ci;
         p.panels_hwc[size_t(((c / 16) * (p.kp_hwc / 4) + h / 4) * 64 + (c % 16) * 4 + h % 4)] = w[c * k + j];
+        p.panels16_hwc[size_t(((c / 8) * (p.kp_hwc / 2) + h / 2) * 16 + (c % 8) * 2 + h % 2)] = w[c * k + j];
       }
   }
   return p;
@@ -230,8 +230,21 @@ Kernels kernels_for(QIsa isa, bool seven_bit) {
   return {qkern::xw_generic, qkern::wx_generic};
 }
 
+// The channels-last (direct) convolution kernel of each path, the AVX2 one
+// chosen from the data like kernels_for; none for the portable path.
+qkern::HwcFn hwc_for(QIsa isa, bool seven_bit) {
+  switch (isa) {
+    case QIsa::Avx512Vnni: return qkern::hwc_avx512vnni;
+    case QIsa::AvxVnni: return qkern::hwc_avxvnni;
+    case QIsa::Avx2: return seven_bit ? qkern::hwc_avx2_u7 : qkern::hwc_avx2;
+    case QIsa::Generic: break;
+  }
+  return nullptr;
+}
+
 std::atomic<qkern::XwFn> g_xw_test{nullptr};
 std::atomic<qkern::WxFn> g_wx_test{nullptr};
+std::atomic<qkern::HwcFn> g_hwc_test{nullptr};
 
 // The per-call epilogue arrays: bias − z_a·colsum (mod 2^32), multipliers per channel.
 struct Epi {
@@ -266,9 +279,16 @@ Epi make_epi(const PackedWeights& W, int32_t a_zp, const int32_t* bias, const Re
 }
 
 qkern::W view(const PackedWeights& W) {
-  return {W.n,           W.k,           W.kp,           W.rows.data(),
-          W.panels.data(), W.rows16.data(), W.panels16.data(), W.tiles16.data(),
-          W.panels_hwc.empty() ? nullptr : W.panels_hwc.data(), W.kp_hwc};
+  return {W.n,
+          W.k,
+          W.kp,
+          W.rows.data(),
+          W.panels.data(),
+          W.panels16.data(),
+          W.tiles16.data(),
+          W.panels_hwc.empty() ? nullptr : W.panels_hwc.data(),
+          W.kp_hwc,
+          W.panels16_hwc.empty() ? nullptr : W.panels16_hwc.data()};
 }
 
 // Split [0, rows) over threads in blocks of `align` (a multiple of the
@@ -321,9 +341,10 @@ void run_wx(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const Packed
 
 }  // namespace
 
-void qkern::set_kernels_for_testing(XwFn xw, WxFn wx) {
+void qkern::set_kernels_for_testing(XwFn xw, WxFn wx, HwcFn hwc) {
   g_xw_test = xw;
   g_wx_test = wx;
+  g_hwc_test = hwc;
 }
 
 namespace {
@@ -341,12 +362,12 @@ void transpose(const T* s, int64_t rows, int64_t cols, int64_t lds, T* d, int64_
         for (int64_t j = j0; j < std::min(cols, j0 + B); ++j) d[j * ldd + i] = s[i * lds + j];
 }
 
-// The channels-last convolution (AVX-512 VNNI): x [C][H][W] → NHWC, the hwc
+// The channels-last convolution: x [C][H][W] → NHWC, the hwc
 // kernels write [P][Cout], transposed back to [Cout][P]. Both transposes are
 // ~1 byte moved per 64 (conv2) multiply-adds; the wx kernels' packing step,
 // which they replace, moved about one per vpdpbusd and took as long as the products.
-void run_conv_hwc(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, int pad, int32_t x_zp,
-                  const PackedWeights& W, qkern::Out out, int64_t OW, int64_t P, bool in_cl, bool out_cl) {
+void run_conv_hwc(qkern::HwcFn fn, const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, int pad,
+                  int32_t x_zp, const PackedWeights& W, qkern::Out out, int64_t OW, int64_t P, bool in_cl, bool out_cl) {
   thread_local std::vector<uint8_t> xh, y8;
   thread_local std::vector<int32_t> y32;
   if (!in_cl && C > 1) {  // one channel: NCHW is NHWC
@@ -361,7 +382,7 @@ void run_conv_hwc(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride
   out.ldc = W.n;
   const qkern::HwcSrc xs{x, C, H, Wd, OW, W.shape[2], W.shape[3], stride, pad, uint8_t(x_zp)};
   const qkern::W w = view(W);
-  split(P, qkern::kHwcAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { qkern::hwc_avx512vnni(lo, hi, xs, w, out); });
+  split(P, qkern::kHwcAlign, W.n * W.k, [&](int64_t lo, int64_t hi) { fn(lo, hi, xs, w, out); });
   if (out_cl) return;
   if (c32) transpose(y32.data(), P, W.n, W.n, c32, P);
   else transpose(y8.data(), P, W.n, W.n, c8, P);
@@ -383,10 +404,14 @@ void run_conv(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int stride, in
                " is smaller than the kernel ", KH, "x", KW);
   const int64_t OH = (H + 2 * pad - KH) / stride + 1, OW = (Wd + 2 * pad - KW) / stride + 1, P = OH * OW;
   if (rq) check_requant(*rq, W.n, who);
-  if (qconv_prefers_channels_last() && !g_wx_test.load()) {
+  const QIsa isa = qgemm_isa();
+  // the padding holds x_zp: it is an activation too (the layout does not change which bytes are read)
+  const bool seven_bit = isa == QIsa::Avx2 && (pad == 0 || x_zp < 128) && all_below_128(x, 1, C * H * Wd, C * H * Wd);
+  const qkern::HwcFn hwc = g_wx_test.load() ? g_hwc_test.load() : hwc_for(isa, seven_bit);
+  if (hwc) {
     Epi e = make_epi(W, x_zp, bias, rq);
     e.out.c32 = c32, e.out.c8 = c8;
-    return run_conv_hwc(x, C, H, Wd, stride, pad, x_zp, W, e.out, OW, P, in_cl, out_cl);
+    return run_conv_hwc(hwc, x, C, H, Wd, stride, pad, x_zp, W, e.out, OW, P, in_cl, out_cl);
   }
   // the planar kernels, with transposes around them for channels-last sides
   thread_local std::vector<uint8_t> xp, y8;
@@ -426,7 +451,7 @@ void run_conv_planar(const uint8_t* x, int64_t C, int64_t H, int64_t Wd, int str
 }
 }  // namespace
 
-bool qconv_prefers_channels_last() { return qgemm_isa() == QIsa::Avx512Vnni; }
+bool qconv_prefers_channels_last() { return qgemm_isa() != QIsa::Generic; }
 
 void qconv_image_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
                     const PackedWeights& w, const Requant& rq, uint8_t* out) {

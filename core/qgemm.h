@@ -128,14 +128,14 @@ struct PackedWeights {
   int64_t kp = 0;                  // K rounded up to a multiple of 4
   std::vector<int8_t> rows;        // [n16][kp], n16 = n rounded up to 16 (zero rows)
   std::vector<int8_t> panels;      // [ceil(n/16)][kp/4][16][4]   (VNNI: 4 K values per int32 lane)
-  std::vector<int16_t> rows16;     // [n16][kp]                    (AVX2: widened)
   std::vector<int16_t> panels16;   // [ceil(n/8)][kp/2][8][2]      (AVX2: 2 K values per int32 lane)
   std::vector<int16_t> tiles16;    // [n16/4][kp/2][4][2]          (AVX2 conv: 4 channels interleaved)
   // 4-D shapes (conv weights [Cout, C, KH, KW]), for channels-last images: panels with K in
   // (kh, kw, c) order, each kernel row's KW·C values padded with zeros to a multiple of 4
   // (so a K group never straddles two kernel rows), kp_hwc = KH · round_up(KW·C, 4)
   int64_t kp_hwc = 0;
-  std::vector<int8_t> panels_hwc;  // [ceil(n/16)][kp_hwc/4][16][4]
+  std::vector<int8_t> panels_hwc;      // [ceil(n/16)][kp_hwc/4][16][4]
+  std::vector<int16_t> panels16_hwc;   // [ceil(n/8)][kp_hwc/2][8][2]  (AVX2, widened)
 };
 
 // W: int8, row-major [n][k], 1 ≤ n, 1 ≤ k ≤ 65536. `shape` (optional) is
@@ -160,19 +160,22 @@ void qgemm_wx_s32(int64_t P, const uint8_t* X, int64_t ldx, int32_t x_zp, const 
 
 // The convolution of one image as an implicit GEMM: the product above with X
 // the im2col matrix of x [C][H][W] (uint8, zero point x_zp, which also fills
-// the padding), never written out: the 256-bit and generic paths read it in
-// their packing step; the AVX-512 VNNI path transposes the image to NHWC and
-// reads each output pixel's im2col row in place (channels-last direct
-// convolution, core/qgemm_avx512vnni.cpp). w packed with shape [Cout, C, KH, KW];
+// the padding), never written out: the x86 paths transpose the image to NHWC
+// (unless it is so already, see below) and read each output pixel's im2col row
+// in place (channels-last direct convolution, the hwc kernels of
+// core/qgemm_avx512vnni.cpp, qgemm_dp4_256.inc, qgemm_avx2.cpp); the generic
+// path reads it in its packing step. w packed with shape [Cout, C, KH, KW];
 // out is [Cout][OH·OW] (NCHW), OH = (H + 2·padding − KH)/stride + 1.
 void qconv_image_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
                     const PackedWeights& w, const Requant& rq, uint8_t* out);
 // The same with either side channels-last: x [H][W][C] if in_cl, out [OH·OW][Cout] if
-// out_cl. The AVX-512 VNNI path computes channels-last natively (it saves the
-// transposes); the others transpose around their planar kernels. Same bits every way.
+// out_cl. The x86 paths compute convolutions channels-last natively (direct
+// convolution on NHWC codes, the hwc kernels); the portable one transposes around
+// its planar kernel, and each transposes where a side is planar. Same bits every way.
 void qconv_image_u8(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
                     const PackedWeights& w, const Requant& rq, uint8_t* out, bool in_cl, bool out_cl);
-// True when the path in use runs convolutions channels-last (avx512vnni).
+// True when the path in use runs convolutions channels-last (every x86 path: avx512vnni,
+// avxvnni, avx2).
 bool qconv_prefers_channels_last();
 void qconv_image_s32(const uint8_t* x, int64_t C, int64_t H, int64_t W, int stride, int padding, int32_t x_zp,
                      const PackedWeights& w, const int32_t* bias, int32_t* out);

@@ -8,7 +8,7 @@
 // reduce_range; oneDNN documents the saturation). This path widens both
 // operands to int16 instead and multiplies with vpmaddwd (int16 × int16
 // pairs → int32, exact: 2 × 255 × 127 fits easily), then vpaddd. Weights are
-// widened once at pack time (PackedWeights::rows16 / panels16); activations are
+// widened once at pack time (PackedWeights::panels16, tiles16, panels16_hwc); activations are
 // widened on the fly into a small buffer reused across all output columns.
 // When a call's activations are all < 128, core/qgemm.cpp runs the vpmaddubsw
 // kernels of core/qgemm_avx2_u7.cpp instead (exact there, ~1.5x faster).
@@ -71,6 +71,24 @@ inline void tile(const int16_t* R, int64_t ldr, int64_t rk, const int16_t* V, in
     for (int j = 0; j < nv; ++j) out[i][j] = acc[i][j];
 }
 
+#include "core/qgemm_hwc.inc"
+
+// 4 bytes → 4 int16.
+inline void widen4(const uint8_t* src, int16_t* dst) {
+  int32_t four;
+  __builtin_memcpy(&four, src, 4);
+  _mm_storel_epi64(reinterpret_cast<__m128i*>(dst), _mm_cvtepu8_epi16(_mm_cvtsi32_si128(four)));
+}
+// n bytes → n int16 (16, then 4 at a time).
+inline void widen(const uint8_t* src, int64_t n, int16_t* dst) {
+  int64_t k = 0;
+  for (; k + 16 <= n; k += 16)
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + k),
+                        _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + k))));
+  for (; k + 4 <= n; k += 4) widen4(src + k, dst + k);
+  for (; k < n; ++k) dst[k] = src[k];
+}
+
 // Rows [m, m + valid) of A widened to int16 into buf [MR][kp] (zeros past k and valid).
 void widen_rows(const uint8_t* A, int64_t lda, int64_t m, int64_t valid, const W& w, int16_t* buf) {
   for (int i = 0; i < MR; ++i) {
@@ -87,15 +105,26 @@ void widen_rows(const uint8_t* A, int64_t lda, int64_t m, int64_t valid, const W
   }
 }
 
+// buf [MR][kp] (int16 rows) times the 8-column vectors p, p+1 of panels16
+// ([ceil(n/8)][kp/2][8][2]: w.panels16, or w.panels16_hwc with kp_hwc).
 template <int nv>
-void xw_panels(const int16_t* buf, int64_t m, int64_t rows, int64_t p, const W& w, const Out& o) {
+void xw_panels(const int16_t* buf, int64_t m, int64_t rows, int64_t p, const int16_t* panels16, int64_t kp, const W& w,
+               const Out& o, const Req8* reqs) {
   __m256i acc[MR][NV];
-  tile<nv>(buf, w.kp, 2, w.panels16 + p * w.kp * 8, 16, w.kp * 8, w.kp / 2, acc);
-  for (int j = 0; j < nv; ++j) {
-    const int64_t c = (p + j) * 8;
-    const int valid = int(min64(8, w.n - c));
-    const Req8 q = req_columns(o, c);
-    for (int i = 0; i < rows; ++i) store8(o, (m + i) * o.ldc + c, acc[i][j], q, valid);
+  tile<nv>(buf, kp, 2, panels16 + p * kp * 8, 16, kp * 8, kp / 2, acc);
+  for (int i = 0; i < rows; ++i) {
+    const int64_t at = (m + i) * o.ldc + 8 * p;
+    if (nv == 2) store16(o, at, acc[i][0], acc[i][1], reqs[p], reqs[p + 1], int(min64(16, w.n - 8 * p)));
+    else store8(o, at, acc[i][0], reqs[p], int(min64(8, w.n - 8 * p)));
+  }
+}
+
+void buf_times_panels(const int16_t* buf, int64_t m, int64_t rows, const int16_t* panels16, int64_t kp, const W& w,
+                      const Out& o, const Req8* reqs) {
+  const int64_t np8 = (w.n + 7) / 8;
+  for (int64_t p = 0; p < np8; p += NV) {
+    if (np8 - p >= 2) xw_panels<2>(buf, m, rows, p, panels16, kp, w, o, reqs);
+    else xw_panels<1>(buf, m, rows, p, panels16, kp, w, o, reqs);
   }
 }
 
@@ -146,7 +175,7 @@ void wx_channels(const int16_t* buf, int64_t p, int64_t np, const W& w, const Ou
       const Req8 q = req_row(o, c + i);
       const int64_t at = (c + i) * o.ldc + p;
       int j = 0;
-      for (; j + 1 < nv; j += 2) store16(o, at + 8 * j, acc[i][j], acc[i][j + 1], q, int(min64(16, np - 8 * j)));
+      for (; j + 1 < nv; j += 2) store16(o, at + 8 * j, acc[i][j], acc[i][j + 1], q, q, int(min64(16, np - 8 * j)));
       if (j < nv) store8(o, at + 8 * j, acc[i][j], q, int(min64(8, np - 8 * j)));
     }
   }
@@ -156,17 +185,43 @@ void wx_channels(const int16_t* buf, int64_t p, int64_t np, const W& w, const Ou
 
 void xw_avx2(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const W& w, const Out& o) {
   int16_t* buf = new int16_t[size_t(MR * w.kp)];  // ≤ 512 KiB (kp ≤ 65536)
-  const int64_t np8 = (w.n + 7) / 8;
+  const ColReqs reqs(o, w.n);
   for (int64_t m = m_lo; m < m_hi; m += MR) {
     const int64_t rows = min64(MR, m_hi - m);
     widen_rows(A, lda, m, rows, w, buf);
-    for (int64_t p = 0; p < np8; p += NV) {
-      const int64_t nv = min64(NV, np8 - p);
-      if (nv == 2) xw_panels<2>(buf, m, rows, p, w, o);
-      else xw_panels<1>(buf, m, rows, p, w, o);
-    }
+    buf_times_panels(buf, m, rows, w.panels16, w.kp, w, o, reqs.data());
   }
   delete[] buf;
+}
+
+// The direct convolution of an NHWC image (as in core/qgemm_dp4_256.inc's
+// hwc_dp4): blocks of MR output pixels within one output row, each pixel's
+// im2col row widened straight from the image — per kernel row, `row` bytes
+// (KW·C and the pad to 4, against zero weights) — where the windows are inside
+// it, else gathered first; then the xw tiles on panels16_hwc.
+void hwc_avx2(int64_t p_lo, int64_t p_hi, const HwcSrc& X, const W& w, const Out& o) {
+  const int64_t row = w.kp_hwc / X.KH;
+  const ColReqs reqs(o, w.n);
+  uint8_t* rows8 = new uint8_t[size_t(MR * w.kp_hwc)];
+  int16_t* buf = new int16_t[size_t(MR * w.kp_hwc)]();  // rows past a ragged block's are computed, not stored
+  for (HwcCursor at(X, p_lo); at.p < p_hi; at.next()) {
+    const uint8_t* first = nullptr;
+    if (at.block(X, row, p_hi, MR, &first)) {
+      const int64_t ldr = X.stride * X.C, rseg = X.W * X.C;
+      for (int64_t i = 0; i < at.rows; ++i)
+        if (row == 4) {  // one channel, 3 taps (conv1): each kernel row one 4-byte step
+          for (int64_t s = 0; s < X.KH; ++s) widen4(first + i * ldr + s * rseg, buf + i * w.kp_hwc + 4 * s);
+        } else {
+          for (int64_t s = 0; s < X.KH; ++s) widen(first + i * ldr + s * rseg, row, buf + i * w.kp_hwc + s * row);
+        }
+    } else {
+      gather_rows(X, at.p, at.rows, MR, w.kp_hwc, rows8);
+      widen(rows8, MR * w.kp_hwc, buf);
+    }
+    buf_times_panels(buf, at.p, at.rows, w.panels16_hwc, w.kp_hwc, w, o, reqs.data());
+  }
+  delete[] buf;
+  delete[] rows8;
 }
 
 void wx_avx2(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o) {

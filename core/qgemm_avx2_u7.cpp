@@ -54,5 +54,6 @@ void xw_avx2_u7(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const
   xw_dp4(m_lo, m_hi, A, lda, w, o);
 }
 void wx_avx2_u7(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o) { wx_dp4(p_lo, p_hi, X, w, o); }
+void hwc_avx2_u7(int64_t p_lo, int64_t p_hi, const HwcSrc& X, const W& w, const Out& o) { hwc_dp4(p_lo, p_hi, X, w, o); }
 
 }  // namespace minidl::qkern

@@ -318,45 +318,10 @@ void copy_rows(const uint8_t* A, int64_t lda, int64_t m, int64_t valid, const W&
   }
 }
 
-// n bytes src → dst, or the byte `fill` n times. (Masked zmm moves were tried:
-// clang 14 with ASan + UBSan crashes compiling them here — "Cannot emit physreg
-// copy instruction" — and the gathered blocks are only the borders now.)
-inline void copy_run(uint8_t* dst, const uint8_t* src, int64_t n, uint8_t fill) {
-  if (src) __builtin_memcpy(dst, src, size_t(n));
-  else __builtin_memset(dst, fill, size_t(n));
-}
-
-// Output pixels q … q+valid−1: their im2col rows in buf [MB][kp_hwc]: per kernel
-// row kh, KW·C bytes then zeros up to `row` (a multiple of 4). Taps outside the
-// image read the zero point; inside, a kernel row is one run of KW·C bytes when
-// the stride is 1.
-void gather_rows(const HwcSrc& x, int64_t q, int64_t valid, const W& w, uint8_t* buf) {
-  const int64_t C = x.C, run = x.KW * C, row = w.kp_hwc / x.KH;
-  for (int i = 0; i < MB; ++i) {
-    uint8_t* dst = buf + i * w.kp_hwc;
-    if (i >= valid) {
-      copy_run(dst, nullptr, w.kp_hwc, 0);
-      continue;
-    }
-    const int64_t oy = (q + i) / x.OW, ox = (q + i) % x.OW;
-    const int64_t iy0 = oy * x.stride - x.pad, ix0 = ox * x.stride - x.pad;
-    const bool cols_in = ix0 >= 0 && ix0 + x.KW <= x.W;
-    for (int64_t kh = 0; kh < x.KH; ++kh, dst += row) {
-      const int64_t iy = iy0 + kh;
-      const bool row_in = iy >= 0 && iy < x.H;
-      const uint8_t* src = x.x + (iy * x.W + ix0) * C;
-      if (row_in && cols_in) {
-        copy_run(dst, src, run, 0);
-      } else {
-        for (int64_t kw = 0; kw < x.KW; ++kw) {
-          const int64_t ix = ix0 + kw;
-          copy_run(dst + kw * C, row_in && ix >= 0 && ix < x.W ? src + kw * C : nullptr, C, x.zp);
-        }
-      }
-      if (row > run) copy_run(dst + run, nullptr, row - run, 0);
-    }
-  }
-}
+// Masked zmm moves were tried for the gathered blocks: clang 14 with ASan +
+// UBSan crashes compiling them here ("Cannot emit physreg copy instruction"),
+// and the gathered blocks are only the borders now.
+#include "core/qgemm_hwc.inc"
 
 // ---- wx: pixels packed per K group as 4 vectors, times weight rows.
 //
@@ -454,23 +419,19 @@ void xw_avx512vnni(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, co
 // block whose last read would pass the image's end is gathered instead).
 // Otherwise (padding) the block's im2col rows are gathered into buf.
 void hwc_avx512vnni(int64_t p_lo, int64_t p_hi, const HwcSrc& X, const W& w, const Out& o) {
-  const int64_t row = w.kp_hwc / X.KH, end = X.H * X.W * X.C;
+  const int64_t row = w.kp_hwc / X.KH;
   PanelReqs reqs(o, w.n);
   uint8_t* buf = new uint8_t[size_t(MB * w.kp_hwc)];
   const Rows B{buf, w.kp_hwc, w.kp_hwc / 4, 1, 0};
-  for (int64_t p = p_lo; p < p_hi;) {
-    const int64_t oy = p / X.OW, ox = p % X.OW;
-    const int64_t rows = min64(min64(MB, p_hi - p), X.OW - ox);
-    const int64_t iy = oy * X.stride - X.pad, ix = ox * X.stride - X.pad, ix_last = ix + (rows - 1) * X.stride;
-    const bool inside = iy >= 0 && iy + X.KH <= X.H && ix >= 0 && ix_last + X.KW <= X.W;
-    if (inside && ((iy + X.KH - 1) * X.W + ix_last) * X.C + row <= end) {
-      const Rows R{X.x + (iy * X.W + ix) * X.C, X.stride * X.C, row / 4, X.KH, X.W * X.C};
-      block_times_panels(R, p, rows, w, w.panels_hwc, w.kp_hwc, o, false, reqs);
+  for (HwcCursor at(X, p_lo); at.p < p_hi; at.next()) {
+    const uint8_t* first = nullptr;
+    if (at.block(X, row, p_hi, MB, &first)) {
+      const Rows R{first, X.stride * X.C, row / 4, X.KH, X.W * X.C};
+      block_times_panels(R, at.p, at.rows, w, w.panels_hwc, w.kp_hwc, o, false, reqs);
     } else {
-      gather_rows(X, p, rows, w, buf);
-      block_times_panels(B, p, rows, w, w.panels_hwc, w.kp_hwc, o, true, reqs);
+      gather_rows(X, at.p, at.rows, MB, w.kp_hwc, buf);
+      block_times_panels(B, at.p, at.rows, w, w.panels_hwc, w.kp_hwc, o, true, reqs);
     }
-    p += rows;
   }
   delete[] buf;
 }

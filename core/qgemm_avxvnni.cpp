@@ -13,6 +13,7 @@
 // tested bit for bit on CPUs without AVX-VNNI.
 #define xw_avxvnni xw_avxvnni_emulated
 #define wx_avxvnni wx_avxvnni_emulated
+#define hwc_avxvnni hwc_avxvnni_emulated
 #endif
 
 #include <immintrin.h>
@@ -48,5 +49,6 @@ void xw_avxvnni(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const
   xw_dp4(m_lo, m_hi, A, lda, w, o);
 }
 void wx_avxvnni(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o) { wx_dp4(p_lo, p_hi, X, w, o); }
+void hwc_avxvnni(int64_t p_lo, int64_t p_hi, const HwcSrc& X, const W& w, const Out& o) { hwc_dp4(p_lo, p_hi, X, w, o); }
 
 }  // namespace minidl::qkern

@@ -19,11 +19,11 @@ struct W {
   int64_t n, k, kp;         // kp: k rounded up to 4, the pad holds zero weights
   const int8_t* rows;       // [n16][kp] (n16: n rounded up to 16, zero rows)
   const int8_t* panels;     // [ceil(n/16)][kp/4][16][4]
-  const int16_t* rows16;    // [n16][kp]
   const int16_t* panels16;  // [ceil(n/8)][kp/2][8][2]
   const int16_t* tiles16;   // [n16/4][kp/2][4][2]
   const int8_t* panels_hwc; // [ceil(n/16)][kp_hwc/4][16][4], K in (kh, kw, c) order, each kernel
   int64_t kp_hwc;           // row padded to 4 (conv weights only, else null / 0; see PackedWeights)
+  const int16_t* panels16_hwc;  // [ceil(n/8)][kp_hwc/2][8][2], the same K order widened (AVX2)
 };
 
 // Where results go and the epilogue, per output channel c ∈ [0, n):
@@ -101,30 +101,37 @@ static inline const uint8_t* x_row(const XSrc& x, int64_t k, int64_t p, int64_t 
 // outside the rows/columns it was given (no over-read past k either).
 using XwFn = void (*)(int64_t m_lo, int64_t m_hi, const uint8_t* A, int64_t lda, const W& w, const Out& o);
 using WxFn = void (*)(int64_t p_lo, int64_t p_hi, const XSrc& X, const W& w, const Out& o);
-// "hwc" (conv, channels last; AVX-512 VNNI only): C[p][c] for p ∈ [p_lo, p_hi), all c
-// (o.ldc = n: NHWC out); core/qgemm.cpp transposes in and out.
+// "hwc" (conv, channels last): C[p][c] for p ∈ [p_lo, p_hi), all c (o.ldc = n:
+// NHWC out); core/qgemm.cpp transposes in and out where a side is planar.
 using HwcFn = void (*)(int64_t p_lo, int64_t p_hi, const HwcSrc& X, const W& w, const Out& o);
 
 void xw_generic(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
 void wx_generic(int64_t, int64_t, const XSrc&, const W&, const Out&);
 void xw_avx2(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
 void wx_avx2(int64_t, int64_t, const XSrc&, const W&, const Out&);
+void hwc_avx2(int64_t, int64_t, const HwcSrc&, const W&, const Out&);
 void xw_avx2_u7(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);  // activations < 128 only
 void wx_avx2_u7(int64_t, int64_t, const XSrc&, const W&, const Out&);
+void hwc_avx2_u7(int64_t, int64_t, const HwcSrc&, const W&, const Out&);
 void xw_avxvnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
 void wx_avxvnni(int64_t, int64_t, const XSrc&, const W&, const Out&);
+void hwc_avxvnni(int64_t, int64_t, const HwcSrc&, const W&, const Out&);
 void xw_avx512vnni(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
 void wx_avx512vnni(int64_t, int64_t, const XSrc&, const W&, const Out&);
 void hwc_avx512vnni(int64_t, int64_t, const HwcSrc&, const W&, const Out&);
 // d[j][i] = s[i][j] for a rows × cols byte matrix (row strides lds, ldd).
 void transpose_u8_avx512(const uint8_t* s, int64_t rows, int64_t cols, int64_t lds, uint8_t* d, int64_t ldd);
 void transpose_s32_avx512(const int32_t* s, int64_t rows, int64_t cols, int64_t lds, int32_t* d, int64_t ldd);
-// Average pooling of a channels-last image into [OH·OW][C] codes (power-of-two window area).
+// Average pooling of a channels-last image into [OH·OW][C] codes (power-of-two window
+// area; the AVX2 one for windows up to 8×8, core/qops_avx2.cpp).
 void pool_cl_avx512(const uint8_t* y, int64_t W, int64_t C, int32_t zp, int k, int s, int log2_2d, int64_t OH,
                     int64_t OW, uint8_t* out);
+void pool_cl_avx2(const uint8_t* y, int64_t W, int64_t C, int32_t zp, int k, int s, int log2_2d, int64_t OH,
+                  int64_t OW, uint8_t* out);
 
 // Tests only: run this pair instead of the ISA's kernels (null: back to dispatch).
-void set_kernels_for_testing(XwFn xw, WxFn wx);
+// hwc: the convolutions' channels-last kernel (null: they run wx, planar).
+void set_kernels_for_testing(XwFn xw, WxFn wx, HwcFn hwc = nullptr);
 
 // What a thread's share of rows (xw) or pixels (wx, hwc) is rounded to, so
 // threads meet at tile boundaries (kernels handle any range; this is speed):

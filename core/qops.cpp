@@ -257,6 +257,15 @@ void pool_channels_last(const uint8_t* y, int64_t W, int64_t C, int32_t zero_poi
     qkern::transpose_u8_avx512(codes.data(), o.OH * o.OW, C, C, out, o.OH * o.OW);
     return;
   }
+  if (log2_2d >= 0 && kernel <= 8 && qisa_supported(QIsa::Avx2)) {
+    thread_local std::vector<uint8_t> codes;
+    codes.resize(size_t(o.OH * o.OW * C));
+    qkern::pool_cl_avx2(y, W, C, zero_point, kernel, stride, log2_2d, o.OH, o.OW, codes.data());
+    const int64_t P = o.OH * o.OW;  // [P][C] → [C][P]: a few KB per image (the seed's 36 × 64)
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t c = 0; c < C; ++c) out[c * P + p] = codes[size_t(p * C + c)];
+    return;
+  }
   thread_local std::vector<int32_t> acc_buf;
   acc_buf.resize(size_t(C));
   int32_t* __restrict acc = acc_buf.data();

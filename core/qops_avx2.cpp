@@ -1,5 +1,6 @@
-// minidl/core/qops_avx2.cpp — quantize_per_tensor's loop and the seed's 4×4 /
-// stride-4 average pooling on uint8 codes, AVX2. Compiled with
+// minidl/core/qops_avx2.cpp — quantize_per_tensor's loop, the seed's 4×4 /
+// stride-4 average pooling on uint8 codes (planar) and the channels-last
+// pooling of small power-of-two windows, AVX2. Compiled with
 // -march=x86-64-v3 (core/CMakeLists.txt) and called by core/qops.cpp only when
 // CPUID reports AVX2 (the pooling) or an int8 path other than "generic" is in
 // use (quantize: every other path needs AVX2), so a portable build (baseline
@@ -89,6 +90,58 @@ int64_t quantize_avx2(const float* x, int64_t n, float inv, float zp, float top,
   }
   if (_mm256_movemask_ps(seen) != 0) *nan = true;
   return i;
+}
+
+// Average pooling of one channels-last image y [H][W][C] → out [OH·OW][C], a
+// k×k window (k ≤ 8) of power-of-two area (log2_2d = log2(2·k²)), the rule of
+// core/qops.cpp's rdiv_half_even lane by lane (as pool_cl_avx512): q =
+// (2·Σ(y − zp) + k²) >> log2_2d, one step down on an exact tie with q odd, + zp,
+// clamped to [0, 255] by the final packus. Sums in int16 (|2·Σ(y − zp) + k²| ≤
+// 2·64·255 + 64 < 2^15), 32 channels per load widened by unpacking with zero
+// (the 128-bit lanes' interleave, which packus_epi16 undoes); channels past the
+// last multiple of 32 go through the same arithmetic from a zero-padded copy.
+namespace {
+inline __m256i pool_finish16(__m256i acc, __m256i area, __m128i sh, __m256i low, __m256i zp) {
+  const __m256i one = _mm256_set1_epi16(1);
+  const __m256i num = _mm256_add_epi16(_mm256_add_epi16(acc, acc), area);
+  __m256i q = _mm256_sra_epi16(num, sh);
+  const __m256i tie = _mm256_cmpeq_epi16(_mm256_and_si256(num, low), _mm256_setzero_si256());
+  q = _mm256_sub_epi16(q, _mm256_and_si256(tie, _mm256_and_si256(q, one)));
+  return _mm256_add_epi16(q, zp);
+}
+}  // namespace
+
+void pool_cl_avx2(const uint8_t* y, int64_t W, int64_t C, int32_t zp, int k, int s, int log2_2d, int64_t OH,
+                  int64_t OW, uint8_t* out) {
+  const int16_t area = int16_t(k * k);
+  const __m256i base = _mm256_set1_epi16(int16_t(-area * zp)), d = _mm256_set1_epi16(area);
+  const __m256i low = _mm256_set1_epi16(int16_t((1 << log2_2d) - 1)), zpv = _mm256_set1_epi16(int16_t(zp));
+  const __m256i zero = _mm256_setzero_si256();
+  const __m128i sh = _mm_cvtsi32_si128(log2_2d);
+  alignas(32) uint8_t tail[32];
+  for (int64_t oy = 0; oy < OH; ++oy)
+    for (int64_t ox = 0; ox < OW; ++ox)
+      for (int64_t c = 0; c < C; c += 32) {
+        const int64_t n = C - c < 32 ? C - c : 32;
+        __m256i lo = base, hi = base;
+        for (int i = 0; i < k; ++i)
+          for (int j = 0; j < k; ++j) {
+            const uint8_t* src = y + ((oy * s + i) * W + ox * s + j) * C + c;
+            if (n < 32) std::memset(tail, 0, 32), std::memcpy(tail, src, size_t(n)), src = tail;
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src));
+            lo = _mm256_add_epi16(lo, _mm256_unpacklo_epi8(v, zero));
+            hi = _mm256_add_epi16(hi, _mm256_unpackhi_epi8(v, zero));
+          }
+        const __m256i codes =
+            _mm256_packus_epi16(pool_finish16(lo, d, sh, low, zpv), pool_finish16(hi, d, sh, low, zpv));
+        uint8_t* dst = out + (oy * OW + ox) * C + c;
+        if (n == 32) {
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst), codes);
+        } else {
+          _mm256_store_si256(reinterpret_cast<__m256i*>(tail), codes);
+          std::memcpy(dst, tail, size_t(n));
+        }
+      }
 }
 
 }  // namespace minidl::qkern

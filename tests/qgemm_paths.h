@@ -1,11 +1,13 @@
 // tests/qgemm_paths.h — the int8 GEMM paths a test runs: every ISA this CPU
 // supports (the avx2 one picks its vpmaddubsw or widening kernels from the
-// data, as in use), plus, on AVX2 CPUs, two kernel pairs forced directly
-// (and on AVX-512 VNNI CPUs "avx512vnni-wx", see below):
+// data, as in use), plus kernel sets forced directly:
 //   "avx2-u7"           core/qgemm_avx2_u7.cpp, for activations < 128 only
 //                       (a_max = 127: the test gives it 7-bit data);
 //   "avxvnni-emulated"  core/qgemm_avxvnni.cpp with vpdpbusd emulated in AVX2
-//                       (tests/qgemm_avxvnni_emulated.cpp), when the CPU lacks AVX-VNNI.
+//                       (tests/qgemm_avxvnni_emulated.cpp), when the CPU lacks AVX-VNNI;
+//   "<path>-wx"         the same (or the ISA's) xw/wx kernels with no hwc kernel:
+//                       every x86 path runs convolutions channels-last (hwc), so
+//                       these keep the planar wx kernels tested on convolutions too.
 // Link qgemm_avxvnni_emulated.cpp into the test.
 #pragma once
 
@@ -18,6 +20,7 @@
 namespace minidl::qkern {
 void xw_avxvnni_emulated(int64_t, int64_t, const uint8_t*, int64_t, const W&, const Out&);
 void wx_avxvnni_emulated(int64_t, int64_t, const XSrc&, const W&, const Out&);
+void hwc_avxvnni_emulated(int64_t, int64_t, const HwcSrc&, const W&, const Out&);
 }  // namespace minidl::qkern
 
 namespace minidl::test {
@@ -27,10 +30,11 @@ struct Path {
   QIsa isa;
   qkern::XwFn xw = nullptr;  // forced kernels (null: the ISA's own dispatch)
   qkern::WxFn wx = nullptr;
+  qkern::HwcFn hwc = nullptr;  // forced kernels: the convolutions' (null: planar, wx)
   int a_max = 255;           // the largest activation (and zero point) the path accepts
   void use() const {
     set_qgemm_isa(isa);
-    qkern::set_kernels_for_testing(xw, wx);
+    qkern::set_kernels_for_testing(xw, wx, hwc);
   }
 };
 
@@ -38,13 +42,19 @@ inline std::vector<Path> paths() {
   std::vector<Path> r;
   for (QIsa i : {QIsa::Generic, QIsa::Avx2, QIsa::AvxVnni, QIsa::Avx512Vnni})
     if (qisa_supported(i)) r.push_back({qisa_name(i), i});
-  if (qisa_supported(QIsa::Avx2)) r.push_back({"avx2-u7", QIsa::Avx2, qkern::xw_avx2_u7, qkern::wx_avx2_u7, 127});
-  // the AVX-512 path runs convolutions channels-last (hwc); its packed wx kernel, which
-  // plain X [K][P] products use, is forced here on convolutions too
+  if (qisa_supported(QIsa::Avx2)) {
+    r.push_back({"avx2-u7", QIsa::Avx2, qkern::xw_avx2_u7, qkern::wx_avx2_u7, qkern::hwc_avx2_u7, 127});
+    r.push_back({"avx2-u7-wx", QIsa::Avx2, qkern::xw_avx2_u7, qkern::wx_avx2_u7, nullptr, 127});
+    r.push_back({"avx2-wx", QIsa::Avx2, qkern::xw_avx2, qkern::wx_avx2});
+  }
+  if (qisa_supported(QIsa::AvxVnni)) r.push_back({"avxvnni-wx", QIsa::AvxVnni, qkern::xw_avxvnni, qkern::wx_avxvnni});
   if (qisa_supported(QIsa::Avx512Vnni))
     r.push_back({"avx512vnni-wx", QIsa::Avx512Vnni, qkern::xw_avx512vnni, qkern::wx_avx512vnni});
-  if (qisa_supported(QIsa::Avx2) && !qisa_supported(QIsa::AvxVnni))
-    r.push_back({"avxvnni-emulated", QIsa::Avx2, qkern::xw_avxvnni_emulated, qkern::wx_avxvnni_emulated});
+  if (qisa_supported(QIsa::Avx2) && !qisa_supported(QIsa::AvxVnni)) {
+    r.push_back({"avxvnni-emulated", QIsa::Avx2, qkern::xw_avxvnni_emulated, qkern::wx_avxvnni_emulated,
+                 qkern::hwc_avxvnni_emulated});
+    r.push_back({"avxvnni-emulated-wx", QIsa::Avx2, qkern::xw_avxvnni_emulated, qkern::wx_avxvnni_emulated});
+  }
   return r;
 }
 
