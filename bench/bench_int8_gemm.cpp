@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/blas.h"
+#include "core/ops.h"
 #include "core/parallel.h"
 #include "core/qgemm.h"
 #include "core/qops.h"
@@ -163,6 +164,9 @@ Row run_shape(const Shape3& s, int threads, int reps, int act_max) {
           a[size_t((n * 576 + p) * 288 + k)] = px[((n * 32 + c) * 26 + oy + i) * 26 + ox + j];
         }
   }
+  // the u8 layer as the network runs it: channels-last in and out where the path computes so
+  // (conv1 hands conv2 NHWC codes); the s32 variant has no layout option (NCHW, transposed)
+  const Tensor img_cl = s.images && qconv_prefers_channels_last() ? permute(img, {0, 2, 3, 1}) : Tensor();
   for (int64_t n = 0; n < s.N; ++n)
     for (int64_t k = 0; k < s.K; ++k) bt[size_t(k * s.N + n)] = w[size_t(n * s.K + k)];
   std::vector<float> af(a.begin(), a.end()), bf(bt.begin(), bt.end()), cf(size_t(s.M * s.N));
@@ -192,7 +196,7 @@ Row run_shape(const Shape3& s, int threads, int reps, int act_max) {
         else qgemm_u8s8s32(s.M, a.data(), s.K, 7, pw, nullptr, c32.data(), s.N);
       },
       [&] {
-        if (s.images) quantized_conv2d(img, 7, pw, rq);
+        if (s.images) quantized_conv2d(img_cl.defined() ? img_cl : img, 7, pw, rq, 1, 0, {img_cl.defined(), img_cl.defined()});
         else if (s.conv) qgemm_wx_u8(s.M, xt.data(), s.M, 7, pw, rq, c8.data(), s.M);
         else qgemm_u8s8u8(s.M, a.data(), s.K, 7, pw, rq, c8.data(), s.N);
       },
